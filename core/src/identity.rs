@@ -1,0 +1,168 @@
+//! Actor identity: an Ed25519 keypair whose public key *is* the actor id.
+
+use std::fmt;
+
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+
+/// Length of an Ed25519 signature in bytes.
+pub const SIGNATURE_LEN: usize = ed25519_dalek::SIGNATURE_LENGTH;
+
+/// A device's signing identity. The secret never leaves this value except
+/// through [`Identity::secret_bytes`], which the driver uses to persist it.
+pub struct Identity {
+    signing_key: SigningKey,
+}
+
+impl Identity {
+    /// Builds an identity from 32 bytes of secret key material. The driver
+    /// supplies fresh random bytes for a new identity, or stored bytes to load one.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Identity { signing_key: SigningKey::from_bytes(&seed) }
+    }
+
+    pub fn actor_id(&self) -> ActorId {
+        ActorId(self.signing_key.verifying_key().to_bytes())
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.signing_key.sign(message).to_bytes())
+    }
+
+    /// The secret key, for the driver to store. Handle with care.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.signing_key.to_bytes()
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret key, not even in debug output.
+        f.debug_struct("Identity").field("actor_id", &self.actor_id()).finish_non_exhaustive()
+    }
+}
+
+/// An actor's public key. Ordered byte-wise, which gives the canonical
+/// tie-break order between actors.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActorId([u8; 32]);
+
+impl ActorId {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ActorId(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Parses the 64-character lowercase hex form produced by `Display`.
+    pub fn from_hex(text: &str) -> Result<Self, IdentityError> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| IdentityError::MalformedActorId)?;
+        Ok(ActorId(bytes))
+    }
+
+    /// Checks `signature` over `message` against this actor's public key.
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), IdentityError> {
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| IdentityError::InvalidPublicKey)?;
+        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        key.verify(message, &signature).map_err(|_| IdentityError::BadSignature)
+    }
+
+    /// A short form for people: the first 8 hex digits.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ActorId({})", self.short())
+    }
+}
+
+/// An Ed25519 signature.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature([u8; SIGNATURE_LEN]);
+
+impl Signature {
+    pub fn from_bytes(bytes: [u8; SIGNATURE_LEN]) -> Self {
+        Signature(bytes)
+    }
+
+    pub fn to_bytes(&self) -> [u8; SIGNATURE_LEN] {
+        self.0
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({}…)", hex::encode(&self.0[..4]))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityError {
+    MalformedActorId,
+    InvalidPublicKey,
+    BadSignature,
+}
+
+impl fmt::Display for IdentityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdentityError::MalformedActorId => "an actor id must be 64 hexadecimal digits",
+            IdentityError::InvalidPublicKey => "the actor id is not a valid Ed25519 public key",
+            IdentityError::BadSignature => "the signature does not match the data and the signer",
+        })
+    }
+}
+
+impl std::error::Error for IdentityError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_verifies_for_signer_only() {
+        let jane = Identity::from_seed([1; 32]);
+        let alex = Identity::from_seed([2; 32]);
+        let signature = jane.sign(b"call time 18:00");
+        assert_eq!(jane.actor_id().verify(b"call time 18:00", &signature), Ok(()));
+        assert_eq!(
+            alex.actor_id().verify(b"call time 18:00", &signature),
+            Err(IdentityError::BadSignature)
+        );
+        assert_eq!(
+            jane.actor_id().verify(b"call time 18:30", &signature),
+            Err(IdentityError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn actor_id_round_trips_through_hex() {
+        let actor = Identity::from_seed([9; 32]).actor_id();
+        let text = actor.to_string();
+        assert_eq!(text.len(), 64);
+        assert_eq!(ActorId::from_hex(&text), Ok(actor));
+        assert_eq!(ActorId::from_hex("xyz"), Err(IdentityError::MalformedActorId));
+        assert!(text.starts_with(&actor.short()));
+        // The browser tests compare against the same fixture.
+        assert_eq!(text, include_str!("../tests/fixtures/actor_for_seed_9.txt").trim());
+    }
+
+    #[test]
+    fn same_seed_gives_same_identity() {
+        let a = Identity::from_seed([3; 32]);
+        let b = Identity::from_seed(a.secret_bytes());
+        assert_eq!(a.actor_id(), b.actor_id());
+        assert!(!format!("{a:?}").contains(&hex::encode(a.secret_bytes())));
+    }
+}

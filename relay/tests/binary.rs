@@ -1,0 +1,53 @@
+//! The relay binary as a user runs it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+const RELAY: &str = env!("CARGO_BIN_EXE_openprod-relay");
+
+#[test]
+fn help_explains_every_setting() {
+    let output = Command::new(RELAY).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for needle in ["--host", "OPENPROD_HOST", "--port", "OPENPROD_PORT", "--dist", "--max-message-bytes",
+        "--max-peers-per-room", "--idle-timeout-secs"]
+    {
+        assert!(help.contains(needle), "--help does not mention {needle}:\n{help}");
+    }
+}
+
+#[test]
+fn serves_the_app_folder_and_prints_where() {
+    let dist = std::env::temp_dir().join(format!("openprod-relay-dist-{}", std::process::id()));
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("index.html"), "<!doctype html><title>Openprod</title>").unwrap();
+
+    let mut relay = Command::new(RELAY)
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .env("OPENPROD_DIST", &dist)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(relay.stdout.take().unwrap());
+    let mut first_line = String::new();
+    stdout.read_line(&mut first_line).unwrap();
+    let addr = first_line.trim().strip_prefix("openprod-relay listening on ").unwrap().to_owned();
+    let mut second_line = String::new();
+    stdout.read_line(&mut second_line).unwrap();
+    assert!(second_line.contains("http://localhost:"), "{second_line}");
+
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(stream, "GET /some/client/route HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    std::fs::remove_dir_all(&dist).unwrap();
+
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.to_ascii_lowercase().contains("cache-control: no-cache"), "{response}");
+    assert!(response.contains("<title>Openprod</title>"), "client routes fall back to the app: {response}");
+}
