@@ -16,7 +16,12 @@
 //! assert!(jane.actor_id().verify(b"cue 42: GO", &signature).is_ok());
 //! ```
 
+pub mod hlc;
 pub mod identity;
+pub mod ids;
+pub mod schema;
+pub mod time;
+pub mod value;
 
 /// Version of the engine, shown in the app and recorded by peers.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
