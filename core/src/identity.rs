@@ -87,6 +87,19 @@ impl fmt::Debug for ActorId {
     }
 }
 
+/// Checks many signatures at once, about twice as fast as one by one. A
+/// failure says only that at least one is bad; the caller re-checks singly.
+pub fn verify_batch(items: &[(ActorId, &[u8], Signature)]) -> Result<(), IdentityError> {
+    let mut keys = Vec::with_capacity(items.len());
+    for (actor, _, _) in items {
+        keys.push(VerifyingKey::from_bytes(&actor.0).map_err(|_| IdentityError::InvalidPublicKey)?);
+    }
+    let messages: Vec<&[u8]> = items.iter().map(|(_, message, _)| *message).collect();
+    let signatures: Vec<ed25519_dalek::Signature> =
+        items.iter().map(|(_, _, signature)| ed25519_dalek::Signature::from_bytes(&signature.0)).collect();
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).map_err(|_| IdentityError::BadSignature)
+}
+
 /// An Ed25519 signature.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Signature([u8; SIGNATURE_LEN]);

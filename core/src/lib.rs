@@ -16,10 +16,16 @@
 //! assert!(jane.actor_id().verify(b"cue 42: GO", &signature).is_ok());
 //! ```
 
+pub mod bundle;
+pub mod encoding;
 pub mod hlc;
 pub mod identity;
 pub mod ids;
+pub mod log;
+pub mod names;
+pub mod op;
 pub mod schema;
+pub mod state;
 pub mod time;
 pub mod value;
 

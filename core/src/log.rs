@@ -1,0 +1,204 @@
+//! The oplog: every accepted bundle, in the order it arrived, with the
+//! indexes sync and derivation need.
+//!
+//! Append order is reception order and never changes. Canonical order — by
+//! (HLC, op id) — is an index over it, identical on every peer holding the
+//! same bundles.
+
+use std::collections::BTreeMap;
+
+use crate::bundle::{Bundle, ChainTip, VerifyError, check_link};
+use crate::hlc::Hlc;
+use crate::identity::ActorId;
+use crate::ids::OpId;
+
+/// For each author, the highest bundle seq held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionVector(BTreeMap<ActorId, u64>);
+
+impl VersionVector {
+    pub fn new() -> Self {
+        VersionVector::default()
+    }
+
+    pub fn get(&self, actor: &ActorId) -> u64 {
+        self.0.get(actor).copied().unwrap_or(0)
+    }
+
+    pub fn set(&mut self, actor: ActorId, seq: u64) {
+        self.0.insert(actor, seq);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&ActorId, &u64)> {
+        self.0.iter()
+    }
+
+    /// Whether this vector has seen everything `other` has.
+    pub fn covers(&self, other: &VersionVector) -> bool {
+        other.0.iter().all(|(actor, seq)| self.get(actor) >= *seq)
+    }
+
+    /// Total number of bundles the vector counts.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+/// Where an operation sits: bundle index in reception order, op index in the bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpLocation {
+    pub bundle: usize,
+    pub op: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// New: its operations are now in the log.
+    New,
+    /// Already held (same author, seq and hash): nothing changed.
+    Duplicate,
+}
+
+#[derive(Default)]
+struct Chain {
+    /// Reception index of the bundle with seq `i + 1`.
+    bundles: Vec<usize>,
+    tip: Option<ChainTip>,
+}
+
+#[derive(Default)]
+pub struct OpLog {
+    bundles: Vec<Bundle>,
+    chains: BTreeMap<ActorId, Chain>,
+    canonical: BTreeMap<(Hlc, OpId), OpLocation>,
+    clocks_by_op: BTreeMap<OpId, Hlc>,
+}
+
+impl OpLog {
+    pub fn new() -> Self {
+        OpLog::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.bundles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bundles.is_empty()
+    }
+
+    pub fn op_count(&self) -> usize {
+        self.canonical.len()
+    }
+
+    /// The author's newest bundle held, to extend or to check a new one against.
+    pub fn tip(&self, author: &ActorId) -> Option<ChainTip> {
+        self.chains.get(author).and_then(|chain| chain.tip)
+    }
+
+    /// Checks that `bundle` fits the log: it extends its author's chain (or
+    /// is a copy of a bundle already held) and reuses no operation id.
+    /// Signatures and hashes are checked before, by [`crate::bundle`].
+    pub fn check(&self, bundle: &Bundle) -> Result<Appended, VerifyError> {
+        let header = &bundle.header;
+        if let Some(held) = self.get(&header.author, header.seq) {
+            return if held.hash() == bundle.hash() {
+                Ok(Appended::Duplicate)
+            } else {
+                Err(VerifyError::Fork { seq: header.seq })
+            };
+        }
+        check_link(header, self.tip(&header.author))?;
+        let mut ids = std::collections::BTreeSet::new();
+        for op in &bundle.ops {
+            if self.clocks_by_op.contains_key(&op.id) || !ids.insert(op.id) {
+                return Err(VerifyError::DuplicateOperation { seq: header.seq, op: op.id });
+            }
+        }
+        Ok(Appended::New)
+    }
+
+    /// Appends a verified bundle after [`OpLog::check`].
+    pub fn append(&mut self, bundle: Bundle) -> Result<Appended, VerifyError> {
+        if self.check(&bundle)? == Appended::Duplicate {
+            return Ok(Appended::Duplicate);
+        }
+        let index = self.bundles.len();
+        for (op_index, op) in bundle.ops.iter().enumerate() {
+            self.canonical.insert((op.hlc, op.id), OpLocation { bundle: index, op: op_index });
+            self.clocks_by_op.insert(op.id, op.hlc);
+        }
+        let chain = self.chains.entry(bundle.header.author).or_default();
+        chain.bundles.push(index);
+        chain.tip = Some(bundle.tip());
+        self.bundles.push(bundle);
+        Ok(Appended::New)
+    }
+
+    pub fn get(&self, author: &ActorId, seq: u64) -> Option<&Bundle> {
+        let chain = self.chains.get(author)?;
+        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+        chain.bundles.get(index).map(|&at| &self.bundles[at])
+    }
+
+    pub fn bundle(&self, index: usize) -> &Bundle {
+        &self.bundles[index]
+    }
+
+    /// Bundles in reception order.
+    pub fn bundles(&self) -> &[Bundle] {
+        &self.bundles
+    }
+
+    pub fn version_vector(&self) -> VersionVector {
+        let mut vector = VersionVector::new();
+        for (actor, chain) in &self.chains {
+            vector.set(*actor, chain.bundles.len() as u64);
+        }
+        vector
+    }
+
+    /// The bundles a peer whose vector is `theirs` lacks, each author's in
+    /// chain order. Costs a lookup per author, not a scan of the log.
+    pub fn missing_for<'a>(&'a self, theirs: &'a VersionVector) -> impl Iterator<Item = &'a Bundle> + 'a {
+        self.chains.iter().flat_map(move |(actor, chain)| {
+            let held = usize::try_from(theirs.get(actor)).unwrap_or(usize::MAX).min(chain.bundles.len());
+            chain.bundles[held..].iter().map(|&index| &self.bundles[index])
+        })
+    }
+
+    /// How many bundles a peer whose vector is `theirs` lacks.
+    pub fn missing_count(&self, theirs: &VersionVector) -> u64 {
+        self.chains
+            .iter()
+            .map(|(actor, chain)| (chain.bundles.len() as u64).saturating_sub(theirs.get(actor)))
+            .sum()
+    }
+
+    /// Every operation in canonical order, with its bundle.
+    pub fn canonical(&self) -> impl Iterator<Item = (&Bundle, &crate::op::Operation)> {
+        self.canonical.values().map(|location| {
+            let bundle = &self.bundles[location.bundle];
+            (bundle, &bundle.ops[location.op])
+        })
+    }
+
+    /// The operation with this id, with its bundle.
+    pub fn operation(&self, op: OpId) -> Option<(&Bundle, &crate::op::Operation)> {
+        let hlc = self.clocks_by_op.get(&op)?;
+        let location = self.canonical.get(&(*hlc, op))?;
+        let bundle = &self.bundles[location.bundle];
+        Some((bundle, &bundle.ops[location.op]))
+    }
+
+    /// BLAKE3 over the canonical list of operation ids: equal exactly when
+    /// two logs hold the same operations.
+    pub fn ops_digest(&self) -> crate::bundle::Hash {
+        let mut hasher = blake3::Hasher::new();
+        for (hlc, op) in self.canonical.keys() {
+            hasher.update(&hlc.to_bytes());
+            hasher.update(op.as_bytes());
+        }
+        crate::bundle::Hash(*hasher.finalize().as_bytes())
+    }
+}

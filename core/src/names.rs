@@ -1,0 +1,81 @@
+//! Names of schema things as they appear in operations.
+//!
+//! Operations name tables, fields and edge types by module-qualified names,
+//! so that an operation means the same on every peer whatever else is adopted.
+
+use std::fmt;
+
+macro_rules! qualified_name {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// `module.local`, e.g. `contacts.email`.
+            pub fn new(module: &str, local: &str) -> Self {
+                $name(format!("{module}.{local}"))
+            }
+
+            /// Parses `module.local`; both parts must be non-empty.
+            pub fn parse(text: &str) -> Option<Self> {
+                let (module, local) = text.split_once('.')?;
+                (!module.is_empty() && !local.is_empty() && !local.contains('.')).then(|| $name(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn module(&self) -> &str {
+                self.0.split_once('.').map_or("", |(module, _)| module)
+            }
+
+            pub fn local(&self) -> &str {
+                self.0.split_once('.').map_or("", |(_, local)| local)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+qualified_name!(
+    /// A table, which is also the facet backing it: `module.table`.
+    TableId
+);
+qualified_name!(
+    /// A field's own storage key: `module.field`. Writes are always stored
+    /// under it; a confirmed mapping unifies several keys into one shared field.
+    FieldKey
+);
+qualified_name!(
+    /// An edge type: `module.edge`.
+    EdgeType
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names_split_and_validate() {
+        let key = FieldKey::new("contacts", "email");
+        assert_eq!(key.as_str(), "contacts.email");
+        assert_eq!((key.module(), key.local()), ("contacts", "email"));
+        assert_eq!(FieldKey::parse("contacts.email"), Some(key));
+        for bad in ["contacts", ".email", "contacts.", "a.b.c"] {
+            assert_eq!(TableId::parse(bad), None, "{bad}");
+        }
+    }
+}

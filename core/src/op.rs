@@ -1,0 +1,440 @@
+//! Operations: the only way state changes.
+//!
+//! An operation names what its author saw and meant, never something a peer
+//! must re-derive differently: a deletion lists the edges it cascaded to, a
+//! field write lists the writes it replaced, a revoked mapping lists the
+//! values it copied. Applying an operation is therefore the same on every
+//! peer, in any order.
+
+use crate::encoding::{DecodeError, Decoder, Encoder};
+use crate::hlc::Hlc;
+use crate::identity::ActorId;
+use crate::ids::{EdgeId, EntityId, OpId};
+use crate::names::{EdgeType, FieldKey, TableId};
+use crate::value::{Number, Value};
+
+/// One operation of a bundle. Author, workspace and module versions are the
+/// bundle's and apply to all its operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub id: OpId,
+    pub hlc: Hlc,
+    pub payload: OpPayload,
+}
+
+/// What an entity's data does when the entity leaves a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataHandling {
+    /// The table's field values stay (hidden) and come back with the facet.
+    Preserve,
+    /// The table's field values are cleared.
+    Discard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpPayload {
+    /// A workspace's first operation: its name and its owner's display name.
+    Bootstrap { workspace_name: String, owner_name: String },
+    /// Admits an actor to the roster (or renames one already there).
+    AdmitActor { actor: ActorId, display_name: String },
+    /// Adopts a module for the whole workspace. The manifest travels with the
+    /// operation, so every peer learns the schema through sync.
+    AdoptModule { manifest_toml: String, tables_toml: Option<String> },
+    CreateEntity { entity: EntityId, initial_table: Option<TableId> },
+    /// `cascade_edges`: the live edges touching the entity when it was deleted.
+    DeleteEntity { entity: EntityId, cascade_edges: Vec<EdgeId> },
+    /// Brings a deleted entity back (undo), with the edges still safe to restore.
+    RestoreEntity { entity: EntityId, restore_edges: Vec<EdgeId> },
+    /// `replaces`: the writes to this field the author had seen as current.
+    SetField { entity: EntityId, field: FieldKey, value: Value, replaces: Vec<OpId> },
+    ClearField { entity: EntityId, field: FieldKey, replaces: Vec<OpId> },
+    /// Attaches a table. Its default values are `SetField`s in the same bundle.
+    AddToTable { entity: EntityId, table: TableId },
+    /// Detaches a table. With [`DataHandling::Discard`] the bundle also
+    /// clears the table's own fields, one `ClearField` each.
+    RemoveFromTable { entity: EntityId, table: TableId, handling: DataHandling },
+    /// Re-attaches a table that `from_op` removed, with its preserved values.
+    RestoreFacet { entity: EntityId, table: TableId, from_op: OpId },
+    CreateEdge { edge: EdgeId, edge_type: EdgeType, source: EntityId, target: EntityId, properties: Vec<(String, Value)> },
+    DeleteEdge { edge: EdgeId },
+    RestoreEdge { edge: EdgeId },
+    SetEdgeProperty { edge: EdgeId, property: String, value: Option<Value>, replaces: Vec<OpId> },
+    LinkTables { source: TableId, target: TableId },
+    UnlinkTables { source: TableId, target: TableId },
+    /// Makes `fields` one semantic field named `shared_key`.
+    ConfirmMapping { shared_key: String, fields: Vec<FieldKey> },
+    /// Records that the user declined a suggested mapping, so it is not offered again.
+    RejectMapping { shared_key: String, fields: Vec<FieldKey> },
+    /// Ends the mapping confirmed by `mapping`. The same bundle copies the
+    /// shared value into each field that would otherwise lose it, one
+    /// `SetField` each, so nothing is lost.
+    RevokeMapping { mapping: OpId },
+    /// Two records are one thing. The survivor is the smaller id (after
+    /// following earlier merges), so every peer picks the same one.
+    MergeEntities { first: EntityId, second: EntityId },
+    /// Creates `into` and moves `tables` to it from `source`. Field values
+    /// the new record takes are `SetField`s on it in the same bundle.
+    SplitEntity { source: EntityId, into: EntityId, tables: Vec<TableId> },
+}
+
+impl OpPayload {
+    /// The entity this operation is about, if it is about one.
+    pub fn entity(&self) -> Option<EntityId> {
+        match self {
+            OpPayload::CreateEntity { entity, .. }
+            | OpPayload::DeleteEntity { entity, .. }
+            | OpPayload::RestoreEntity { entity, .. }
+            | OpPayload::SetField { entity, .. }
+            | OpPayload::ClearField { entity, .. }
+            | OpPayload::AddToTable { entity, .. }
+            | OpPayload::RemoveFromTable { entity, .. }
+            | OpPayload::RestoreFacet { entity, .. } => Some(*entity),
+            OpPayload::SplitEntity { source, .. } => Some(*source),
+            _ => None,
+        }
+    }
+}
+
+// Tags of the encoding. Never renumber: they are in every stored bundle.
+mod tag {
+    pub const BOOTSTRAP: u8 = 1;
+    pub const ADMIT_ACTOR: u8 = 2;
+    pub const ADOPT_MODULE: u8 = 3;
+    pub const CREATE_ENTITY: u8 = 10;
+    pub const DELETE_ENTITY: u8 = 11;
+    pub const RESTORE_ENTITY: u8 = 12;
+    pub const SET_FIELD: u8 = 13;
+    pub const CLEAR_FIELD: u8 = 14;
+    pub const ADD_TO_TABLE: u8 = 15;
+    pub const REMOVE_FROM_TABLE: u8 = 16;
+    pub const RESTORE_FACET: u8 = 17;
+    pub const CREATE_EDGE: u8 = 20;
+    pub const DELETE_EDGE: u8 = 21;
+    pub const RESTORE_EDGE: u8 = 22;
+    pub const SET_EDGE_PROPERTY: u8 = 23;
+    pub const LINK_TABLES: u8 = 30;
+    pub const UNLINK_TABLES: u8 = 31;
+    pub const CONFIRM_MAPPING: u8 = 32;
+    pub const REJECT_MAPPING: u8 = 33;
+    pub const REVOKE_MAPPING: u8 = 34;
+    pub const MERGE_ENTITIES: u8 = 40;
+    pub const SPLIT_ENTITY: u8 = 41;
+
+    pub const VALUE_STRING: u8 = 1;
+    pub const VALUE_NUMBER: u8 = 2;
+    pub const VALUE_BOOLEAN: u8 = 3;
+    pub const VALUE_TIMESTAMP: u8 = 4;
+    pub const VALUE_BLOB: u8 = 5;
+}
+
+impl Operation {
+    pub fn encode(&self, out: &mut Encoder) {
+        out.fixed(self.id.as_bytes()).fixed(&self.hlc.to_bytes());
+        encode_payload(&self.payload, out);
+    }
+
+    pub fn encoded(&self) -> Vec<u8> {
+        let mut out = Encoder::new();
+        self.encode(&mut out);
+        out.into_bytes()
+    }
+
+    pub fn decode(input: &mut Decoder<'_>) -> Result<Operation, DecodeError> {
+        let id = OpId::from_bytes(input.fixed("an operation id")?);
+        let hlc = Hlc::from_bytes(input.fixed("an operation clock")?);
+        let payload = decode_payload(input)?;
+        Ok(Operation { id, hlc, payload })
+    }
+}
+
+fn encode_payload(payload: &OpPayload, out: &mut Encoder) {
+    match payload {
+        OpPayload::Bootstrap { workspace_name, owner_name } => {
+            out.u8(tag::BOOTSTRAP).str(workspace_name).str(owner_name);
+        }
+        OpPayload::AdmitActor { actor, display_name } => {
+            out.u8(tag::ADMIT_ACTOR).fixed(actor.as_bytes()).str(display_name);
+        }
+        OpPayload::AdoptModule { manifest_toml, tables_toml } => {
+            out.u8(tag::ADOPT_MODULE).str(manifest_toml);
+            encode_option(out, tables_toml.as_deref(), |out, text| {
+                out.str(text);
+            });
+        }
+        OpPayload::CreateEntity { entity, initial_table } => {
+            out.u8(tag::CREATE_ENTITY).fixed(entity.as_bytes());
+            encode_option(out, initial_table.as_ref(), |out, table| {
+                out.str(table.as_str());
+            });
+        }
+        OpPayload::DeleteEntity { entity, cascade_edges } => {
+            out.u8(tag::DELETE_ENTITY).fixed(entity.as_bytes());
+            encode_ids(out, cascade_edges.iter().map(EdgeId::as_bytes));
+        }
+        OpPayload::RestoreEntity { entity, restore_edges } => {
+            out.u8(tag::RESTORE_ENTITY).fixed(entity.as_bytes());
+            encode_ids(out, restore_edges.iter().map(EdgeId::as_bytes));
+        }
+        OpPayload::SetField { entity, field, value, replaces } => {
+            out.u8(tag::SET_FIELD).fixed(entity.as_bytes()).str(field.as_str());
+            encode_value(out, value);
+            encode_ids(out, replaces.iter().map(OpId::as_bytes));
+        }
+        OpPayload::ClearField { entity, field, replaces } => {
+            out.u8(tag::CLEAR_FIELD).fixed(entity.as_bytes()).str(field.as_str());
+            encode_ids(out, replaces.iter().map(OpId::as_bytes));
+        }
+        OpPayload::AddToTable { entity, table } => {
+            out.u8(tag::ADD_TO_TABLE).fixed(entity.as_bytes()).str(table.as_str());
+        }
+        OpPayload::RemoveFromTable { entity, table, handling } => {
+            out.u8(tag::REMOVE_FROM_TABLE).fixed(entity.as_bytes()).str(table.as_str());
+            out.bool(*handling == DataHandling::Discard);
+        }
+        OpPayload::RestoreFacet { entity, table, from_op } => {
+            out.u8(tag::RESTORE_FACET).fixed(entity.as_bytes()).str(table.as_str()).fixed(from_op.as_bytes());
+        }
+        OpPayload::CreateEdge { edge, edge_type, source, target, properties } => {
+            out.u8(tag::CREATE_EDGE).fixed(edge.as_bytes()).str(edge_type.as_str());
+            out.fixed(source.as_bytes()).fixed(target.as_bytes());
+            encode_named_values(out, properties.iter().map(|(name, value)| (name.as_str(), value)));
+        }
+        OpPayload::DeleteEdge { edge } => {
+            out.u8(tag::DELETE_EDGE).fixed(edge.as_bytes());
+        }
+        OpPayload::RestoreEdge { edge } => {
+            out.u8(tag::RESTORE_EDGE).fixed(edge.as_bytes());
+        }
+        OpPayload::SetEdgeProperty { edge, property, value, replaces } => {
+            out.u8(tag::SET_EDGE_PROPERTY).fixed(edge.as_bytes()).str(property);
+            encode_option(out, value.as_ref(), encode_value);
+            encode_ids(out, replaces.iter().map(OpId::as_bytes));
+        }
+        OpPayload::LinkTables { source, target } => {
+            out.u8(tag::LINK_TABLES).str(source.as_str()).str(target.as_str());
+        }
+        OpPayload::UnlinkTables { source, target } => {
+            out.u8(tag::UNLINK_TABLES).str(source.as_str()).str(target.as_str());
+        }
+        OpPayload::ConfirmMapping { shared_key, fields } => {
+            out.u8(tag::CONFIRM_MAPPING).str(shared_key);
+            encode_field_keys(out, fields);
+        }
+        OpPayload::RejectMapping { shared_key, fields } => {
+            out.u8(tag::REJECT_MAPPING).str(shared_key);
+            encode_field_keys(out, fields);
+        }
+        OpPayload::RevokeMapping { mapping } => {
+            out.u8(tag::REVOKE_MAPPING).fixed(mapping.as_bytes());
+        }
+        OpPayload::MergeEntities { first, second } => {
+            out.u8(tag::MERGE_ENTITIES).fixed(first.as_bytes()).fixed(second.as_bytes());
+        }
+        OpPayload::SplitEntity { source, into, tables } => {
+            out.u8(tag::SPLIT_ENTITY).fixed(source.as_bytes()).fixed(into.as_bytes());
+            out.varint(tables.len() as u64);
+            for table in tables {
+                out.str(table.as_str());
+            }
+        }
+    }
+}
+
+fn decode_payload(input: &mut Decoder<'_>) -> Result<OpPayload, DecodeError> {
+    let tag_offset = input.position();
+    Ok(match input.u8("an operation type")? {
+        tag::BOOTSTRAP => OpPayload::Bootstrap {
+            workspace_name: input.str("a workspace name")?.to_owned(),
+            owner_name: input.str("an owner name")?.to_owned(),
+        },
+        tag::ADMIT_ACTOR => OpPayload::AdmitActor {
+            actor: ActorId::from_bytes(input.fixed("an actor id")?),
+            display_name: input.str("a display name")?.to_owned(),
+        },
+        tag::ADOPT_MODULE => OpPayload::AdoptModule {
+            manifest_toml: input.str("a module manifest")?.to_owned(),
+            tables_toml: decode_option(input, |input| Ok(input.str("a tables file")?.to_owned()))?,
+        },
+        tag::CREATE_ENTITY => OpPayload::CreateEntity {
+            entity: decode_entity(input)?,
+            initial_table: decode_option(input, decode_table)?,
+        },
+        tag::DELETE_ENTITY => OpPayload::DeleteEntity {
+            entity: decode_entity(input)?,
+            cascade_edges: decode_ids(input, EdgeId::from_bytes)?,
+        },
+        tag::RESTORE_ENTITY => OpPayload::RestoreEntity {
+            entity: decode_entity(input)?,
+            restore_edges: decode_ids(input, EdgeId::from_bytes)?,
+        },
+        tag::SET_FIELD => OpPayload::SetField {
+            entity: decode_entity(input)?,
+            field: decode_field_key(input)?,
+            value: decode_value(input)?,
+            replaces: decode_ids(input, OpId::from_bytes)?,
+        },
+        tag::CLEAR_FIELD => OpPayload::ClearField {
+            entity: decode_entity(input)?,
+            field: decode_field_key(input)?,
+            replaces: decode_ids(input, OpId::from_bytes)?,
+        },
+        tag::ADD_TO_TABLE => OpPayload::AddToTable { entity: decode_entity(input)?, table: decode_table(input)? },
+        tag::REMOVE_FROM_TABLE => OpPayload::RemoveFromTable {
+            entity: decode_entity(input)?,
+            table: decode_table(input)?,
+            handling: if input.bool("a data handling flag")? { DataHandling::Discard } else { DataHandling::Preserve },
+        },
+        tag::RESTORE_FACET => OpPayload::RestoreFacet {
+            entity: decode_entity(input)?,
+            table: decode_table(input)?,
+            from_op: OpId::from_bytes(input.fixed("an operation id")?),
+        },
+        tag::CREATE_EDGE => OpPayload::CreateEdge {
+            edge: decode_edge(input)?,
+            edge_type: EdgeType::parse(input.str("an edge type")?).ok_or(input.error("an edge type"))?,
+            source: decode_entity(input)?,
+            target: decode_entity(input)?,
+            properties: decode_named_values(input, |input| Ok(input.str("a property name")?.to_owned()))?,
+        },
+        tag::DELETE_EDGE => OpPayload::DeleteEdge { edge: decode_edge(input)? },
+        tag::RESTORE_EDGE => OpPayload::RestoreEdge { edge: decode_edge(input)? },
+        tag::SET_EDGE_PROPERTY => OpPayload::SetEdgeProperty {
+            edge: decode_edge(input)?,
+            property: input.str("a property name")?.to_owned(),
+            value: decode_option(input, decode_value)?,
+            replaces: decode_ids(input, OpId::from_bytes)?,
+        },
+        tag::LINK_TABLES => OpPayload::LinkTables { source: decode_table(input)?, target: decode_table(input)? },
+        tag::UNLINK_TABLES => OpPayload::UnlinkTables { source: decode_table(input)?, target: decode_table(input)? },
+        tag::CONFIRM_MAPPING => OpPayload::ConfirmMapping {
+            shared_key: input.str("a shared key")?.to_owned(),
+            fields: decode_field_keys(input)?,
+        },
+        tag::REJECT_MAPPING => OpPayload::RejectMapping {
+            shared_key: input.str("a shared key")?.to_owned(),
+            fields: decode_field_keys(input)?,
+        },
+        tag::REVOKE_MAPPING => OpPayload::RevokeMapping { mapping: OpId::from_bytes(input.fixed("an operation id")?) },
+        tag::MERGE_ENTITIES => OpPayload::MergeEntities { first: decode_entity(input)?, second: decode_entity(input)? },
+        tag::SPLIT_ENTITY => {
+            let source = decode_entity(input)?;
+            let into = decode_entity(input)?;
+            let count = input.length(1, "a list of tables")?;
+            let mut tables = Vec::with_capacity(count);
+            for _ in 0..count {
+                tables.push(decode_table(input)?);
+            }
+            OpPayload::SplitEntity { source, into, tables }
+        }
+        _ => return Err(DecodeError { offset: tag_offset, what: "a known operation type" }),
+    })
+}
+
+/// The fewest bytes any encoded value takes: a tag and a one-byte length or flag.
+const MIN_ENCODED_VALUE: usize = 2;
+
+pub(crate) fn encode_value(out: &mut Encoder, value: &Value) {
+    match value {
+        Value::String(text) => out.u8(tag::VALUE_STRING).str(text),
+        Value::Number(number) => out.u8(tag::VALUE_NUMBER).f64(number.get()),
+        Value::Boolean(flag) => out.u8(tag::VALUE_BOOLEAN).bool(*flag),
+        Value::Timestamp(millis) => out.u8(tag::VALUE_TIMESTAMP).signed_varint(*millis),
+        Value::Blob(hash) => out.u8(tag::VALUE_BLOB).fixed(hash),
+    };
+}
+
+pub(crate) fn decode_value(input: &mut Decoder<'_>) -> Result<Value, DecodeError> {
+    let offset = input.position();
+    Ok(match input.u8("a value type")? {
+        tag::VALUE_STRING => Value::String(input.str("a text value")?.to_owned()),
+        tag::VALUE_NUMBER => {
+            let raw = input.f64("a number")?;
+            // Only the canonical form of a finite number is accepted.
+            match Number::new(raw) {
+                Ok(number) if number.get().to_bits() == raw.to_bits() => Value::Number(number),
+                _ => return Err(DecodeError { offset, what: "a finite number" }),
+            }
+        }
+        tag::VALUE_BOOLEAN => Value::Boolean(input.bool("a yes/no value")?),
+        tag::VALUE_TIMESTAMP => Value::Timestamp(input.signed_varint("a timestamp")?),
+        tag::VALUE_BLOB => Value::Blob(input.fixed("a blob hash")?),
+        _ => return Err(DecodeError { offset, what: "a known value type" }),
+    })
+}
+
+fn encode_option<T>(out: &mut Encoder, value: Option<T>, encode: impl FnOnce(&mut Encoder, T)) {
+    match value {
+        Some(value) => {
+            out.u8(1);
+            encode(out, value);
+        }
+        None => {
+            out.u8(0);
+        }
+    }
+}
+
+fn decode_option<T>(
+    input: &mut Decoder<'_>,
+    decode: impl FnOnce(&mut Decoder<'_>) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    if input.bool("an optional value marker")? { decode(input).map(Some) } else { Ok(None) }
+}
+
+fn encode_ids<'a>(out: &mut Encoder, ids: impl ExactSizeIterator<Item = &'a [u8; 16]>) {
+    out.varint(ids.len() as u64);
+    for id in ids {
+        out.fixed(id);
+    }
+}
+
+fn decode_ids<T>(input: &mut Decoder<'_>, make: fn([u8; 16]) -> T) -> Result<Vec<T>, DecodeError> {
+    let count = input.length(16, "a list of ids")?;
+    (0..count).map(|_| input.fixed("an id").map(make)).collect()
+}
+
+fn encode_field_keys(out: &mut Encoder, fields: &[FieldKey]) {
+    out.varint(fields.len() as u64);
+    for field in fields {
+        out.str(field.as_str());
+    }
+}
+
+fn decode_field_keys(input: &mut Decoder<'_>) -> Result<Vec<FieldKey>, DecodeError> {
+    let count = input.length(1, "a list of fields")?;
+    (0..count).map(|_| decode_field_key(input)).collect()
+}
+
+fn encode_named_values<'a>(out: &mut Encoder, values: impl ExactSizeIterator<Item = (&'a str, &'a Value)>) {
+    out.varint(values.len() as u64);
+    for (name, value) in values {
+        out.str(name);
+        encode_value(out, value);
+    }
+}
+
+fn decode_named_values<K>(
+    input: &mut Decoder<'_>,
+    decode_name: impl Fn(&mut Decoder<'_>) -> Result<K, DecodeError>,
+) -> Result<Vec<(K, Value)>, DecodeError> {
+    let count = input.length(1 + MIN_ENCODED_VALUE, "a list of values")?;
+    (0..count).map(|_| Ok((decode_name(input)?, decode_value(input)?))).collect()
+}
+
+fn decode_entity(input: &mut Decoder<'_>) -> Result<EntityId, DecodeError> {
+    input.fixed("an entity id").map(EntityId::from_bytes)
+}
+
+fn decode_edge(input: &mut Decoder<'_>) -> Result<EdgeId, DecodeError> {
+    input.fixed("an edge id").map(EdgeId::from_bytes)
+}
+
+fn decode_table(input: &mut Decoder<'_>) -> Result<TableId, DecodeError> {
+    let offset = input.position();
+    TableId::parse(input.str("a table name")?).ok_or(DecodeError { offset, what: "a table name (module.table)" })
+}
+
+fn decode_field_key(input: &mut Decoder<'_>) -> Result<FieldKey, DecodeError> {
+    let offset = input.position();
+    FieldKey::parse(input.str("a field name")?).ok_or(DecodeError { offset, what: "a field name (module.field)" })
+}
