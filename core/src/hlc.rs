@@ -165,6 +165,17 @@ impl HlcClock {
         HlcClock { state: last.max(Hlc::new(now_ms, 0)), config }
     }
 
+    pub fn config(&self) -> &ClockConfig {
+        &self.config
+    }
+
+    /// Moves the clock past `seen` without any drift check: for operations
+    /// this device already accepted once (reopening from its own storage),
+    /// which a clock wound back since must not refuse.
+    pub fn witness(&mut self, seen: Hlc) {
+        self.state = self.state.max(seen);
+    }
+
     /// The clock's state, to persist for [`HlcClock::restore`]; every later
     /// tick is greater.
     pub fn current(&self) -> Hlc {

@@ -18,6 +18,7 @@
 
 pub mod bundle;
 pub mod encoding;
+pub mod entropy;
 pub mod hlc;
 pub mod identity;
 pub mod ids;
@@ -28,6 +29,7 @@ pub mod schema;
 pub mod state;
 pub mod time;
 pub mod value;
+pub mod workspace;
 
 /// Version of the engine, shown in the app and recorded by peers.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");

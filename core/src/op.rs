@@ -95,6 +95,29 @@ impl OpPayload {
     }
 }
 
+impl OpPayload {
+    /// The modules whose schema this operation relies on, for its bundle's
+    /// record of module versions.
+    pub fn modules(&self) -> Vec<&str> {
+        match self {
+            OpPayload::CreateEntity { initial_table: Some(table), .. }
+            | OpPayload::AddToTable { table, .. }
+            | OpPayload::RemoveFromTable { table, .. }
+            | OpPayload::RestoreFacet { table, .. } => vec![table.module()],
+            OpPayload::SetField { field, .. } | OpPayload::ClearField { field, .. } => vec![field.module()],
+            OpPayload::CreateEdge { edge_type, .. } => vec![edge_type.module()],
+            OpPayload::LinkTables { source, target } | OpPayload::UnlinkTables { source, target } => {
+                vec![source.module(), target.module()]
+            }
+            OpPayload::ConfirmMapping { fields, .. } | OpPayload::RejectMapping { fields, .. } => {
+                fields.iter().map(FieldKey::module).collect()
+            }
+            OpPayload::SplitEntity { tables, .. } => tables.iter().map(TableId::module).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 // Tags of the encoding. Never renumber: they are in every stored bundle.
 mod tag {
     pub const BOOTSTRAP: u8 = 1;

@@ -542,6 +542,31 @@ impl State {
         self.merge_class(survivor).any(|member| self.entities.get(&member).is_some_and(|record| record.replaced.contains(&op)))
     }
 
+    /// The field's value from its own storage key only, ignoring mappings:
+    /// what it would show if its mapping were revoked.
+    pub fn field_unmapped(&self, entity: EntityId, field: &FieldKey) -> FieldValue {
+        let survivor = self.resolve(entity);
+        let mut writes: Vec<Write> = self
+            .merge_class(survivor)
+            .filter_map(|member| self.entities.get(&member)?.fields.get(field))
+            .flat_map(|register| register.writes().iter().cloned())
+            .collect();
+        writes.sort_by_key(|write| (write.stamp.hlc, write.stamp.op));
+        writes.retain(|write| !self.replaced_in_class(survivor, write.stamp.op));
+        FieldValue { value: writes.last().and_then(|write| write.value.clone()), heads: writes }
+    }
+
+    /// Live records (survivors) with a write to any of `fields`.
+    pub fn entities_with_writes_to(&self, fields: &[FieldKey]) -> Vec<EntityId> {
+        let survivors: BTreeSet<EntityId> = self
+            .entities
+            .iter()
+            .filter(|(_, record)| fields.iter().any(|field| record.fields.contains_key(field)))
+            .map(|(entity, _)| self.resolve(*entity))
+            .collect();
+        survivors.into_iter().filter(|entity| self.entity_exists(*entity)).collect()
+    }
+
     /// The storage keys that hold any write on the entity (and its merged ones).
     pub fn written_fields(&self, entity: EntityId) -> Vec<FieldKey> {
         let survivor = self.resolve(entity);
@@ -627,6 +652,14 @@ impl State {
             .unwrap_or_default();
         let value = heads.last().and_then(|write| write.value.clone());
         FieldValue { value, heads }
+    }
+
+    pub fn edge_property_history(&self, edge: EdgeId, property: &str) -> Vec<Write> {
+        self.edges
+            .get(&edge)
+            .and_then(|record| record.properties.get(property))
+            .map(|register| register.writes().to_vec())
+            .unwrap_or_default()
     }
 
     pub fn edge_properties(&self, edge: EdgeId) -> Vec<String> {

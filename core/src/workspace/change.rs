@@ -1,0 +1,507 @@
+//! A local edit being put together: every step is checked against the
+//! schema and the current state, and nothing reaches the log until
+//! [`Change::commit`] signs the whole change as one bundle.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{EditError, Workspace};
+use crate::bundle::Bundle;
+use crate::entropy::Entropy;
+use crate::identity::ActorId;
+use crate::ids::{EdgeId, EntityId, OpId, UUID_RANDOM_BYTES};
+use crate::names::{EdgeType, FieldKey, TableId};
+use crate::op::{DataHandling, OpPayload};
+use crate::schema::{FieldDef, TableDef, parse_manifest};
+use crate::value::Value;
+
+pub struct Change<'w> {
+    workspace: &'w mut Workspace,
+    entropy: &'w mut dyn Entropy,
+    now_ms: u64,
+    ops: Vec<(OpId, OpPayload)>,
+    created: BTreeSet<EntityId>,
+    created_edges: BTreeMap<EdgeId, EdgeType>,
+    /// The newest write of this change per (entity, field group), which the
+    /// next write to the same field replaces.
+    pending_writes: BTreeMap<(EntityId, Vec<FieldKey>), OpId>,
+}
+
+impl<'w> Change<'w> {
+    pub(super) fn new(workspace: &'w mut Workspace, now_ms: u64, entropy: &'w mut dyn Entropy) -> Self {
+        Change {
+            workspace,
+            entropy,
+            now_ms,
+            ops: Vec::new(),
+            created: BTreeSet::new(),
+            created_edges: BTreeMap::new(),
+            pending_writes: BTreeMap::new(),
+        }
+    }
+
+    fn random(&mut self) -> [u8; UUID_RANDOM_BYTES] {
+        let mut bytes = [0u8; UUID_RANDOM_BYTES];
+        self.entropy.fill(&mut bytes);
+        bytes
+    }
+
+    fn push(&mut self, payload: OpPayload) -> OpId {
+        let id = OpId::new_v7(self.now_ms, self.random());
+        self.ops.push((id, payload));
+        id
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    // ----- records -----
+
+    /// Creates a record in `table` with `values` (field name → value). Fields
+    /// left out take their defaults; a required field without one is refused.
+    pub fn create_record(&mut self, table: &TableId, values: &[(&str, Value)]) -> Result<EntityId, EditError> {
+        let definition = self.table_def(table)?.clone();
+        for (name, value) in values {
+            check_write(table, &definition, name, value)?;
+        }
+        for field in &definition.fields {
+            let given = values.iter().any(|(name, _)| *name == field.name);
+            if field.required && !given && field.default.is_none() {
+                return Err(EditError::RequiredFieldMissing { table: table.clone(), field: field.label().to_owned() });
+            }
+        }
+        let entity = EntityId::new_v7(self.now_ms, self.random());
+        self.push(OpPayload::CreateEntity { entity, initial_table: Some(table.clone()) });
+        self.created.insert(entity);
+        for (name, value) in values {
+            self.write(entity, FieldKey::new(table.module(), name), Some(value.clone()));
+        }
+        self.write_defaults(entity, table, &definition, |name| values.iter().any(|(given, _)| *given == name));
+        Ok(entity)
+    }
+
+    /// Sets a field of a record, as seen through `table`.
+    pub fn set_field(&mut self, entity: EntityId, table: &TableId, field: &str, value: Value) -> Result<(), EditError> {
+        let definition = self.table_def(table)?.clone();
+        check_write(table, &definition, field, &value)?;
+        self.check_record_in(entity, table)?;
+        self.write(entity, FieldKey::new(table.module(), field), Some(value));
+        Ok(())
+    }
+
+    pub fn clear_field(&mut self, entity: EntityId, table: &TableId, field: &str) -> Result<(), EditError> {
+        let definition = self.table_def(table)?.clone();
+        let field_def = field_def(table, &definition, field)?;
+        if field_def.required {
+            return Err(EditError::RequiredFieldCleared { field: field_def.label().to_owned() });
+        }
+        self.check_record_in(entity, table)?;
+        self.write(entity, FieldKey::new(table.module(), field), None);
+        Ok(())
+    }
+
+    fn write(&mut self, entity: EntityId, field: FieldKey, value: Option<Value>) {
+        let group = self.workspace.state.field_group(&field);
+        let pending_key = (entity, group);
+        let replaces = match self.pending_writes.get(&pending_key) {
+            Some(earlier) => vec![*earlier],
+            None => self.workspace.state.field(entity, &field).heads.iter().map(|write| write.stamp.op).collect(),
+        };
+        let payload = match value {
+            Some(value) => OpPayload::SetField { entity, field, value, replaces },
+            None => OpPayload::ClearField { entity, field, replaces },
+        };
+        let id = self.push(payload);
+        self.pending_writes.insert(pending_key, id);
+    }
+
+    fn write_defaults(&mut self, entity: EntityId, table: &TableId, definition: &TableDef, skip: impl Fn(&str) -> bool) {
+        for field in &definition.fields {
+            let Some(default) = &field.default else { continue };
+            let key = FieldKey::new(table.module(), &field.name);
+            let has_value = self.workspace.state.field(entity, &key).value.is_some();
+            if !skip(&field.name) && !has_value {
+                self.write(entity, key, Some(default.clone()));
+            }
+        }
+    }
+
+    /// Deletes the record everywhere, with the relationships that touch it.
+    pub fn delete_record(&mut self, entity: EntityId) -> Result<(), EditError> {
+        self.check_record(entity)?;
+        let cascade_edges = self.workspace.state.edges_to_cascade(entity);
+        self.push(OpPayload::DeleteEntity { entity, cascade_edges });
+        Ok(())
+    }
+
+    pub fn restore_record(&mut self, entity: EntityId) -> Result<(), EditError> {
+        self.check_not_merged(entity)?;
+        if !self.workspace.state.entity_deleted(entity) {
+            return Err(EditError::RecordNotDeleted(entity));
+        }
+        self.push(OpPayload::RestoreEntity { entity, restore_edges: Vec::new() });
+        Ok(())
+    }
+
+    /// Removes the record from one table. A record in no other table is
+    /// deleted instead, as a user removing it from its last table expects.
+    pub fn remove_from_table(&mut self, entity: EntityId, table: &TableId, handling: DataHandling) -> Result<(), EditError> {
+        self.check_record_in(entity, table)?;
+        let definition = self.table_def(table)?.clone();
+        let other_tables = self.workspace.state.tables_of(entity).into_iter().any(|other| other != *table);
+        if !other_tables {
+            return self.delete_record(entity);
+        }
+        self.push(OpPayload::RemoveFromTable { entity, table: table.clone(), handling });
+        if handling == DataHandling::Discard {
+            // Only the table's own values go: a mapped field is shared with
+            // the record's other tables and stays.
+            for field in &definition.fields {
+                let key = FieldKey::new(table.module(), &field.name);
+                let state = &self.workspace.state;
+                if state.mapping_of(&key).is_none() && state.field(entity, &key).value.is_some() {
+                    self.write(entity, key, None);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds an existing record to another table, with that table's defaults
+    /// for the fields it has no value for yet.
+    pub fn add_to_table(&mut self, entity: EntityId, table: &TableId) -> Result<(), EditError> {
+        let definition = self.table_def(table)?.clone();
+        self.check_record(entity)?;
+        if self.workspace.state.in_table(entity, table) {
+            return Err(EditError::AlreadyInTable { entity, table: table.clone() });
+        }
+        self.push(OpPayload::AddToTable { entity, table: table.clone() });
+        self.write_defaults(entity, table, &definition, |_| false);
+        Ok(())
+    }
+
+    /// Re-attaches a table that `removal` detached; preserved values come back with it.
+    pub fn restore_facet(&mut self, entity: EntityId, table: &TableId, removal: OpId) -> Result<(), EditError> {
+        self.check_record(entity)?;
+        let removed_it = self.workspace.log.operation(removal).is_some_and(|(_, op)| {
+            matches!(&op.payload, OpPayload::RemoveFromTable { entity: e, table: t, .. } if self.workspace.state.resolve(*e) == self.workspace.state.resolve(entity) && t == table)
+        });
+        if !removed_it {
+            return Err(EditError::NotRemovedByThat { entity, table: table.clone(), op: removal });
+        }
+        if self.workspace.state.in_table(entity, table) {
+            return Err(EditError::AlreadyInTable { entity, table: table.clone() });
+        }
+        self.push(OpPayload::RestoreFacet { entity, table: table.clone(), from_op: removal });
+        Ok(())
+    }
+
+    // ----- relationships -----
+
+    pub fn create_edge(
+        &mut self,
+        edge_type: &EdgeType,
+        source: EntityId,
+        target: EntityId,
+        properties: &[(&str, Value)],
+    ) -> Result<EdgeId, EditError> {
+        let definition = self
+            .workspace
+            .state
+            .module(edge_type.module())
+            .and_then(|module| module.manifest.edge_type(edge_type.local()))
+            .ok_or_else(|| EditError::UnknownEdgeType(edge_type.clone()))?
+            .clone();
+        self.check_record(source)?;
+        self.check_record(target)?;
+        for (name, value) in properties {
+            check_property(edge_type, definition.property(name), name, value)?;
+        }
+        let edge = EdgeId::new_v7(self.now_ms, self.random());
+        let properties = properties.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect();
+        let state = &self.workspace.state;
+        let (source, target) = (state.resolve(source), state.resolve(target));
+        self.push(OpPayload::CreateEdge { edge, edge_type: edge_type.clone(), source, target, properties });
+        self.created_edges.insert(edge, edge_type.clone());
+        Ok(edge)
+    }
+
+    pub fn delete_edge(&mut self, edge: EdgeId) -> Result<(), EditError> {
+        self.check_edge(edge)?;
+        self.push(OpPayload::DeleteEdge { edge });
+        Ok(())
+    }
+
+    pub fn restore_edge(&mut self, edge: EdgeId) -> Result<(), EditError> {
+        if self.workspace.state.edge_definition(edge).is_none() {
+            return Err(EditError::NoSuchEdge(edge));
+        }
+        if self.workspace.state.edge_alive(edge) {
+            return Err(EditError::EdgeNotDeleted(edge));
+        }
+        self.push(OpPayload::RestoreEdge { edge });
+        Ok(())
+    }
+
+    pub fn set_edge_property(&mut self, edge: EdgeId, property: &str, value: Option<Value>) -> Result<(), EditError> {
+        let edge_type = self.check_edge(edge)?;
+        let declared = self
+            .workspace
+            .state
+            .module(edge_type.module())
+            .and_then(|module| module.manifest.edge_type(edge_type.local()))
+            .and_then(|definition| definition.property(property));
+        match &value {
+            Some(value) => check_property(&edge_type, declared, property, value)?,
+            None if declared.is_none() => {
+                return Err(EditError::UnknownEdgeProperty { edge_type, property: property.to_owned() });
+            }
+            None => {}
+        }
+        let replaces = self.workspace.state.edge_property(edge, property).heads.iter().map(|write| write.stamp.op).collect();
+        self.push(OpPayload::SetEdgeProperty { edge, property: property.to_owned(), value, replaces });
+        Ok(())
+    }
+
+    // ----- tables, mappings, modules, roster -----
+
+    pub fn link_tables(&mut self, source: &TableId, target: &TableId) -> Result<(), EditError> {
+        self.table_def(source)?;
+        self.table_def(target)?;
+        self.push(OpPayload::LinkTables { source: source.clone(), target: target.clone() });
+        Ok(())
+    }
+
+    pub fn unlink_tables(&mut self, source: &TableId, target: &TableId) -> Result<(), EditError> {
+        self.push(OpPayload::UnlinkTables { source: source.clone(), target: target.clone() });
+        Ok(())
+    }
+
+    /// Confirms that `fields` are one field, `shared_key`. Their declared
+    /// types must agree.
+    pub fn confirm_mapping(&mut self, shared_key: &str, fields: &[FieldKey]) -> Result<OpId, EditError> {
+        if fields.len() < 2 {
+            return Err(EditError::MappingNeedsTwoFields);
+        }
+        let mut definitions = Vec::with_capacity(fields.len());
+        for field in fields {
+            let definition = self.declared_field(field)?;
+            if definition.private {
+                return Err(EditError::PrivateField(field.clone()));
+            }
+            if let Some(mapping) = self.workspace.state.mapping_of(field)
+                && mapping.shared_key != shared_key
+            {
+                return Err(EditError::FieldAlreadyMapped { field: field.clone(), shared_key: mapping.shared_key.clone() });
+            }
+            definitions.push((field, definition));
+        }
+        let (first, first_def) = &definitions[0];
+        for (field, definition) in &definitions[1..] {
+            // A collaborative text and a plain text are different data too.
+            if definition.field_type != first_def.field_type || definition.crdt != first_def.crdt {
+                return Err(EditError::MappingTypesDiffer {
+                    first: (*first).clone(),
+                    first_type: first_def.field_type,
+                    second: (*field).clone(),
+                    second_type: definition.field_type,
+                });
+            }
+        }
+        let mut fields = fields.to_vec();
+        fields.sort();
+        fields.dedup();
+        Ok(self.push(OpPayload::ConfirmMapping { shared_key: shared_key.to_owned(), fields }))
+    }
+
+    pub fn reject_mapping(&mut self, shared_key: &str, fields: &[FieldKey]) -> Result<(), EditError> {
+        for field in fields {
+            self.declared_field(field)?;
+        }
+        self.push(OpPayload::RejectMapping { shared_key: shared_key.to_owned(), fields: fields.to_vec() });
+        Ok(())
+    }
+
+    /// Ends a mapping. Each field of each record keeps showing the value it
+    /// showed: where its own writes would show something else, the shared
+    /// value is copied into it.
+    pub fn revoke_mapping(&mut self, mapping: OpId) -> Result<(), EditError> {
+        let Some(active) = self.workspace.state.mapping(mapping).cloned() else {
+            return Err(EditError::NoSuchMapping(mapping));
+        };
+        self.push(OpPayload::RevokeMapping { mapping });
+        let state = &self.workspace.state;
+        let mut copies = Vec::new();
+        for entity in state.entities_with_writes_to(&active.fields) {
+            let shared = state.field(entity, &active.fields[0]);
+            let tables = state.tables_of(entity);
+            for key in &active.fields {
+                let shows_field = tables.iter().any(|table| {
+                    table.module() == key.module() && state.table(table).is_some_and(|def| def.field(key.local()).is_some())
+                });
+                let own = state.field_unmapped(entity, key);
+                if shows_field && own.value != shared.value {
+                    let replaces: Vec<OpId> = own.heads.iter().map(|write| write.stamp.op).collect();
+                    copies.push((entity, key.clone(), shared.value.clone(), replaces));
+                }
+            }
+        }
+        for (entity, field, value, replaces) in copies {
+            let payload = match value {
+                Some(value) => OpPayload::SetField { entity, field, value, replaces },
+                None => OpPayload::ClearField { entity, field, replaces },
+            };
+            self.push(payload);
+        }
+        Ok(())
+    }
+
+    /// Merges two records into one; the survivor is the smaller id.
+    pub fn merge_records(&mut self, first: EntityId, second: EntityId) -> Result<EntityId, EditError> {
+        self.check_record(first)?;
+        self.check_record(second)?;
+        if first == second {
+            return Err(EditError::SameRecord(first));
+        }
+        self.push(OpPayload::MergeEntities { first, second });
+        Ok(first.min(second))
+    }
+
+    /// Splits `tables` off `source` into a new record, copying `fields`
+    /// (storage keys) it should keep a value for.
+    pub fn split_record(&mut self, source: EntityId, tables: &[TableId], fields: &[FieldKey]) -> Result<EntityId, EditError> {
+        self.check_record(source)?;
+        if tables.is_empty() {
+            return Err(EditError::SplitNeedsTables);
+        }
+        for table in tables {
+            self.check_record_in(source, table)?;
+        }
+        let into = EntityId::new_v7(self.now_ms, self.random());
+        self.push(OpPayload::SplitEntity { source, into, tables: tables.to_vec() });
+        self.created.insert(into);
+        for field in fields {
+            if let Some(value) = self.workspace.state.field(source, field).value {
+                self.write(into, field.clone(), Some(value));
+            }
+        }
+        Ok(into)
+    }
+
+    /// Adopts a module for the whole workspace; its manifest syncs with the operation.
+    pub fn adopt_module(&mut self, manifest_toml: &str, tables_toml: Option<&str>) -> Result<String, EditError> {
+        let manifest = parse_manifest("manifest.toml", manifest_toml, tables_toml).map_err(EditError::InvalidModule)?;
+        self.push(OpPayload::AdoptModule {
+            manifest_toml: manifest_toml.to_owned(),
+            tables_toml: tables_toml.map(str::to_owned),
+        });
+        Ok(manifest.name)
+    }
+
+    pub fn admit_actor(&mut self, actor: ActorId, display_name: &str) {
+        self.push(OpPayload::AdmitActor { actor, display_name: display_name.to_owned() });
+    }
+
+    /// Signs the change as one bundle, appends it to the log and applies it.
+    /// The driver persists the bundle, then offers it to peers.
+    pub fn commit(self) -> Result<Bundle, EditError> {
+        if self.ops.is_empty() {
+            return Err(EditError::NothingToSave);
+        }
+        Ok(self.workspace.commit_payloads(self.ops, self.now_ms, super::undo::Step::Edit))
+    }
+
+    // ----- checks -----
+
+    fn table_def(&self, table: &TableId) -> Result<&TableDef, EditError> {
+        self.workspace.state.table(table).ok_or_else(|| EditError::UnknownTable(table.clone()))
+    }
+
+    fn declared_field(&self, field: &FieldKey) -> Result<FieldDef, EditError> {
+        let module = self.workspace.state.module(field.module()).ok_or_else(|| EditError::UnknownFieldKey(field.clone()))?;
+        module
+            .manifest
+            .tables
+            .iter()
+            .find_map(|table| table.field(field.local()))
+            .cloned()
+            .ok_or_else(|| EditError::UnknownFieldKey(field.clone()))
+    }
+
+    fn check_not_merged(&self, entity: EntityId) -> Result<(), EditError> {
+        match self.workspace.state.merged_into(entity) {
+            Some(survivor) => Err(EditError::MergedInto { entity, survivor }),
+            None => Ok(()),
+        }
+    }
+
+    /// The record exists now (or was created earlier in this change).
+    fn check_record(&self, entity: EntityId) -> Result<(), EditError> {
+        self.check_not_merged(entity)?;
+        let state = &self.workspace.state;
+        if self.created.contains(&entity) || state.entity_exists(entity) {
+            Ok(())
+        } else if state.entity_deleted(entity) {
+            Err(EditError::RecordDeleted(entity))
+        } else {
+            Err(EditError::NoSuchRecord(entity))
+        }
+    }
+
+    fn check_record_in(&self, entity: EntityId, table: &TableId) -> Result<(), EditError> {
+        self.check_record(entity)?;
+        let added_here = self.ops.iter().any(|(_, payload)| match payload {
+            OpPayload::CreateEntity { entity: e, initial_table } => *e == entity && initial_table.as_ref() == Some(table),
+            OpPayload::AddToTable { entity: e, table: t } => *e == entity && t == table,
+            OpPayload::SplitEntity { into, tables, .. } => *into == entity && tables.contains(table),
+            _ => false,
+        });
+        if added_here || self.workspace.state.in_table(entity, table) {
+            Ok(())
+        } else {
+            Err(EditError::NotInTable { entity, table: table.clone() })
+        }
+    }
+
+    fn check_edge(&self, edge: EdgeId) -> Result<EdgeType, EditError> {
+        if let Some(edge_type) = self.created_edges.get(&edge) {
+            return Ok(edge_type.clone());
+        }
+        let state = &self.workspace.state;
+        let definition = state.edge_definition(edge).ok_or(EditError::NoSuchEdge(edge))?;
+        if state.edge(edge).is_none() {
+            return Err(EditError::EdgeDeleted(edge));
+        }
+        Ok(definition.edge_type.clone())
+    }
+}
+
+fn field_def<'t>(table: &TableId, definition: &'t TableDef, field: &str) -> Result<&'t FieldDef, EditError> {
+    definition.field(field).ok_or_else(|| EditError::UnknownField { table: table.clone(), field: field.to_owned() })
+}
+
+fn check_write(table: &TableId, definition: &TableDef, field: &str, value: &Value) -> Result<(), EditError> {
+    let field_def = field_def(table, definition, field)?;
+    if field_def.crdt.is_some() {
+        return Err(EditError::CollaborativeField { field: field_def.label().to_owned() });
+    }
+    field_def.check_value(value).map_err(EditError::WrongValue)
+}
+
+fn check_property(
+    edge_type: &EdgeType,
+    declared: Option<crate::value::FieldType>,
+    property: &str,
+    value: &Value,
+) -> Result<(), EditError> {
+    let declared =
+        declared.ok_or_else(|| EditError::UnknownEdgeProperty { edge_type: edge_type.clone(), property: property.to_owned() })?;
+    if value.field_type() == declared {
+        Ok(())
+    } else {
+        Err(EditError::WrongValue(crate::schema::ValueError {
+            message: format!("'{property}' expects {declared} values, not {}", value.field_type()),
+        }))
+    }
+}
+

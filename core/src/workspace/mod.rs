@@ -1,0 +1,145 @@
+//! A workspace as one device holds it: its log, its state, its clock and
+//! this device's identity — the engine's top-level state machine.
+//!
+//! Inputs come in as method calls with the current time (and, for new ids,
+//! an [`Entropy`]); outputs are returned values: bundles to persist and
+//! offer to peers, reports of what was received. No I/O happens here.
+
+mod change;
+mod error;
+mod receive;
+mod undo;
+
+pub use change::Change;
+pub use error::EditError;
+pub use receive::{ReceiveReport, Refusal, RefusedBundle, StaleOperation};
+pub use undo::UndoOutcome;
+
+use std::collections::BTreeSet;
+
+use crate::bundle::Bundle;
+use crate::entropy::Entropy;
+use crate::hlc::{ClockConfig, HlcClock};
+use crate::identity::{ActorId, Identity};
+use crate::ids::{OpId, WorkspaceId};
+use crate::log::OpLog;
+use crate::op::{OpPayload, Operation};
+use crate::state::State;
+
+pub struct Workspace {
+    id: WorkspaceId,
+    identity: Identity,
+    clock: HlcClock,
+    log: OpLog,
+    state: State,
+    history: undo::UndoHistory,
+}
+
+impl Workspace {
+    /// Starts a new workspace owned by `identity`. The returned bundle (the
+    /// workspace's first) must be persisted like any other.
+    pub fn create(
+        identity: Identity,
+        name: &str,
+        owner_name: &str,
+        now_ms: u64,
+        entropy: &mut dyn Entropy,
+    ) -> (Workspace, Bundle) {
+        let mut random = [0u8; crate::ids::UUID_RANDOM_BYTES];
+        entropy.fill(&mut random);
+        let id = WorkspaceId::new_v7(now_ms, random);
+        let mut workspace = Workspace::empty(id, identity, now_ms, ClockConfig::default());
+        entropy.fill(&mut random);
+        let op = Operation {
+            id: crate::ids::OpId::new_v7(now_ms, random),
+            hlc: workspace.clock.tick(now_ms),
+            payload: OpPayload::Bootstrap { workspace_name: name.to_owned(), owner_name: owner_name.to_owned() },
+        };
+        let bundle = Bundle::sign(&workspace.identity, id, None, Vec::new(), vec![op]);
+        workspace.accept_own(bundle.clone(), undo::Step::Edit);
+        workspace.history.clear();
+        (workspace, bundle)
+    }
+
+    /// A workspace this device knows only by id, before any sync.
+    pub fn empty(id: WorkspaceId, identity: Identity, now_ms: u64, config: ClockConfig) -> Workspace {
+        Workspace {
+            id,
+            identity,
+            clock: HlcClock::new(now_ms, config),
+            log: OpLog::new(),
+            state: State::new(),
+            history: undo::UndoHistory::default(),
+        }
+    }
+
+    /// Rebuilds a workspace from its stored bundles, checking every one.
+    pub fn open(
+        id: WorkspaceId,
+        identity: Identity,
+        bundles: Vec<Bundle>,
+        now_ms: u64,
+        config: ClockConfig,
+    ) -> (Workspace, ReceiveReport) {
+        let mut workspace = Workspace::empty(id, identity, now_ms, config);
+        let report = workspace.receive_from(bundles, now_ms, receive::Origin::Storage);
+        (workspace, report)
+    }
+
+    pub fn id(&self) -> WorkspaceId {
+        self.id
+    }
+
+    pub fn actor(&self) -> ActorId {
+        self.identity.actor_id()
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn log(&self) -> &OpLog {
+        &self.log
+    }
+
+    pub fn clock(&self) -> &HlcClock {
+        &self.clock
+    }
+
+    /// Begins a local edit. Nothing changes until [`Change::commit`].
+    pub fn change<'w>(&'w mut self, now_ms: u64, entropy: &'w mut dyn Entropy) -> Change<'w> {
+        Change::new(self, now_ms, entropy)
+    }
+
+    /// Signs `payloads` (with their op ids) as this device's next bundle and applies it.
+    fn commit_payloads(&mut self, payloads: Vec<(OpId, OpPayload)>, now_ms: u64, step: undo::Step) -> Bundle {
+        let mut modules = BTreeSet::new();
+        let ops: Vec<Operation> = payloads
+            .into_iter()
+            .map(|(id, payload)| {
+                modules.extend(payload.modules().into_iter().map(str::to_owned));
+                Operation { id, hlc: self.clock.tick(now_ms), payload }
+            })
+            .collect();
+        let module_versions = modules
+            .into_iter()
+            .filter_map(|name| {
+                let version = self.state.module(&name)?.manifest.version.to_string();
+                Some((name, version))
+            })
+            .collect();
+        let tip = self.log.tip(&self.actor());
+        let bundle = Bundle::sign(&self.identity, self.id, tip, module_versions, ops);
+        self.accept_own(bundle.clone(), step);
+        bundle
+    }
+
+    fn accept_own(&mut self, bundle: Bundle, step: undo::Step) {
+        let author = bundle.header.author;
+        for op in &bundle.ops {
+            self.state.apply(author, op);
+        }
+        self.history.record(&bundle.ops, step);
+        self.log.append(bundle).expect("a bundle this device just signed extends its own chain");
+    }
+}

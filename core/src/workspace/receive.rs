@@ -1,0 +1,158 @@
+//! Taking in bundles from peers (or from storage on open).
+//!
+//! Per author, bundles are taken in chain order and checked as a run: hash
+//! links plus the newest signature, falling back to one-by-one checks when
+//! the run fails so that the good bundles before a bad one are kept. A
+//! bundle is applied only after every check passed; a refused bundle leaves
+//! no trace, and the ones after it in its author's chain wait for a resend.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::Workspace;
+use crate::bundle::{Bundle, VerifyError, verify_run};
+use crate::hlc::{FutureHlc, staleness};
+use crate::identity::ActorId;
+use crate::ids::OpId;
+use crate::log::Appended;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReceiveReport {
+    /// Bundles applied, in the order they were applied.
+    pub applied: Vec<(ActorId, u64)>,
+    pub duplicates: usize,
+    pub refused: Vec<RefusedBundle>,
+    /// Operations applied but older than the stale threshold: shown to people, never dropped.
+    pub stale: Vec<StaleOperation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedBundle {
+    pub author: ActorId,
+    pub seq: u64,
+    pub reason: Refusal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Forged, damaged, out of chain or from another workspace.
+    Invalid(VerifyError),
+    /// Its clock is too far ahead of ours; the sender should check its clock.
+    FutureClock(FutureHlc),
+    /// An earlier bundle of the same author was refused, so this one cannot be placed yet.
+    AfterRefused { refused_seq: u64 },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Invalid(error) => write!(f, "{error}"),
+            Refusal::FutureClock(error) => write!(f, "{error}"),
+            Refusal::AfterRefused { refused_seq } => write!(f, "waits for change #{refused_seq}, which was refused"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleOperation {
+    pub op: OpId,
+    pub author: ActorId,
+    pub age_ms: u64,
+}
+
+/// Whether received clocks are checked against the drift bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// From a peer: clocks too far ahead are refused (`spec/hlc.md`).
+    Peer,
+    /// From this device's own storage: accepted once already, so a clock
+    /// wound back since must not refuse them.
+    Storage,
+}
+
+impl Workspace {
+    /// Verifies and applies bundles from a peer (any order, duplicates allowed).
+    pub fn receive(&mut self, bundles: Vec<Bundle>, now_ms: u64) -> ReceiveReport {
+        self.receive_from(bundles, now_ms, Origin::Peer)
+    }
+
+    pub(super) fn receive_from(&mut self, bundles: Vec<Bundle>, now_ms: u64, origin: Origin) -> ReceiveReport {
+        let mut report = ReceiveReport::default();
+        let mut by_author: BTreeMap<ActorId, Vec<Bundle>> = BTreeMap::new();
+        for bundle in bundles {
+            by_author.entry(bundle.header.author).or_default().push(bundle);
+        }
+        for (author, mut chain) in by_author {
+            chain.sort_by_key(|bundle| bundle.header.seq);
+            chain.dedup_by(|later, earlier| later.header.seq == earlier.header.seq && later.hash() == earlier.hash());
+            self.receive_chain(author, chain, now_ms, origin, &mut report);
+        }
+        report
+    }
+
+    fn receive_chain(
+        &mut self,
+        author: ActorId,
+        chain: Vec<Bundle>,
+        now_ms: u64,
+        origin: Origin,
+        report: &mut ReceiveReport,
+    ) {
+        let mut fresh = Vec::new();
+        for bundle in chain {
+            match self.log.check(&bundle) {
+                Ok(Appended::Duplicate) => report.duplicates += 1,
+                Ok(Appended::New) | Err(VerifyError::ChainGap { .. }) => fresh.push(bundle),
+                Err(error) => refuse(report, &bundle, Refusal::Invalid(error)),
+            }
+        }
+        if fresh.is_empty() {
+            return;
+        }
+        let tip = self.log.tip(&author);
+        let run_is_valid = verify_run(&fresh, tip, self.id).is_ok();
+        let mut refused_at = None;
+        for bundle in fresh {
+            let seq = bundle.header.seq;
+            if let Some(refused_seq) = refused_at {
+                refuse(report, &bundle, Refusal::AfterRefused { refused_seq });
+                continue;
+            }
+            if let Err(reason) = self.check_one(&bundle, run_is_valid, now_ms, origin) {
+                refuse(report, &bundle, reason);
+                refused_at = Some(seq);
+                continue;
+            }
+            for op in &bundle.ops {
+                if let Some(age_ms) = staleness(op.hlc, now_ms, self.clock.config()) {
+                    report.stale.push(StaleOperation { op: op.id, author, age_ms });
+                }
+                self.state.apply(author, op);
+            }
+            self.log.append(bundle).expect("checked against the log just before");
+            report.applied.push((author, seq));
+        }
+    }
+
+    /// Everything a bundle must pass before it is applied. When its run
+    /// verified as a whole, its own signature is already vouched for.
+    fn check_one(&mut self, bundle: &Bundle, run_is_valid: bool, now_ms: u64, origin: Origin) -> Result<(), Refusal> {
+        if let Err(error) = self.log.check(bundle) {
+            return Err(Refusal::Invalid(error));
+        }
+        if !run_is_valid {
+            bundle.verify(self.id).map_err(Refusal::Invalid)?;
+        }
+        match origin {
+            Origin::Peer => self.clock.receive(bundle.header.hlc, now_ms).map_err(Refusal::FutureClock),
+            Origin::Storage => {
+                self.clock.witness(bundle.header.hlc);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn refuse(report: &mut ReceiveReport, bundle: &Bundle, reason: Refusal) {
+    report.refused.push(RefusedBundle { author: bundle.header.author, seq: bundle.header.seq, reason });
+}
