@@ -27,6 +27,7 @@ pub mod names;
 pub mod op;
 pub mod schema;
 pub mod state;
+pub mod store;
 pub mod time;
 pub mod value;
 pub mod workspace;

@@ -22,9 +22,16 @@ use crate::entropy::Entropy;
 use crate::hlc::{ClockConfig, HlcClock};
 use crate::identity::{ActorId, Identity};
 use crate::ids::{OpId, WorkspaceId};
-use crate::log::OpLog;
+use crate::log::{OpLog, VersionVector};
 use crate::op::{OpPayload, Operation};
 use crate::state::State;
+use crate::store::Snapshot;
+
+pub struct Restored {
+    pub workspace: Workspace,
+    pub report: ReceiveReport,
+    pub snapshot_used: bool,
+}
 
 pub struct Workspace {
     id: WorkspaceId,
@@ -82,8 +89,35 @@ impl Workspace {
         config: ClockConfig,
     ) -> (Workspace, ReceiveReport) {
         let mut workspace = Workspace::empty(id, identity, now_ms, config);
-        let report = workspace.receive_from(bundles, now_ms, receive::Origin::Storage);
+        let report = workspace.receive_from(bundles, now_ms, receive::Origin::Storage, &VersionVector::new());
         (workspace, report)
+    }
+
+    /// Reopens a workspace from a snapshot and its stored bundles: bundles the
+    /// snapshot covers are checked and logged but not applied again. A
+    /// snapshot that cannot be read is set aside and the state rebuilt from
+    /// the log, which is always legal; `snapshot_used` says which happened.
+    pub fn restore(
+        id: WorkspaceId,
+        identity: Identity,
+        snapshot: &Snapshot,
+        bundles: Vec<Bundle>,
+        now_ms: u64,
+        config: ClockConfig,
+    ) -> Restored {
+        let Ok(state) = State::decode_snapshot(&snapshot.state) else {
+            let (workspace, report) = Workspace::open(id, identity, bundles, now_ms, config);
+            return Restored { workspace, report, snapshot_used: false };
+        };
+        let mut workspace = Workspace::empty(id, identity, now_ms, config);
+        workspace.state = state;
+        let report = workspace.receive_from(bundles, now_ms, receive::Origin::Storage, &snapshot.covers);
+        Restored { workspace, report, snapshot_used: true }
+    }
+
+    /// The state and the bundles it covers, for a [`crate::store::Store`].
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot { covers: self.log.version_vector(), state: self.state.encode_snapshot() }
     }
 
     pub fn id(&self) -> WorkspaceId {

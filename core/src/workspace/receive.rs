@@ -14,7 +14,7 @@ use crate::bundle::{Bundle, VerifyError, verify_run};
 use crate::hlc::{FutureHlc, staleness};
 use crate::identity::ActorId;
 use crate::ids::OpId;
-use crate::log::Appended;
+use crate::log::{Appended, VersionVector};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReceiveReport {
@@ -73,10 +73,18 @@ pub(super) enum Origin {
 impl Workspace {
     /// Verifies and applies bundles from a peer (any order, duplicates allowed).
     pub fn receive(&mut self, bundles: Vec<Bundle>, now_ms: u64) -> ReceiveReport {
-        self.receive_from(bundles, now_ms, Origin::Peer)
+        self.receive_from(bundles, now_ms, Origin::Peer, &VersionVector::new())
     }
 
-    pub(super) fn receive_from(&mut self, bundles: Vec<Bundle>, now_ms: u64, origin: Origin) -> ReceiveReport {
+    /// `already_applied`: bundles up to this vector are in the state already
+    /// (restored from a snapshot); they are checked and logged, not applied again.
+    pub(super) fn receive_from(
+        &mut self,
+        bundles: Vec<Bundle>,
+        now_ms: u64,
+        origin: Origin,
+        already_applied: &VersionVector,
+    ) -> ReceiveReport {
         let mut report = ReceiveReport::default();
         let mut by_author: BTreeMap<ActorId, Vec<Bundle>> = BTreeMap::new();
         for bundle in bundles {
@@ -85,7 +93,8 @@ impl Workspace {
         for (author, mut chain) in by_author {
             chain.sort_by_key(|bundle| bundle.header.seq);
             chain.dedup_by(|later, earlier| later.header.seq == earlier.header.seq && later.hash() == earlier.hash());
-            self.receive_chain(author, chain, now_ms, origin, &mut report);
+            let applied_up_to = already_applied.get(&author);
+            self.receive_chain(author, chain, now_ms, origin, applied_up_to, &mut report);
         }
         report
     }
@@ -96,6 +105,7 @@ impl Workspace {
         chain: Vec<Bundle>,
         now_ms: u64,
         origin: Origin,
+        applied_up_to: u64,
         report: &mut ReceiveReport,
     ) {
         let mut fresh = Vec::new();
@@ -123,11 +133,15 @@ impl Workspace {
                 refused_at = Some(seq);
                 continue;
             }
-            for op in &bundle.ops {
-                if let Some(age_ms) = staleness(op.hlc, now_ms, self.clock.config()) {
-                    report.stale.push(StaleOperation { op: op.id, author, age_ms });
+            if seq > applied_up_to {
+                for op in &bundle.ops {
+                    if origin == Origin::Peer
+                        && let Some(age_ms) = staleness(op.hlc, now_ms, self.clock.config())
+                    {
+                        report.stale.push(StaleOperation { op: op.id, author, age_ms });
+                    }
+                    self.state.apply(author, op);
                 }
-                self.state.apply(author, op);
             }
             self.log.append(bundle).expect("checked against the log just before");
             report.applied.push((author, seq));

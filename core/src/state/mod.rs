@@ -9,6 +9,8 @@
 //! late operation costs no replay: applying the log in any order, or
 //! rebuilding from it, gives the same state.
 
+mod snapshot;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::bundle::Hash;

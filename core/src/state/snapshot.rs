@@ -1,0 +1,421 @@
+//! The snapshot encoding of [`State`]: the sets that operations fill, so
+//! that opening a workspace does not replay its log. Everything derived from
+//! them (adopted schemas, mappings, merges, indexes) is recomputed on load.
+//!
+//! Actors are written once, in a dictionary in front of the body; stamps
+//! refer to them by index.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{
+    EdgeDefinition, EdgeRecord, EntityRecord, Latest, MappingEvent, Register, RosterEntry, Stamp, State, Write,
+};
+use crate::encoding::{DecodeError, Decoder, Encoder};
+use crate::hlc::Hlc;
+use crate::identity::ActorId;
+use crate::ids::{EdgeId, EntityId, OpId};
+use crate::names::{EdgeType, FieldKey, TableId};
+use crate::op::{decode_value, encode_value};
+
+/// Version of the snapshot encoding. A snapshot of another version is
+/// ignored and the state rebuilt from the log, which is always legal.
+const SNAPSHOT_FORMAT: u8 = 1;
+
+/// The least bytes one stamp takes: clock, op id, actor index.
+const MIN_STAMP: usize = 12 + 16 + 1;
+
+impl State {
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        let mut body = SnapshotWriter { out: Encoder::new(), actors: BTreeMap::new(), actor_list: Vec::new() };
+        body.write_state(self);
+        let SnapshotWriter { out: body, actor_list, .. } = body;
+        let mut out = Encoder::new();
+        out.u8(SNAPSHOT_FORMAT).varint(actor_list.len() as u64);
+        for actor in &actor_list {
+            out.fixed(actor.as_bytes());
+        }
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&body.into_bytes());
+        bytes
+    }
+
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
+        let mut input = Decoder::new(bytes);
+        let format_offset = input.position();
+        if input.u8("a snapshot format")? != SNAPSHOT_FORMAT {
+            return Err(DecodeError { offset: format_offset, what: "a known snapshot format" });
+        }
+        let actor_count = input.length(32, "the snapshot's actors")?;
+        let mut actors = Vec::with_capacity(actor_count);
+        for _ in 0..actor_count {
+            actors.push(ActorId::from_bytes(input.fixed("an actor id")?));
+        }
+        let mut reader = SnapshotReader { input, actors };
+        let mut state = reader.read_state()?;
+        reader.input.finish("the end of the snapshot")?;
+        state.recompute_modules();
+        state.recompute_mappings();
+        state.recompute_merges();
+        state.rebuild_indexes();
+        Ok(state)
+    }
+
+    /// Rebuilds the lookup indexes from the records they index.
+    fn rebuild_indexes(&mut self) {
+        self.edges_by_entity.clear();
+        for (edge, record) in &self.edges {
+            if let Some(definition) = &record.definition {
+                self.edges_by_entity.entry(definition.source).or_default().insert(*edge);
+                self.edges_by_entity.entry(definition.target).or_default().insert(*edge);
+            }
+        }
+        self.table_members.clear();
+        for (entity, record) in &self.entities {
+            for table in record.tables.keys() {
+                self.table_members.entry(table.clone()).or_default().insert(*entity);
+            }
+        }
+    }
+}
+
+struct SnapshotWriter {
+    out: Encoder,
+    actors: BTreeMap<ActorId, u64>,
+    actor_list: Vec<ActorId>,
+}
+
+impl SnapshotWriter {
+    fn actor(&mut self, actor: ActorId) {
+        let next = self.actor_list.len() as u64;
+        let index = *self.actors.entry(actor).or_insert_with(|| {
+            self.actor_list.push(actor);
+            next
+        });
+        self.out.varint(index);
+    }
+
+    fn stamp(&mut self, stamp: &Stamp) {
+        self.out.fixed(&stamp.hlc.to_bytes()).fixed(stamp.op.as_bytes());
+        self.actor(stamp.actor);
+    }
+
+    fn optional_stamp(&mut self, stamp: &Option<Stamp>) {
+        self.out.bool(stamp.is_some());
+        if let Some(stamp) = stamp {
+            self.stamp(stamp);
+        }
+    }
+
+    fn latest(&mut self, latest: &Latest) {
+        self.out.bool(latest.0.is_some());
+        if let Some((stamp, yes)) = &latest.0 {
+            self.stamp(stamp);
+            self.out.bool(*yes);
+        }
+    }
+
+    fn register(&mut self, register: &Register) {
+        self.out.varint(register.0.len() as u64);
+        for write in &register.0 {
+            self.stamp(&write.stamp);
+            self.out.bool(write.value.is_some());
+            if let Some(value) = &write.value {
+                encode_value(&mut self.out, value);
+            }
+        }
+    }
+
+    fn op_ids(&mut self, ids: &BTreeSet<OpId>) {
+        self.out.varint(ids.len() as u64);
+        for id in ids {
+            self.out.fixed(id.as_bytes());
+        }
+    }
+
+    fn touches(&mut self, touches: &BTreeSet<(Hlc, OpId, ActorId)>) {
+        self.out.varint(touches.len() as u64);
+        for (hlc, op, actor) in touches {
+            self.stamp(&Stamp { hlc: *hlc, op: *op, actor: *actor });
+        }
+    }
+
+    fn write_state(&mut self, state: &State) {
+        self.out.bool(state.workspace_name.is_some());
+        if let Some((stamp, name)) = &state.workspace_name {
+            self.stamp(stamp);
+            self.out.str(name);
+        }
+        self.out.varint(state.roster.len() as u64);
+        for entry in state.roster.values() {
+            self.actor(entry.actor);
+            self.out.str(&entry.display_name);
+            self.stamp(&entry.admitted);
+        }
+        self.out.varint(state.module_ops.len() as u64);
+        for (stamp, manifest, tables) in state.module_ops.values() {
+            self.stamp(stamp);
+            self.out.str(manifest).bool(tables.is_some());
+            if let Some(tables) = tables {
+                self.out.str(tables);
+            }
+        }
+        self.out.varint(state.entities.len() as u64);
+        for (entity, record) in &state.entities {
+            self.out.fixed(entity.as_bytes());
+            self.optional_stamp(&record.created);
+            self.latest(&record.alive);
+            self.out.varint(record.tables.len() as u64);
+            for (table, latest) in &record.tables {
+                self.out.str(table.as_str());
+                self.latest(latest);
+            }
+            self.out.varint(record.fields.len() as u64);
+            for (field, register) in &record.fields {
+                self.out.str(field.as_str());
+                self.register(register);
+            }
+            self.op_ids(&record.replaced);
+            self.touches(&record.touched_by);
+        }
+        self.out.varint(state.edges.len() as u64);
+        for (edge, record) in &state.edges {
+            self.out.fixed(edge.as_bytes()).bool(record.definition.is_some());
+            if let Some(definition) = &record.definition {
+                self.out.str(definition.edge_type.as_str());
+                self.out.fixed(definition.source.as_bytes()).fixed(definition.target.as_bytes());
+                self.stamp(&definition.created);
+            }
+            self.latest(&record.alive);
+            self.out.varint(record.properties.len() as u64);
+            for (property, register) in &record.properties {
+                self.out.str(property);
+                self.register(register);
+            }
+            self.op_ids(&record.replaced);
+            self.touches(&record.touched_by);
+        }
+        self.out.varint(state.table_links.len() as u64);
+        for ((source, target), latest) in &state.table_links {
+            self.out.str(source.as_str()).str(target.as_str());
+            self.latest(latest);
+        }
+        self.out.varint(state.mapping_ops.len() as u64);
+        for (stamp, event) in state.mapping_ops.values() {
+            self.stamp(stamp);
+            match event {
+                MappingEvent::Confirm { shared_key, fields } => {
+                    self.out.u8(0).str(shared_key).varint(fields.len() as u64);
+                    for field in fields {
+                        self.out.str(field.as_str());
+                    }
+                }
+                MappingEvent::Revoke { mapping } => {
+                    self.out.u8(1).fixed(mapping.as_bytes());
+                }
+            }
+        }
+        self.out.varint(state.rejected_mappings.len() as u64);
+        for (shared_key, fields) in &state.rejected_mappings {
+            self.out.str(shared_key).varint(fields.len() as u64);
+            for field in fields {
+                self.out.str(field.as_str());
+            }
+        }
+        self.out.varint(state.merge_ops.len() as u64);
+        for ((hlc, op), (first, second)) in &state.merge_ops {
+            self.out.fixed(&hlc.to_bytes()).fixed(op.as_bytes()).fixed(first.as_bytes()).fixed(second.as_bytes());
+        }
+        self.out.varint(state.split_ops.len() as u64);
+        for ((hlc, op), (source, into, tables)) in &state.split_ops {
+            self.out.fixed(&hlc.to_bytes()).fixed(op.as_bytes()).fixed(source.as_bytes()).fixed(into.as_bytes());
+            self.out.varint(tables.len() as u64);
+            for table in tables {
+                self.out.str(table.as_str());
+            }
+        }
+        self.out.varint(state.op_count as u64);
+    }
+}
+
+struct SnapshotReader<'a> {
+    input: Decoder<'a>,
+    actors: Vec<ActorId>,
+}
+
+impl SnapshotReader<'_> {
+    fn actor(&mut self) -> Result<ActorId, DecodeError> {
+        let offset = self.input.position();
+        let index = self.input.varint("an actor index")?;
+        usize::try_from(index)
+            .ok()
+            .and_then(|index| self.actors.get(index).copied())
+            .ok_or(DecodeError { offset, what: "a known actor" })
+    }
+
+    fn stamp(&mut self) -> Result<Stamp, DecodeError> {
+        let hlc = Hlc::from_bytes(self.input.fixed("a clock")?);
+        let op = OpId::from_bytes(self.input.fixed("an operation id")?);
+        Ok(Stamp { hlc, op, actor: self.actor()? })
+    }
+
+    fn optional_stamp(&mut self) -> Result<Option<Stamp>, DecodeError> {
+        if self.input.bool("a presence marker")? { self.stamp().map(Some) } else { Ok(None) }
+    }
+
+    fn latest(&mut self) -> Result<Latest, DecodeError> {
+        if !self.input.bool("a presence marker")? {
+            return Ok(Latest(None));
+        }
+        let stamp = self.stamp()?;
+        Ok(Latest(Some((stamp, self.input.bool("a yes/no flag")?))))
+    }
+
+    fn count(&mut self, min_size: usize, what: &'static str) -> Result<usize, DecodeError> {
+        self.input.length(min_size, what)
+    }
+
+    fn text(&mut self, what: &'static str) -> Result<String, DecodeError> {
+        Ok(self.input.str(what)?.to_owned())
+    }
+
+    fn name<T>(&mut self, parse: fn(&str) -> Option<T>, what: &'static str) -> Result<T, DecodeError> {
+        let offset = self.input.position();
+        parse(self.input.str(what)?).ok_or(DecodeError { offset, what })
+    }
+
+    fn register(&mut self) -> Result<Register, DecodeError> {
+        let count = self.count(MIN_STAMP + 1, "a field's writes")?;
+        let mut writes = Vec::with_capacity(count);
+        for _ in 0..count {
+            let stamp = self.stamp()?;
+            let value = if self.input.bool("a presence marker")? { Some(decode_value(&mut self.input)?) } else { None };
+            writes.push(Write { stamp, value });
+        }
+        if !writes.windows(2).all(|pair| (pair[0].stamp.hlc, pair[0].stamp.op) < (pair[1].stamp.hlc, pair[1].stamp.op)) {
+            return Err(self.input.error("writes in canonical order"));
+        }
+        Ok(Register(writes))
+    }
+
+    fn op_ids(&mut self) -> Result<BTreeSet<OpId>, DecodeError> {
+        let count = self.count(16, "a list of operation ids")?;
+        (0..count).map(|_| self.input.fixed("an operation id").map(OpId::from_bytes)).collect()
+    }
+
+    fn touches(&mut self) -> Result<BTreeSet<(Hlc, OpId, ActorId)>, DecodeError> {
+        let count = self.count(MIN_STAMP, "a list of operations")?;
+        let mut touches = BTreeSet::new();
+        for _ in 0..count {
+            let stamp = self.stamp()?;
+            touches.insert((stamp.hlc, stamp.op, stamp.actor));
+        }
+        Ok(touches)
+    }
+
+    fn entity(&mut self) -> Result<EntityId, DecodeError> {
+        self.input.fixed("an entity id").map(EntityId::from_bytes)
+    }
+
+    fn read_state(&mut self) -> Result<State, DecodeError> {
+        let mut state = State::default();
+        if self.input.bool("a presence marker")? {
+            let stamp = self.stamp()?;
+            state.workspace_name = Some((stamp, self.text("a workspace name")?));
+        }
+        for _ in 0..self.count(MIN_STAMP + 2, "the roster")? {
+            let actor = self.actor()?;
+            let display_name = self.text("a display name")?;
+            let admitted = self.stamp()?;
+            state.roster.insert(actor, RosterEntry { actor, display_name, admitted });
+        }
+        for _ in 0..self.count(MIN_STAMP + 2, "the adopted modules")? {
+            let stamp = self.stamp()?;
+            let manifest = self.text("a module manifest")?;
+            let tables = if self.input.bool("a presence marker")? { Some(self.text("a tables file")?) } else { None };
+            state.module_ops.insert((stamp.hlc, stamp.op), (stamp, manifest, tables));
+        }
+        for _ in 0..self.count(16 + 5, "the records")? {
+            let entity = self.entity()?;
+            let mut record = EntityRecord { created: self.optional_stamp()?, alive: self.latest()?, ..Default::default() };
+            for _ in 0..self.count(2, "a record's tables")? {
+                let table = self.name(TableId::parse, "a table name")?;
+                record.tables.insert(table, self.latest()?);
+            }
+            for _ in 0..self.count(2, "a record's fields")? {
+                let field = self.name(FieldKey::parse, "a field name")?;
+                record.fields.insert(field, self.register()?);
+            }
+            record.replaced = self.op_ids()?;
+            record.touched_by = self.touches()?;
+            state.entities.insert(entity, record);
+        }
+        for _ in 0..self.count(16 + 4, "the relationships")? {
+            let edge = EdgeId::from_bytes(self.input.fixed("an edge id")?);
+            let mut record = EdgeRecord::default();
+            if self.input.bool("a presence marker")? {
+                let edge_type = self.name(EdgeType::parse, "an edge type")?;
+                let source = self.entity()?;
+                let target = self.entity()?;
+                record.definition = Some(EdgeDefinition { edge_type, source, target, created: self.stamp()? });
+            }
+            record.alive = self.latest()?;
+            for _ in 0..self.count(2, "a relationship's properties")? {
+                let property = self.text("a property name")?;
+                record.properties.insert(property, self.register()?);
+            }
+            record.replaced = self.op_ids()?;
+            record.touched_by = self.touches()?;
+            state.edges.insert(edge, record);
+        }
+        for _ in 0..self.count(3, "the table links")? {
+            let source = self.name(TableId::parse, "a table name")?;
+            let target = self.name(TableId::parse, "a table name")?;
+            state.table_links.insert((source, target), self.latest()?);
+        }
+        for _ in 0..self.count(MIN_STAMP + 1, "the mapping operations")? {
+            let stamp = self.stamp()?;
+            let event = match self.input.u8("a mapping operation type")? {
+                0 => {
+                    let shared_key = self.text("a shared key")?;
+                    let mut fields = Vec::new();
+                    for _ in 0..self.count(2, "a mapping's fields")? {
+                        fields.push(self.name(FieldKey::parse, "a field name")?);
+                    }
+                    MappingEvent::Confirm { shared_key, fields }
+                }
+                1 => MappingEvent::Revoke { mapping: OpId::from_bytes(self.input.fixed("a mapping id")?) },
+                _ => return Err(self.input.error("a known mapping operation type")),
+            };
+            state.mapping_ops.insert((stamp.hlc, stamp.op), (stamp, event));
+        }
+        for _ in 0..self.count(2, "the rejected mappings")? {
+            let shared_key = self.text("a shared key")?;
+            let mut fields = Vec::new();
+            for _ in 0..self.count(2, "a mapping's fields")? {
+                fields.push(self.name(FieldKey::parse, "a field name")?);
+            }
+            state.rejected_mappings.insert((shared_key, fields));
+        }
+        for _ in 0..self.count(12 + 48, "the merges")? {
+            let hlc = Hlc::from_bytes(self.input.fixed("a clock")?);
+            let op = OpId::from_bytes(self.input.fixed("an operation id")?);
+            let first = self.entity()?;
+            let second = self.entity()?;
+            state.merge_ops.insert((hlc, op), (first, second));
+        }
+        for _ in 0..self.count(12 + 49, "the splits")? {
+            let hlc = Hlc::from_bytes(self.input.fixed("a clock")?);
+            let op = OpId::from_bytes(self.input.fixed("an operation id")?);
+            let source = self.entity()?;
+            let into = self.entity()?;
+            let mut tables = Vec::new();
+            for _ in 0..self.count(2, "a split's tables")? {
+                tables.push(self.name(TableId::parse, "a table name")?);
+            }
+            state.split_ops.insert((hlc, op), (source, into, tables));
+        }
+        let op_count = self.input.varint("an operation count")?;
+        state.op_count = usize::try_from(op_count).map_err(|_| self.input.error("an operation count"))?;
+        Ok(state)
+    }
+}

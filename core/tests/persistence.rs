@@ -1,0 +1,127 @@
+//! Snapshots and the store contract: reopening gives the same state, damaged
+//! data is refused in plain words, and a full store loses nothing.
+
+use openprod_core::bundle::Bundle;
+use openprod_core::entropy::SeededEntropy;
+use openprod_core::hlc::ClockConfig;
+use openprod_core::identity::Identity;
+use openprod_core::names::TableId;
+use openprod_core::state::State;
+use openprod_core::store::{MemoryStore, MemoryStoreError, Snapshot, Store};
+use openprod_core::value::Value;
+use openprod_core::workspace::Workspace;
+
+const NOW: u64 = 1_790_000_000_000;
+const CONTACTS: &str = include_str!("../../modules/contacts/manifest.toml");
+
+fn contacts() -> TableId {
+    TableId::new("contacts", "contacts")
+}
+
+/// A workspace with the contacts module and `records` edited records; returns every bundle made.
+fn workspace_with_records(records: usize) -> (Workspace, Vec<Bundle>, SeededEntropy) {
+    let mut entropy = SeededEntropy::new(7);
+    let (mut workspace, first) = Workspace::create(Identity::from_seed([1; 32]), "Hamlet", "Jane", NOW, &mut entropy);
+    let mut bundles = vec![first];
+    let mut change = workspace.change(NOW + 1, &mut entropy);
+    change.adopt_module(CONTACTS, None).unwrap();
+    bundles.push(change.commit().unwrap());
+    for index in 0..records {
+        let now = NOW + 10 + index as u64;
+        let mut change = workspace.change(now, &mut entropy);
+        let name = Value::String(format!("Person {index}"));
+        let entity = change.create_record(&contacts(), &[("full_name", name)]).unwrap();
+        bundles.push(change.commit().unwrap());
+        let mut change = workspace.change(now, &mut entropy);
+        change.set_field(entity, &contacts(), "role", Value::String("Crew".into())).unwrap();
+        bundles.push(change.commit().unwrap());
+    }
+    (workspace, bundles, entropy)
+}
+
+#[test]
+fn a_state_snapshot_decodes_to_the_same_state() {
+    let (workspace, _, _) = workspace_with_records(20);
+    let encoded = workspace.state().encode_snapshot();
+    let decoded = State::decode_snapshot(&encoded).unwrap();
+    assert_eq!(decoded.state_hash(), workspace.state().state_hash());
+    assert_eq!(decoded.records(&contacts()), workspace.state().records(&contacts()));
+    assert_eq!(decoded.encode_snapshot(), encoded, "the encoding is canonical");
+}
+
+#[test]
+fn reopening_from_a_snapshot_matches_a_full_rebuild_and_applies_the_tail() {
+    let (mut workspace, mut bundles, mut entropy) = workspace_with_records(10);
+    let snapshot = workspace.snapshot();
+    // Edits made after the snapshot was taken.
+    let entity = workspace.state().records(&contacts())[3];
+    let mut change = workspace.change(NOW + 500, &mut entropy);
+    change.set_field(entity, &contacts(), "email", Value::String("x@example.org".into())).unwrap();
+    bundles.push(change.commit().unwrap());
+
+    let identity = Identity::from_seed([1; 32]);
+    let restored = Workspace::restore(workspace.id(), identity, &snapshot, bundles.clone(), NOW + 600, ClockConfig::default());
+    assert!(restored.snapshot_used);
+    assert!(restored.report.refused.is_empty(), "{:?}", restored.report.refused);
+    let (rebuilt, _) = Workspace::open(workspace.id(), Identity::from_seed([1; 32]), bundles, NOW + 600, ClockConfig::default());
+    assert_eq!(restored.workspace.state().state_hash(), workspace.state().state_hash());
+    assert_eq!(rebuilt.state().state_hash(), workspace.state().state_hash());
+    assert_eq!(restored.workspace.log().version_vector(), workspace.log().version_vector());
+    assert_eq!(
+        restored.workspace.state().field(entity, &openprod_core::names::FieldKey::new("contacts", "email")).value,
+        Some(Value::String("x@example.org".into()))
+    );
+}
+
+#[test]
+fn a_damaged_snapshot_is_set_aside_and_the_log_rebuilds_the_state() {
+    let (workspace, bundles, _) = workspace_with_records(5);
+    let mut snapshot = workspace.snapshot();
+    let middle = snapshot.state.len() / 2;
+    snapshot.state.truncate(middle);
+    let restored =
+        Workspace::restore(workspace.id(), Identity::from_seed([1; 32]), &snapshot, bundles, NOW + 100, ClockConfig::default());
+    assert!(!restored.snapshot_used);
+    assert_eq!(restored.workspace.state().state_hash(), workspace.state().state_hash());
+}
+
+#[test]
+fn every_truncation_of_a_snapshot_is_refused_without_panicking() {
+    let (workspace, _, _) = workspace_with_records(3);
+    let encoded = workspace.state().encode_snapshot();
+    for length in 0..encoded.len() {
+        let error = State::decode_snapshot(&encoded[..length]).unwrap_err();
+        assert!(error.to_string().starts_with("damaged data: could not read"), "{error}");
+    }
+    let whole = Snapshot { covers: workspace.log().version_vector(), state: encoded };
+    let bytes = whole.encode();
+    assert_eq!(Snapshot::decode(&bytes), Ok(whole));
+    for length in 0..bytes.len() {
+        assert!(Snapshot::decode(&bytes[..length]).is_err());
+    }
+}
+
+#[test]
+fn the_memory_store_round_trips_bundles_and_snapshots() {
+    let (workspace, bundles, _) = workspace_with_records(4);
+    let mut store = MemoryStore::new();
+    store.append_bundles(&bundles[..3]).unwrap();
+    store.append_bundles(&bundles[3..]).unwrap();
+    assert_eq!(store.load_bundles().unwrap(), bundles);
+    assert_eq!(store.load_snapshot().unwrap(), None);
+    let snapshot = workspace.snapshot();
+    store.save_snapshot(&snapshot).unwrap();
+    assert_eq!(store.load_snapshot().unwrap(), Some(snapshot));
+}
+
+#[test]
+fn a_full_store_writes_nothing_of_the_refused_batch_and_keeps_the_edit() {
+    let (_, bundles, _) = workspace_with_records(4);
+    let first_size: usize = bundles[..2].iter().map(|bundle| bundle.encoded().len()).sum();
+    let mut store = MemoryStore::with_capacity(first_size + 10);
+    store.append_bundles(&bundles[..2]).unwrap();
+    let error = store.append_bundles(&bundles[2..]).unwrap_err();
+    assert!(matches!(error, MemoryStoreError::Full { .. }));
+    assert!(error.to_string().contains("nothing was written and your change is kept"), "{error}");
+    assert_eq!(store.load_bundles().unwrap(), bundles[..2].to_vec(), "no partial batch");
+}
