@@ -1,10 +1,6 @@
-//! The Openprod app: mounts the Leptos UI on the page.
-
-mod device;
-mod service_worker;
-mod shell;
+//! Entry point: mounts the app on the page.
 
 fn main() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(shell::Shell);
+    leptos::mount::mount_to_body(openprod_app::shell::Shell);
 }

@@ -10,7 +10,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ServiceWorkerContainer, ServiceWorkerRegistration, ServiceWorkerState};
+use web_sys::{ServiceWorker, ServiceWorkerContainer, ServiceWorkerRegistration, ServiceWorkerState};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum UpdateState {
@@ -69,18 +69,27 @@ fn watch_for_updates(
     if registration.waiting().is_some() && is_update() {
         set_state.set(UpdateState::Waiting);
     }
-    let watched = registration.clone();
-    let on_update_found = Closure::<dyn Fn()>::new(move || {
-        let Some(installing) = watched.installing() else { return };
-        let worker = installing.clone();
+    let track = move |worker: ServiceWorker| {
+        let watched = worker.clone();
         let is_update = is_update.clone();
         let on_state_change = Closure::<dyn Fn()>::new(move || {
-            if worker.state() == ServiceWorkerState::Installed && is_update() {
+            if watched.state() == ServiceWorkerState::Installed && is_update() {
                 set_state.set(UpdateState::Waiting);
             }
         });
-        installing.set_onstatechange(Some(on_state_change.as_ref().unchecked_ref()));
+        worker.set_onstatechange(Some(on_state_change.as_ref().unchecked_ref()));
         on_state_change.forget();
+    };
+    // The browser may have found the update before this code ran (it checks
+    // on every navigation), so a worker already installing is tracked too.
+    if let Some(installing) = registration.installing() {
+        track(installing);
+    }
+    let watched = registration.clone();
+    let on_update_found = Closure::<dyn Fn()>::new(move || {
+        if let Some(installing) = watched.installing() {
+            track(installing);
+        }
     });
     registration.set_onupdatefound(Some(on_update_found.as_ref().unchecked_ref()));
     on_update_found.forget();

@@ -72,6 +72,10 @@ pub enum OpPayload {
     /// Two records are one thing. The survivor is the smaller id (after
     /// following earlier merges), so every peer picks the same one.
     MergeEntities { first: EntityId, second: EntityId },
+    /// Settles the conflict whose competing writes are `resolves` (the
+    /// field's heads when the resolver decided) with `value`: one of them or
+    /// a new one. `supersedes` names the earlier resolution this one revises.
+    ResolveConflict { entity: EntityId, field: FieldKey, value: Option<Value>, resolves: Vec<OpId>, supersedes: Option<OpId> },
     /// Creates `into` and moves `tables` to it from `source`. Field values
     /// the new record takes are `SetField`s on it in the same bundle.
     SplitEntity { source: EntityId, into: EntityId, tables: Vec<TableId> },
@@ -88,7 +92,8 @@ impl OpPayload {
             | OpPayload::ClearField { entity, .. }
             | OpPayload::AddToTable { entity, .. }
             | OpPayload::RemoveFromTable { entity, .. }
-            | OpPayload::RestoreFacet { entity, .. } => Some(*entity),
+            | OpPayload::RestoreFacet { entity, .. }
+            | OpPayload::ResolveConflict { entity, .. } => Some(*entity),
             OpPayload::SplitEntity { source, .. } => Some(*source),
             _ => None,
         }
@@ -104,7 +109,9 @@ impl OpPayload {
             | OpPayload::AddToTable { table, .. }
             | OpPayload::RemoveFromTable { table, .. }
             | OpPayload::RestoreFacet { table, .. } => vec![table.module()],
-            OpPayload::SetField { field, .. } | OpPayload::ClearField { field, .. } => vec![field.module()],
+            OpPayload::SetField { field, .. }
+            | OpPayload::ClearField { field, .. }
+            | OpPayload::ResolveConflict { field, .. } => vec![field.module()],
             OpPayload::CreateEdge { edge_type, .. } => vec![edge_type.module()],
             OpPayload::LinkTables { source, target } | OpPayload::UnlinkTables { source, target } => {
                 vec![source.module(), target.module()]
@@ -142,6 +149,7 @@ mod tag {
     pub const REVOKE_MAPPING: u8 = 34;
     pub const MERGE_ENTITIES: u8 = 40;
     pub const SPLIT_ENTITY: u8 = 41;
+    pub const RESOLVE_CONFLICT: u8 = 50;
 
     pub const VALUE_STRING: u8 = 1;
     pub const VALUE_NUMBER: u8 = 2;
@@ -253,6 +261,14 @@ fn encode_payload(payload: &OpPayload, out: &mut Encoder) {
         OpPayload::MergeEntities { first, second } => {
             out.u8(tag::MERGE_ENTITIES).fixed(first.as_bytes()).fixed(second.as_bytes());
         }
+        OpPayload::ResolveConflict { entity, field, value, resolves, supersedes } => {
+            out.u8(tag::RESOLVE_CONFLICT).fixed(entity.as_bytes()).str(field.as_str());
+            encode_option(out, value.as_ref(), encode_value);
+            encode_ids(out, resolves.iter().map(OpId::as_bytes));
+            encode_option(out, supersedes.as_ref(), |out, op| {
+                out.fixed(op.as_bytes());
+            });
+        }
         OpPayload::SplitEntity { source, into, tables } => {
             out.u8(tag::SPLIT_ENTITY).fixed(source.as_bytes()).fixed(into.as_bytes());
             out.varint(tables.len() as u64);
@@ -339,6 +355,13 @@ fn decode_payload(input: &mut Decoder<'_>) -> Result<OpPayload, DecodeError> {
         },
         tag::REVOKE_MAPPING => OpPayload::RevokeMapping { mapping: OpId::from_bytes(input.fixed("an operation id")?) },
         tag::MERGE_ENTITIES => OpPayload::MergeEntities { first: decode_entity(input)?, second: decode_entity(input)? },
+        tag::RESOLVE_CONFLICT => OpPayload::ResolveConflict {
+            entity: decode_entity(input)?,
+            field: decode_field_key(input)?,
+            value: decode_option(input, decode_value)?,
+            resolves: decode_ids(input, OpId::from_bytes)?,
+            supersedes: decode_option(input, |input| input.fixed("an operation id").map(OpId::from_bytes))?,
+        },
         tag::SPLIT_ENTITY => {
             let source = decode_entity(input)?;
             let into = decode_entity(input)?;

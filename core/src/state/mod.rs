@@ -36,6 +36,23 @@ pub struct Stamp {
 pub struct Write {
     pub stamp: Stamp,
     pub value: Option<Value>,
+    /// Set when the write settles a conflict. Boxed: most writes are edits.
+    pub resolution: Option<Box<Resolution>>,
+}
+
+/// What a resolving write decided about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// The competing writes it settled (sorted): the conflict's identity.
+    pub resolves: Vec<OpId>,
+    /// The earlier resolution it revises.
+    pub supersedes: Option<OpId>,
+}
+
+impl Write {
+    fn edit(stamp: Stamp, value: Option<Value>) -> Write {
+        Write { stamp, value, resolution: None }
+    }
 }
 
 /// Writes sorted by canonical position, without duplicates.
@@ -126,15 +143,48 @@ pub struct AdoptedModule {
 /// The current value of a field, read through mappings and merges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldValue {
-    /// The last writer's value by (HLC, op id); `None` if cleared or never set.
+    /// What the field shows: the latest resolution among the heads if there
+    /// is one (the last decision stands), else the last writer's value by
+    /// (HLC, op id). `None` if cleared or never set.
     pub value: Option<Value>,
-    /// The writes no other write replaced. More than one is a conflict.
+    /// The writes no other write replaced, in canonical order. More than one
+    /// is a conflict; its competing values are exactly these branch tips.
     pub heads: Vec<Write>,
+    /// Resolutions of a conflict that a concurrent, canonically earlier
+    /// resolution of the same conflict had already settled: kept, not shown.
+    pub overruled: Vec<Write>,
 }
 
 impl FieldValue {
+    /// Reads a field from its writes in canonical order, `replaced` telling
+    /// which writes a later write replaced.
+    fn from_writes(writes: Vec<Write>, replaced: impl Fn(OpId) -> bool) -> FieldValue {
+        let mut heads = Vec::new();
+        let mut overruled = Vec::new();
+        let mut settled: BTreeSet<&[OpId]> = BTreeSet::new();
+        let live: Vec<Write> = writes.into_iter().filter(|write| !replaced(write.stamp.op)).collect();
+        for write in &live {
+            match &write.resolution {
+                Some(resolution) if !settled.insert(&resolution.resolves) => overruled.push(write.clone()),
+                _ => heads.push(write.clone()),
+            }
+        }
+        let shown = heads.iter().rev().find(|write| write.resolution.is_some()).or(heads.last());
+        let value = shown.and_then(|write| write.value.clone());
+        FieldValue { value, heads, overruled }
+    }
+
+    fn empty() -> FieldValue {
+        FieldValue { value: None, heads: Vec::new(), overruled: Vec::new() }
+    }
+
     pub fn is_conflicted(&self) -> bool {
         self.heads.len() > 1
+    }
+
+    /// The resolution the field shows, if a decision stands among its heads.
+    pub fn standing_resolution(&self) -> Option<&Write> {
+        self.heads.iter().rev().find(|write| write.resolution.is_some())
     }
 }
 
@@ -223,10 +273,18 @@ impl State {
                 }
             }
             OpPayload::SetField { entity, field, value, replaces } => {
-                self.write_field(*entity, field, Write { stamp, value: Some(value.clone()) }, replaces, touch);
+                self.write_field(*entity, field, Write::edit(stamp, Some(value.clone())), replaces, touch);
             }
             OpPayload::ClearField { entity, field, replaces } => {
-                self.write_field(*entity, field, Write { stamp, value: None }, replaces, touch);
+                self.write_field(*entity, field, Write::edit(stamp, None), replaces, touch);
+            }
+            OpPayload::ResolveConflict { entity, field, value, resolves, supersedes } => {
+                let mut settled = resolves.clone();
+                settled.sort();
+                let resolution = Resolution { resolves: settled, supersedes: *supersedes };
+                let write = Write { stamp, value: value.clone(), resolution: Some(Box::new(resolution)) };
+                let replaced: Vec<OpId> = resolves.iter().copied().chain(*supersedes).collect();
+                self.write_field(*entity, field, write, &replaced, touch);
             }
             OpPayload::AddToTable { entity, table } | OpPayload::RestoreFacet { entity, table, .. } => {
                 self.entity_mut(*entity, touch);
@@ -245,7 +303,7 @@ impl State {
                 }
                 record.alive.record(stamp, true);
                 for (name, value) in properties {
-                    record.properties.entry(name.clone()).or_default().insert(Write { stamp, value: Some(value.clone()) });
+                    record.properties.entry(name.clone()).or_default().insert(Write::edit(stamp, Some(value.clone())));
                 }
                 self.edges_by_entity.entry(*source).or_default().insert(*edge);
                 self.edges_by_entity.entry(*target).or_default().insert(*edge);
@@ -254,7 +312,7 @@ impl State {
             OpPayload::RestoreEdge { edge } => self.edge_mut(*edge, touch).alive.record(stamp, true),
             OpPayload::SetEdgeProperty { edge, property, value, replaces } => {
                 let record = self.edge_mut(*edge, touch);
-                record.properties.entry(property.clone()).or_default().insert(Write { stamp, value: value.clone() });
+                record.properties.entry(property.clone()).or_default().insert(Write::edit(stamp, value.clone()));
                 record.replaced.extend(replaces.iter().copied());
             }
             OpPayload::LinkTables { source, target } => {
@@ -479,6 +537,11 @@ impl State {
         tables.into_iter().filter(|table| self.membership(survivor, table).is_yes()).cloned().collect()
     }
 
+    /// Every live record (survivors only), in id order.
+    pub fn live_entities(&self) -> impl Iterator<Item = EntityId> + '_ {
+        self.entities.keys().copied().filter(|entity| self.merged_into(*entity).is_none() && self.entity_exists(*entity))
+    }
+
     /// The live records of a table, oldest first (UUIDv7 order).
     pub fn records(&self, table: &TableId) -> Vec<EntityId> {
         let Some(candidates) = self.table_members.get(table) else { return Vec::new() };
@@ -534,10 +597,7 @@ impl State {
     pub fn field(&self, entity: EntityId, field: &FieldKey) -> FieldValue {
         let survivor = self.resolve(entity);
         let history = self.field_history(survivor, field);
-        let heads: Vec<Write> =
-            history.into_iter().filter(|write| !self.replaced_in_class(survivor, write.stamp.op)).collect();
-        let value = heads.last().and_then(|write| write.value.clone());
-        FieldValue { value, heads }
+        FieldValue::from_writes(history, |op| self.replaced_in_class(survivor, op))
     }
 
     fn replaced_in_class(&self, survivor: EntityId, op: OpId) -> bool {
@@ -554,8 +614,7 @@ impl State {
             .flat_map(|register| register.writes().iter().cloned())
             .collect();
         writes.sort_by_key(|write| (write.stamp.hlc, write.stamp.op));
-        writes.retain(|write| !self.replaced_in_class(survivor, write.stamp.op));
-        FieldValue { value: writes.last().and_then(|write| write.value.clone()), heads: writes }
+        FieldValue::from_writes(writes, |op| self.replaced_in_class(survivor, op))
     }
 
     /// Live records (survivors) with a write to any of `fields`.
@@ -646,14 +705,9 @@ impl State {
     }
 
     pub fn edge_property(&self, edge: EdgeId, property: &str) -> FieldValue {
-        let Some(record) = self.edges.get(&edge) else { return FieldValue { value: None, heads: Vec::new() } };
-        let heads: Vec<Write> = record
-            .properties
-            .get(property)
-            .map(|register| register.writes().iter().filter(|write| !record.replaced.contains(&write.stamp.op)).cloned().collect())
-            .unwrap_or_default();
-        let value = heads.last().and_then(|write| write.value.clone());
-        FieldValue { value, heads }
+        let Some(record) = self.edges.get(&edge) else { return FieldValue::empty() };
+        let writes = record.properties.get(property).map(|register| register.writes().to_vec()).unwrap_or_default();
+        FieldValue::from_writes(writes, |op| record.replaced.contains(&op))
     }
 
     pub fn edge_property_history(&self, edge: EdgeId, property: &str) -> Vec<Write> {

@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    EdgeDefinition, EdgeRecord, EntityRecord, Latest, MappingEvent, Register, RosterEntry, Stamp, State, Write,
+    EdgeDefinition, EdgeRecord, EntityRecord, Latest, MappingEvent, Register, Resolution, RosterEntry, Stamp, State,
+    Write,
 };
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
@@ -121,6 +122,17 @@ impl SnapshotWriter {
             self.out.bool(write.value.is_some());
             if let Some(value) = &write.value {
                 encode_value(&mut self.out, value);
+            }
+            self.out.bool(write.resolution.is_some());
+            if let Some(resolution) = &write.resolution {
+                self.out.varint(resolution.resolves.len() as u64);
+                for op in &resolution.resolves {
+                    self.out.fixed(op.as_bytes());
+                }
+                self.out.bool(resolution.supersedes.is_some());
+                if let Some(op) = &resolution.supersedes {
+                    self.out.fixed(op.as_bytes());
+                }
             }
         }
     }
@@ -284,12 +296,27 @@ impl SnapshotReader<'_> {
     }
 
     fn register(&mut self) -> Result<Register, DecodeError> {
-        let count = self.count(MIN_STAMP + 1, "a field's writes")?;
+        let count = self.count(MIN_STAMP + 2, "a field's writes")?;
         let mut writes = Vec::with_capacity(count);
         for _ in 0..count {
             let stamp = self.stamp()?;
             let value = if self.input.bool("a presence marker")? { Some(decode_value(&mut self.input)?) } else { None };
-            writes.push(Write { stamp, value });
+            let resolution = if self.input.bool("a presence marker")? {
+                let resolves_count = self.count(16, "the writes a resolution settled")?;
+                let mut resolves = Vec::with_capacity(resolves_count);
+                for _ in 0..resolves_count {
+                    resolves.push(OpId::from_bytes(self.input.fixed("an operation id")?));
+                }
+                let supersedes = if self.input.bool("a presence marker")? {
+                    Some(OpId::from_bytes(self.input.fixed("an operation id")?))
+                } else {
+                    None
+                };
+                Some(Box::new(Resolution { resolves, supersedes }))
+            } else {
+                None
+            };
+            writes.push(Write { stamp, value, resolution });
         }
         if !writes.windows(2).all(|pair| (pair[0].stamp.hlc, pair[0].stamp.op) < (pair[1].stamp.hlc, pair[1].stamp.op)) {
             return Err(self.input.error("writes in canonical order"));

@@ -100,6 +100,37 @@ impl<'w> Change<'w> {
         Ok(())
     }
 
+    /// Settles the field's conflict with `value` (one of the competing values
+    /// or a new one), or revises the decision that settled it earlier.
+    pub fn resolve_conflict(
+        &mut self,
+        entity: EntityId,
+        table: &TableId,
+        field: &str,
+        value: Option<Value>,
+    ) -> Result<OpId, EditError> {
+        let definition = self.table_def(table)?.clone();
+        let field_def = field_def(table, &definition, field)?;
+        match &value {
+            Some(value) => check_write(table, &definition, field, value)?,
+            None if field_def.required => {
+                return Err(EditError::RequiredFieldCleared { field: field_def.label().to_owned() });
+            }
+            None => {}
+        }
+        self.check_record_in(entity, table)?;
+        let key = FieldKey::new(table.module(), field);
+        let current = self.workspace.state.field(entity, &key);
+        let supersedes = current.standing_resolution().map(|write| write.stamp.op);
+        if !current.is_conflicted() && supersedes.is_none() {
+            return Err(EditError::NoConflict { field: field_def.label().to_owned() });
+        }
+        let resolves = current.heads.iter().map(|write| write.stamp.op).collect();
+        let id = self.push(OpPayload::ResolveConflict { entity, field: key.clone(), value, resolves, supersedes });
+        self.pending_writes.insert((entity, self.workspace.state.field_group(&key)), id);
+        Ok(id)
+    }
+
     fn write(&mut self, entity: EntityId, field: FieldKey, value: Option<Value>) {
         let group = self.workspace.state.field_group(&field);
         let pending_key = (entity, group);

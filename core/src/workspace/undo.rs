@@ -182,6 +182,9 @@ fn inverse_of(state: &State, me: ActorId, op: &Operation) -> Result<Vec<OpPayloa
         OpPayload::UnlinkTables { source, target } => {
             vec![OpPayload::LinkTables { source: source.clone(), target: target.clone() }]
         }
+        OpPayload::ResolveConflict { .. } => {
+            return Err("Cannot undo a resolution: revisit the conflict and choose again".into());
+        }
         OpPayload::ConfirmMapping { .. } => {
             return Err("Cannot undo a confirmed mapping: revoke it instead, which keeps every value".into());
         }
