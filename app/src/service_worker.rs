@@ -52,7 +52,11 @@ pub fn register() -> ReadSignal<UpdateState> {
 
     spawn_local(async move {
         match JsFuture::from(container.register("sw.js")).await {
-            Ok(registration) => watch_for_updates(registration.unchecked_into(), container, set_state),
+            Ok(registration) => {
+                let registration: ServiceWorkerRegistration = registration.unchecked_into();
+                watch_for_updates(registration.clone(), container, set_state);
+                check_for_updates_regularly(registration);
+            }
             Err(error) => leptos::logging::warn!("service worker not registered: {error:?}"),
         }
     });
@@ -93,6 +97,31 @@ fn watch_for_updates(
     });
     registration.set_onupdatefound(Some(on_update_found.as_ref().unchecked_ref()));
     on_update_found.forget();
+}
+
+/// How often a running app asks the server for a newer version.
+const UPDATE_CHECK_INTERVAL_MS: i32 = 30 * 60 * 1000;
+
+/// Asks for a newer version now and then every half hour. Browsers check by
+/// themselves only now and then; a tablet left open on a rehearsal table
+/// would otherwise keep running an old version all week.
+fn check_for_updates_regularly(registration: ServiceWorkerRegistration) {
+    let check = Closure::<dyn Fn()>::new(move || {
+        // Offline, the check fails; the next one will try again.
+        if let Ok(promise) = registration.update() {
+            spawn_local(async move {
+                let _ = JsFuture::from(promise).await;
+            });
+        }
+    });
+    check.as_ref().unchecked_ref::<js_sys::Function>().call0(&wasm_bindgen::JsValue::NULL).ok();
+    if let Some(window) = web_sys::window() {
+        let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(
+            check.as_ref().unchecked_ref(),
+            UPDATE_CHECK_INTERVAL_MS,
+        );
+    }
+    check.forget(); // lives as long as the page
 }
 
 /// Tells the waiting version to take over; the page reloads when it has.

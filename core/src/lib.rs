@@ -72,6 +72,7 @@ pub mod op;
 pub mod schema;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod time;
 pub mod value;
 pub mod workspace;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderValue, header};
@@ -57,6 +59,7 @@ impl Relay {
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("no-cache"),
             ))
+            .layer(middleware::from_fn(service_worker_always_in_full))
             .with_state(shared);
         Ok(Relay { listener, router })
     }
@@ -69,6 +72,25 @@ impl Relay {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
+}
+
+/// Browsers notice a new app version by comparing the service worker script
+/// byte for byte, but a conditional request answered "not modified" skips the
+/// comparison — and file times have one-second resolution, so a build
+/// published within a second of the last would go unnoticed. The script is
+/// small: it is always sent in full, with no validator to revalidate against.
+async fn service_worker_always_in_full(mut request: Request, next: Next) -> Response {
+    let is_worker = request.uri().path().ends_with("/sw.js");
+    if is_worker {
+        request.headers_mut().remove(header::IF_MODIFIED_SINCE);
+        request.headers_mut().remove(header::IF_NONE_MATCH);
+    }
+    let mut response = next.run(request).await;
+    if is_worker {
+        response.headers_mut().remove(header::LAST_MODIFIED);
+        response.headers_mut().remove(header::ETAG);
+    }
+    response
 }
 
 async fn signaling(upgrade: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {

@@ -1,0 +1,113 @@
+//! What every database here shares: opening with its schema, closing so other
+//! tabs are never blocked, deleting, committing, and bytes as JS values.
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
+
+use indexed_db_futures::database::Database;
+use indexed_db_futures::internals::SystemRepr;
+use indexed_db_futures::transaction::{Transaction, TransactionMode};
+use indexed_db_futures::Build;
+use js_sys::{Promise, Uint8Array};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbOpenDbRequest, IdbTransaction};
+
+use super::StorageError;
+
+/// The schema version of every database here. A later version adds a
+/// migration keyed on the old version in [`Connection::open`]'s upgrade.
+const SCHEMA_VERSION: u32 = 1;
+
+/// An open database. Dropping it closes the connection.
+pub(super) struct Connection {
+    db: Database,
+    /// Closes the connection when another tab upgrades or deletes the
+    /// database, so this tab never blocks it. Lives as long as the connection.
+    _on_version_change: Closure<dyn FnMut()>,
+}
+
+impl Connection {
+    /// Opens `name`, creating its object stores with `create_stores` the
+    /// first time.
+    pub(super) async fn open(
+        name: &str,
+        create_stores: fn(&Database) -> indexed_db_futures::Result<()>,
+    ) -> Result<Connection, StorageError> {
+        let db = Database::open(name)
+            .with_version(SCHEMA_VERSION)
+            .with_on_upgrade_needed(move |_, db| create_stores(&db))
+            .await?;
+        let raw = raw_database(&db);
+        let on_version_change = Closure::<dyn FnMut()>::new({
+            let raw = raw.clone();
+            move || raw.close()
+        });
+        raw.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        Ok(Connection { db, _on_version_change: on_version_change })
+    }
+
+    /// A read-write transaction over one object store.
+    pub(super) fn write(&self, store: &str) -> Result<Transaction<'_>, StorageError> {
+        Ok(self.db.transaction(store).with_mode(TransactionMode::Readwrite).build()?)
+    }
+
+    /// A read-only transaction over one object store.
+    pub(super) fn read(&self, store: &str) -> Result<Transaction<'_>, StorageError> {
+        Ok(self.db.transaction(store).build()?)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let raw = raw_database(&self.db);
+        raw.set_onversionchange(None);
+        raw.close();
+    }
+}
+
+fn raw_database(db: &Database) -> IdbDatabase {
+    db.as_sys().unchecked_ref::<IdbDatabase>().clone()
+}
+
+/// Deletes the database `name`. If another tab keeps it open, reports
+/// [`StorageError::Blocked`] at once; the browser still deletes it as soon as
+/// that tab lets go.
+pub(super) async fn delete(name: &str) -> Result<(), StorageError> {
+    let request = Database::delete_by_name(name)?;
+    let raw: &IdbOpenDbRequest = request.as_sys().unchecked_ref();
+    let blocked = JsFuture::from(Promise::new(&mut |resolve, _reject| raw.set_onblocked(Some(&resolve))));
+    let mut request = pin!(request);
+    let mut blocked = pin!(blocked);
+    poll_fn(|cx| {
+        if let Poll::Ready(result) = request.as_mut().poll(cx) {
+            return Poll::Ready(result.map_err(StorageError::from));
+        }
+        if blocked.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(StorageError::Blocked { database: name.to_owned() }));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Commits `transaction` and waits for its `complete` event: the browser has
+/// then written it, which is the durability point every write here reports.
+pub(super) async fn commit(transaction: Transaction<'_>) -> Result<(), StorageError> {
+    // When the browser aborts a commit (out of space, above all), the crate
+    // reports only "aborted"; the reason is on the transaction itself.
+    let raw = transaction.as_sys().unchecked_ref::<IdbTransaction>().clone();
+    transaction.commit().await.map_err(|error| raw.error().map_or_else(|| error.into(), StorageError::from))
+}
+
+/// Bytes as the value IndexedDB stores: a `Uint8Array` with its own buffer.
+pub(super) fn bytes_to_js(bytes: &[u8]) -> JsValue {
+    Uint8Array::from(bytes).into()
+}
+
+/// The bytes of a stored value; anything but a `Uint8Array` is damage in `record`.
+pub(super) fn bytes_from_js(value: JsValue, record: impl FnOnce() -> String) -> Result<Vec<u8>, StorageError> {
+    value.dyn_into::<Uint8Array>().map(|array| array.to_vec()).map_err(|_| StorageError::not_bytes(record()))
+}

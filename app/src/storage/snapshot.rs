@@ -1,0 +1,55 @@
+//! The `snapshot` store: the latest [`Snapshot`], as a few large parts.
+//!
+//! Parts are keyed 0, 1, 2…; saving replaces all of them in one transaction,
+//! so a reader finds the old snapshot or the new one, never a mix.
+
+use indexed_db_futures::prelude::*;
+use openprod_core::encoding::DecodeError;
+use openprod_core::store::Snapshot;
+use wasm_bindgen::JsValue;
+
+use super::StorageError;
+use super::connection::{Connection, bytes_from_js, bytes_to_js, commit};
+use super::segment::SEGMENT_BYTES;
+
+pub(super) const STORE: &str = "snapshot";
+
+/// A snapshot part is as large as a log segment, for the same reason.
+const PART_BYTES: usize = SEGMENT_BYTES;
+
+const RECORD: &str = "the snapshot";
+
+pub(super) async fn save(connection: &Connection, snapshot: &Snapshot) -> Result<(), StorageError> {
+    let bytes = snapshot.encode();
+    let transaction = connection.write(STORE)?;
+    {
+        let store = transaction.object_store(STORE)?;
+        store.clear()?;
+        for (key, part) in (0u32..).zip(bytes.chunks(PART_BYTES)) {
+            store.put(bytes_to_js(part)).with_key(key).primitive()?;
+        }
+    }
+    commit(transaction).await
+}
+
+pub(super) async fn load(connection: &Connection) -> Result<Option<Snapshot>, StorageError> {
+    let transaction = connection.read(STORE)?;
+    let store = transaction.object_store(STORE)?;
+    let keys = store.get_all_keys::<u32>().primitive()?;
+    let values = store.get_all::<JsValue>().primitive()?;
+    let (keys, values) = (keys.await?, values.await?);
+    if values.len() == 0 {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    for (expected, (key, value)) in (0u32..).zip(keys.zip(values)) {
+        if key? != expected {
+            return Err(StorageError::Damaged {
+                record: RECORD.to_owned(),
+                error: DecodeError { offset: bytes.len(), what: "the next part of the snapshot" },
+            });
+        }
+        bytes.extend(bytes_from_js(value?, || format!("part {expected} of the snapshot"))?);
+    }
+    Snapshot::decode(&bytes).map(Some).map_err(|error| StorageError::Damaged { record: RECORD.to_owned(), error })
+}

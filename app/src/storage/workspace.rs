@@ -1,0 +1,189 @@
+//! One workspace's database: its log, snapshot and local settings.
+
+use indexed_db_futures::database::Database;
+use indexed_db_futures::object_store::ObjectStore;
+use indexed_db_futures::prelude::*;
+use openprod_core::bundle::Bundle;
+use openprod_core::ids::WorkspaceId;
+use openprod_core::store::Snapshot;
+use wasm_bindgen::JsValue;
+
+use super::StorageError;
+use super::connection::{self, Connection, bytes_from_js, bytes_to_js, commit};
+use super::{segment, snapshot};
+
+/// Log records under an auto-increment key: key order is append order.
+const LOG: &str = "log";
+/// Workspace configuration and local settings, as bytes under string keys.
+const META: &str = "meta";
+/// Staged changes not yet committed to the log (filled by later work).
+const OVERLAYS: &str = "overlays";
+/// Attachments (filled by later work).
+const BLOBS: &str = "blobs";
+
+/// A workspace's IndexedDB database. Dropping it closes the connection.
+pub struct WorkspaceDb {
+    connection: Connection,
+}
+
+/// What [`WorkspaceDb::compact`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    pub records_before: usize,
+    pub records_after: usize,
+}
+
+/// One stored log record, as read.
+struct LogRecord {
+    key: f64,
+    bytes: Vec<u8>,
+}
+
+impl LogRecord {
+    fn bundles(&self) -> Result<Vec<Bundle>, StorageError> {
+        segment::decode(&self.bytes).map_err(|error| StorageError::Damaged { record: record_name(self.key), error })
+    }
+}
+
+fn record_name(key: f64) -> String {
+    format!("log record {key}")
+}
+
+fn create_stores(db: &Database) -> indexed_db_futures::Result<()> {
+    db.create_object_store(LOG).with_auto_increment(true).build()?;
+    for store in [snapshot::STORE, META, OVERLAYS, BLOBS] {
+        db.create_object_store(store).build()?;
+    }
+    Ok(())
+}
+
+impl WorkspaceDb {
+    /// The database's name: one database per workspace, so deleting a
+    /// workspace is deleting its database.
+    pub fn database_name(id: WorkspaceId) -> String {
+        format!("openprod-workspace-{id}")
+    }
+
+    /// Opens the workspace's database, creating it empty the first time.
+    pub async fn open(id: WorkspaceId) -> Result<WorkspaceDb, StorageError> {
+        let connection = Connection::open(&Self::database_name(id), create_stores).await?;
+        Ok(WorkspaceDb { connection })
+    }
+
+    /// Deletes everything this device keeps of a workspace. Handles still
+    /// open in this or other tabs close themselves first.
+    pub async fn delete_workspace(id: WorkspaceId) -> Result<(), StorageError> {
+        connection::delete(&Self::database_name(id)).await
+    }
+
+    /// Persists a bundle made on this device as its own small record. Returns
+    /// once the browser has written it: only then may it be offered to peers.
+    pub async fn append_local(&self, bundle: &Bundle) -> Result<(), StorageError> {
+        self.append_record(&bundle.encoded()).await
+    }
+
+    /// Persists bundles received together as one segment, all or none.
+    /// Returns once written: only then may they be acknowledged.
+    pub async fn append_segment(&self, bundles: &[Bundle]) -> Result<(), StorageError> {
+        if bundles.is_empty() {
+            return Ok(());
+        }
+        self.append_record(&segment::encode(bundles)).await
+    }
+
+    async fn append_record(&self, bytes: &[u8]) -> Result<(), StorageError> {
+        let transaction = self.connection.write(LOG)?;
+        {
+            let log = transaction.object_store(LOG)?;
+            // The request is placed now; the commit below waits for it.
+            log.add(bytes_to_js(bytes)).primitive()?;
+        }
+        commit(transaction).await
+    }
+
+    /// Every stored bundle, in the order appended.
+    pub async fn load_bundles(&self) -> Result<Vec<Bundle>, StorageError> {
+        let transaction = self.connection.read(LOG)?;
+        let records = read_log(&transaction.object_store(LOG)?).await?;
+        let mut bundles = Vec::with_capacity(records.len());
+        for record in &records {
+            bundles.extend(record.bundles()?);
+        }
+        Ok(bundles)
+    }
+
+    /// How many records the log holds: what a background task checks to
+    /// decide whether [`WorkspaceDb::compact`] is worth running.
+    pub async fn log_record_count(&self) -> Result<u32, StorageError> {
+        let transaction = self.connection.read(LOG)?;
+        let count = transaction.object_store(LOG)?.count().await?;
+        Ok(count)
+    }
+
+    /// Folds runs of small neighbouring records into segments of about
+    /// [`segment::SEGMENT_BYTES`], each under the key of the first record it
+    /// replaces, so the log's order is unchanged. Everything happens in one
+    /// transaction: a crash or an error leaves the old records, or the new
+    /// segments, never both or neither. Records are checked before they are
+    /// merged, so damage is reported (and nothing changed) rather than
+    /// buried inside a segment.
+    pub async fn compact(&self) -> Result<Compaction, StorageError> {
+        let transaction = self.connection.write(LOG)?;
+        let compaction = {
+            let log = transaction.object_store(LOG)?;
+            let records = read_log(&log).await?;
+            let runs = segment::plan(records.iter().map(|record| record.bytes.len()));
+            for run in runs.iter().filter(|run| run.len() > 1) {
+                let run = &records[run.clone()];
+                for record in run {
+                    record.bundles()?;
+                }
+                let (first, last) = (run[0].key, run[run.len() - 1].key);
+                let merged: Vec<u8> = run.iter().flat_map(|record| record.bytes.iter().copied()).collect();
+                log.delete(first..=last).primitive()?;
+                log.put(bytes_to_js(&merged)).with_key(first).primitive()?;
+            }
+            Compaction { records_before: records.len(), records_after: runs.len() }
+        };
+        commit(transaction).await?;
+        Ok(compaction)
+    }
+
+    /// Replaces the stored snapshot, in one transaction.
+    pub async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        snapshot::save(&self.connection, snapshot).await
+    }
+
+    /// The stored snapshot, if any. A damaged one is reported; the workspace
+    /// can still be rebuilt from [`WorkspaceDb::load_bundles`] alone.
+    pub async fn load_snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
+        snapshot::load(&self.connection).await
+    }
+
+    /// Stores a setting or piece of workspace configuration under `key`.
+    pub async fn save_meta(&self, key: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        let transaction = self.connection.write(META)?;
+        transaction.object_store(META)?.put(bytes_to_js(bytes)).with_key(key).primitive()?;
+        commit(transaction).await
+    }
+
+    pub async fn load_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let transaction = self.connection.read(META)?;
+        let value = transaction.object_store(META)?.get::<JsValue, _, _>(key).primitive()?.await?;
+        value.map(|value| bytes_from_js(value, || format!("setting '{key}'"))).transpose()
+    }
+}
+
+/// Every log record in key order: keys and values are read by two requests
+/// of one transaction, so they match.
+async fn read_log(log: &ObjectStore<'_>) -> Result<Vec<LogRecord>, StorageError> {
+    let keys = log.get_all_keys::<f64>().primitive()?;
+    let values = log.get_all::<JsValue>().primitive()?;
+    let (keys, values) = (keys.await?, values.await?);
+    keys.zip(values)
+        .map(|(key, value)| {
+            let key = key?;
+            Ok(LogRecord { key, bytes: bytes_from_js(value?, || record_name(key))? })
+        })
+        .collect()
+}

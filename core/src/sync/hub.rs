@@ -1,0 +1,496 @@
+//! The sessions with every connected peer, and gossip between them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::message::{FrameError, Message, NackReason, RefuseReason};
+use crate::bundle::{Bundle, Hash, VerifyError};
+use crate::identity::ActorId;
+use crate::log::VersionVector;
+use crate::workspace::{ReceiveReport, Refusal, StaleOperation, Workspace};
+
+/// The driver's name for one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u64);
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Bundles per `Bundles` message during catch-up.
+    pub batch_size: usize,
+    /// How often each session re-announces its vector (repairs lost messages).
+    pub vector_interval_ms: u64,
+    /// A session silent this long is pinged.
+    pub ping_interval_ms: u64,
+    /// A session silent this long is closed.
+    pub timeout_ms: u64,
+    /// Quiet time after which both sides compare state hashes.
+    pub quiescence_ms: u64,
+    /// Out-of-order bundles held while waiting for the ones before them.
+    pub max_pending: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            batch_size: 512,
+            vector_interval_ms: 30_000,
+            ping_interval_ms: 15_000,
+            timeout_ms: 60_000,
+            quiescence_ms: 2_000,
+            max_pending: 20_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Send { peer: PeerId, frame: Vec<u8> },
+    /// Persist these applied bundles, then call [`SyncHub::persisted`]: only
+    /// then are they acknowledged and offered to other peers.
+    Persist { ticket: PersistTicket, bundles: Vec<Bundle> },
+    Close { peer: PeerId, reason: String },
+    Event(SyncEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PersistTicket(u64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncEvent {
+    PeerIdentified { peer: PeerId, actor: ActorId },
+    Progress { peer: PeerId, received: u64, remaining: u64 },
+    Applied { peer: PeerId, bundles: usize },
+    Stale { peer: PeerId, operations: Vec<StaleOperation> },
+    Quarantined(Quarantined),
+    /// The peer refused one of our bundles (e.g. our clock is ahead of theirs).
+    RefusedByPeer { peer: PeerId, author: ActorId, seq: u64, detail: String },
+    /// Same operations, different derived state: a bug or corruption.
+    StateMismatch { peer: PeerId, ours: Hash, theirs: Hash },
+    StateConfirmed { peer: PeerId, state_hash: Hash },
+    SessionRefused { peer: PeerId, reason: String },
+}
+
+/// A bundle refused as forged or damaged, kept aside with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub from: PeerId,
+    pub author: ActorId,
+    pub seq: u64,
+    pub reason: String,
+    pub bundle: Bundle,
+}
+
+enum Phase {
+    AwaitingHello,
+    Active { actor: ActorId },
+    Closed,
+}
+
+struct Session {
+    phase: Phase,
+    /// What the peer holds, as far as we know (its reports plus what it acknowledged).
+    theirs: VersionVector,
+    /// What we have sent it and not yet seen acknowledged.
+    sent: VersionVector,
+    last_heard_ms: u64,
+    last_sent_ms: u64,
+    last_vector_ms: u64,
+    /// Last time bundles moved either way.
+    last_traffic_ms: u64,
+    /// The vector at which we last compared state hashes with this peer.
+    checked_at: Option<VersionVector>,
+    received: u64,
+    next_ping: u64,
+}
+
+pub struct SyncHub {
+    config: SyncConfig,
+    sessions: BTreeMap<PeerId, Session>,
+    /// Bundles that arrived before their predecessors, by author, seq and
+    /// hash (a forged copy must not push out the genuine one, or hide).
+    pending: BTreeMap<(ActorId, u64, Hash), (PeerId, Bundle)>,
+    quarantine: Vec<Quarantined>,
+    /// Per ticket: the peer to acknowledge once the bundles are durable.
+    unpersisted: BTreeMap<PersistTicket, PeerId>,
+    next_ticket: u64,
+}
+
+impl SyncHub {
+    pub fn new(config: SyncConfig) -> Self {
+        SyncHub {
+            config,
+            sessions: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            quarantine: Vec::new(),
+            unpersisted: BTreeMap::new(),
+            next_ticket: 1,
+        }
+    }
+
+    pub fn quarantine(&self) -> &[Quarantined] {
+        &self.quarantine
+    }
+
+    /// Peers whose hello we accepted, with their actors.
+    pub fn peers(&self) -> impl Iterator<Item = (PeerId, ActorId)> + '_ {
+        self.sessions.iter().filter_map(|(peer, session)| match session.phase {
+            Phase::Active { actor } => Some((*peer, actor)),
+            _ => None,
+        })
+    }
+
+    /// A transport connection opened: introduce ourselves.
+    pub fn connect(&mut self, workspace: &Workspace, peer: PeerId, now_ms: u64) -> Vec<Output> {
+        let session = Session {
+            phase: Phase::AwaitingHello,
+            theirs: VersionVector::new(),
+            sent: VersionVector::new(),
+            last_heard_ms: now_ms,
+            last_sent_ms: now_ms,
+            last_vector_ms: now_ms,
+            last_traffic_ms: now_ms,
+            checked_at: None,
+            received: 0,
+            next_ping: 1,
+        };
+        self.sessions.insert(peer, session);
+        let hello = Message::Hello { workspace: workspace.id(), actor: workspace.actor(), vector: workspace.log().version_vector() };
+        let mut out = Vec::new();
+        self.send(peer, &hello, now_ms, &mut out);
+        out
+    }
+
+    pub fn disconnect(&mut self, peer: PeerId) {
+        self.sessions.remove(&peer);
+    }
+
+    /// A frame from `peer`.
+    pub fn receive(&mut self, workspace: &mut Workspace, peer: PeerId, frame: &[u8], now_ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(session) = self.sessions.get_mut(&peer) else { return out };
+        if matches!(session.phase, Phase::Closed) {
+            return out;
+        }
+        session.last_heard_ms = now_ms;
+        let message = match Message::decode(frame) {
+            Ok(message) => message,
+            Err(FrameError::UnknownVersion(version)) => {
+                let detail = format!("this app speaks sync protocol version {}, not {version}", super::PROTOCOL_VERSION);
+                self.refuse(peer, RefuseReason::ProtocolVersion, detail, now_ms, &mut out);
+                return out;
+            }
+            Err(FrameError::Malformed(error)) => {
+                // A garbled frame is dropped; the periodic vector exchange
+                // recovers whatever it carried.
+                out.push(Output::Event(SyncEvent::SessionRefused { peer, reason: format!("unreadable message: {error}") }));
+                return out;
+            }
+        };
+        let active = matches!(session.phase, Phase::Active { .. });
+        match message {
+            Message::Hello { workspace: theirs, actor, vector } => {
+                if theirs != workspace.id() {
+                    let detail = format!("this device syncs workspace {}, not {theirs}", workspace.id());
+                    self.refuse(peer, RefuseReason::OtherWorkspace, detail, now_ms, &mut out);
+                    return out;
+                }
+                let session = self.sessions.get_mut(&peer).expect("checked above");
+                session.phase = Phase::Active { actor };
+                session.theirs = vector.clone();
+                session.sent = VersionVector::new();
+                out.push(Output::Event(SyncEvent::PeerIdentified { peer, actor }));
+                self.send_missing(workspace, peer, now_ms, &mut out);
+            }
+            _ if !active => {
+                let detail = "the first message must be a hello".to_owned();
+                self.refuse(peer, RefuseReason::NoHello, detail, now_ms, &mut out);
+            }
+            Message::Bundles { bundles, remaining } => self.take_bundles(workspace, peer, bundles, remaining, now_ms, &mut out),
+            Message::Ack { vector } | Message::Vector { vector } => {
+                let session = self.sessions.get_mut(&peer).expect("checked above");
+                merge_into(&mut session.theirs, &vector);
+                // What we sent and the peer still lacks was lost on the way: send again.
+                session.sent = session.theirs.clone();
+                self.send_missing(workspace, peer, now_ms, &mut out);
+            }
+            Message::StateCheck { vector, ops_digest, state_hash } => {
+                let ours = workspace.log().version_vector();
+                if vector == ours && ops_digest == workspace.log().ops_digest() {
+                    let our_hash = workspace.state().state_hash();
+                    let event = if our_hash == state_hash {
+                        SyncEvent::StateConfirmed { peer, state_hash }
+                    } else {
+                        SyncEvent::StateMismatch { peer, ours: our_hash, theirs: state_hash }
+                    };
+                    out.push(Output::Event(event));
+                }
+            }
+            Message::Nack { author, seq, reason: _, detail } => {
+                out.push(Output::Event(SyncEvent::RefusedByPeer { peer, author, seq, detail }));
+            }
+            Message::Refuse { reason, detail } => {
+                let session = self.sessions.get_mut(&peer).expect("checked above");
+                session.phase = Phase::Closed;
+                out.push(Output::Event(SyncEvent::SessionRefused { peer, reason: format!("{reason}: {detail}") }));
+                out.push(Output::Close { peer, reason: reason.to_string() });
+            }
+            Message::Ping { nonce } => self.send(peer, &Message::Pong { nonce }, now_ms, &mut out),
+            Message::Pong { .. } => {}
+        }
+        out
+    }
+
+    /// Bundles this device made, already persisted: offer them to every peer.
+    pub fn local_bundles(&mut self, workspace: &Workspace, now_ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        let peers: Vec<PeerId> = self.active_peers();
+        for peer in peers {
+            self.send_missing(workspace, peer, now_ms, &mut out);
+        }
+        out
+    }
+
+    /// The driver persisted what `ticket` named: acknowledge it, and pass
+    /// the bundles on to the other peers (gossip).
+    pub fn persisted(&mut self, workspace: &Workspace, ticket: PersistTicket, now_ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(from) = self.unpersisted.remove(&ticket) else { return out };
+        if self.sessions.contains_key(&from) {
+            self.send(from, &Message::Ack { vector: workspace.log().version_vector() }, now_ms, &mut out);
+        }
+        for peer in self.active_peers() {
+            if peer != from {
+                self.send_missing(workspace, peer, now_ms, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Time passed: pings, periodic vector exchange, state checks, timeouts.
+    pub fn tick(&mut self, workspace: &Workspace, now_ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        // Copies held back may have been settled by bundles from elsewhere.
+        self.settle_pending(workspace, now_ms, &mut out);
+        let config = self.config.clone();
+        let ours = workspace.log().version_vector();
+        let peers: Vec<PeerId> = self.sessions.keys().copied().collect();
+        for peer in peers {
+            let session = self.sessions.get_mut(&peer).expect("listed just above");
+            if matches!(session.phase, Phase::Closed) {
+                continue;
+            }
+            if now_ms.saturating_sub(session.last_heard_ms) >= config.timeout_ms {
+                session.phase = Phase::Closed;
+                out.push(Output::Close { peer, reason: "the peer stopped answering".into() });
+                continue;
+            }
+            if !matches!(session.phase, Phase::Active { .. }) {
+                continue;
+            }
+            if now_ms.saturating_sub(session.last_vector_ms) >= config.vector_interval_ms {
+                session.last_vector_ms = now_ms;
+                self.send(peer, &Message::Vector { vector: ours.clone() }, now_ms, &mut out);
+                continue;
+            }
+            let session = self.sessions.get_mut(&peer).expect("listed just above");
+            let quiet = now_ms.saturating_sub(session.last_traffic_ms) >= config.quiescence_ms;
+            if quiet && session.checked_at.as_ref() != Some(&ours) && session.theirs == ours {
+                session.checked_at = Some(ours.clone());
+                let check = Message::StateCheck {
+                    vector: ours.clone(),
+                    ops_digest: workspace.log().ops_digest(),
+                    state_hash: workspace.state().state_hash(),
+                };
+                self.send(peer, &check, now_ms, &mut out);
+                continue;
+            }
+            let session = self.sessions.get_mut(&peer).expect("listed just above");
+            if now_ms.saturating_sub(session.last_sent_ms) >= config.ping_interval_ms {
+                let nonce = session.next_ping;
+                session.next_ping += 1;
+                self.send(peer, &Message::Ping { nonce }, now_ms, &mut out);
+            }
+        }
+        out
+    }
+
+    fn take_bundles(
+        &mut self,
+        workspace: &mut Workspace,
+        peer: PeerId,
+        bundles: Vec<Bundle>,
+        remaining: u64,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let session = self.sessions.get_mut(&peer).expect("an active session");
+        session.received += bundles.len() as u64;
+        session.last_traffic_ms = now_ms;
+        let received = session.received;
+        out.push(Output::Event(SyncEvent::Progress { peer, received, remaining }));
+
+        // Bundles held back earlier may fit after these: keep going until
+        // nothing more falls into place.
+        let mut applied_bundles = Vec::new();
+        let mut stale = Vec::new();
+        let mut batch = bundles;
+        while !batch.is_empty() {
+            let report = workspace.receive(batch.clone(), now_ms);
+            self.sort_out_refusals(workspace, peer, &batch, &report, now_ms, out);
+            let applied: BTreeSet<(ActorId, u64)> = report.applied.iter().copied().collect();
+            applied_bundles.extend(
+                batch.into_iter().filter(|bundle| applied.contains(&(bundle.header.author, bundle.header.seq))),
+            );
+            stale.extend(report.stale);
+            batch = self.pending_ready(workspace, now_ms, out);
+        }
+        if !stale.is_empty() {
+            out.push(Output::Event(SyncEvent::Stale { peer, operations: stale }));
+        }
+        if !applied_bundles.is_empty() {
+            let session = self.sessions.get_mut(&peer).expect("an active session");
+            for bundle in &applied_bundles {
+                let held = session.theirs.get(&bundle.header.author).max(bundle.header.seq);
+                session.theirs.set(bundle.header.author, held);
+            }
+            out.push(Output::Event(SyncEvent::Applied { peer, bundles: applied_bundles.len() }));
+            let ticket = PersistTicket(self.next_ticket);
+            self.next_ticket += 1;
+            self.unpersisted.insert(ticket, peer);
+            out.push(Output::Persist { ticket, bundles: applied_bundles });
+        }
+    }
+
+    /// Refused bundles: gaps wait in `pending`; forgeries go to quarantine;
+    /// clocks too far ahead are reported to the sender.
+    fn sort_out_refusals(
+        &mut self,
+        workspace: &Workspace,
+        peer: PeerId,
+        batch: &[Bundle],
+        report: &ReceiveReport,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let find = |author: ActorId, seq: u64| {
+            batch.iter().find(|bundle| bundle.header.author == author && bundle.header.seq == seq).cloned()
+        };
+        for refused in &report.refused {
+            let Some(bundle) = find(refused.author, refused.seq) else { continue };
+            match &refused.reason {
+                Refusal::Invalid(VerifyError::ChainGap { .. }) | Refusal::AfterRefused { .. } => {
+                    if self.pending.len() < self.config.max_pending
+                        && workspace.log().tip(&refused.author).map_or(0, |tip| tip.seq) < refused.seq
+                    {
+                        self.pending.insert((refused.author, refused.seq, bundle.hash()), (peer, bundle));
+                    }
+                }
+                Refusal::FutureClock(error) => {
+                    let nack = Message::Nack {
+                        author: refused.author,
+                        seq: refused.seq,
+                        reason: NackReason::FutureHlc,
+                        detail: error.to_string(),
+                    };
+                    self.send(peer, &nack, now_ms, out);
+                }
+                Refusal::Invalid(error) => self.quarantine_bundle(peer, bundle, error.to_string(), now_ms, out),
+            }
+        }
+    }
+
+    fn quarantine_bundle(&mut self, from: PeerId, bundle: Bundle, reason: String, now_ms: u64, out: &mut Vec<Output>) {
+        let (author, seq) = (bundle.header.author, bundle.header.seq);
+        let nack = Message::Nack { author, seq, reason: NackReason::Invalid, detail: reason.clone() };
+        if self.sessions.contains_key(&from) {
+            self.send(from, &nack, now_ms, out);
+        }
+        let quarantined = Quarantined { from, author, seq, reason, bundle };
+        out.push(Output::Event(SyncEvent::Quarantined(quarantined.clone())));
+        self.quarantine.push(quarantined);
+    }
+
+    /// Drops pending copies of bundles held since, or quarantines them when
+    /// they differ from the held one: two versions of one bundle is forgery.
+    fn settle_pending(&mut self, workspace: &Workspace, now_ms: u64, out: &mut Vec<Output>) {
+        let log = workspace.log();
+        let settled: Vec<(ActorId, u64, Hash)> = self
+            .pending
+            .keys()
+            .copied()
+            .filter(|(author, seq, _)| log.tip(author).map_or(0, |tip| tip.seq) >= *seq)
+            .collect();
+        for key in settled {
+            let (author, seq, hash) = key;
+            let Some((from, bundle)) = self.pending.remove(&key) else { continue };
+            if log.get(&author, seq).is_some_and(|held| held.hash() != hash) {
+                let reason = crate::bundle::VerifyError::Fork { seq }.to_string();
+                self.quarantine_bundle(from, bundle, reason, now_ms, out);
+            }
+        }
+    }
+
+    /// Pending bundles that now directly follow their author's tip.
+    fn pending_ready(&mut self, workspace: &Workspace, now_ms: u64, out: &mut Vec<Output>) -> Vec<Bundle> {
+        self.settle_pending(workspace, now_ms, out);
+        let log = workspace.log();
+        let ready: Vec<(ActorId, u64, Hash)> = self
+            .pending
+            .keys()
+            .copied()
+            .filter(|(author, seq, _)| log.tip(author).map_or(0, |tip| tip.seq) + 1 == *seq)
+            .collect();
+        ready.into_iter().filter_map(|key| self.pending.remove(&key)).map(|(_, bundle)| bundle).collect()
+    }
+
+    fn active_peers(&self) -> Vec<PeerId> {
+        self.sessions.iter().filter(|(_, session)| matches!(session.phase, Phase::Active { .. })).map(|(peer, _)| *peer).collect()
+    }
+
+    /// Sends what `peer` lacks and we have not sent yet, in batches.
+    fn send_missing(&mut self, workspace: &Workspace, peer: PeerId, now_ms: u64, out: &mut Vec<Output>) {
+        let Some(session) = self.sessions.get_mut(&peer) else { return };
+        let mut known = session.theirs.clone();
+        merge_into(&mut known, &session.sent);
+        let missing: Vec<Bundle> = workspace.log().missing_for(&known).cloned().collect();
+        if missing.is_empty() {
+            return;
+        }
+        session.last_traffic_ms = now_ms;
+        for bundle in &missing {
+            let held = session.sent.get(&bundle.header.author).max(bundle.header.seq);
+            session.sent.set(bundle.header.author, held);
+        }
+        let total = missing.len();
+        let batch_size = self.config.batch_size.max(1);
+        let mut sent = 0;
+        for chunk in missing.chunks(batch_size) {
+            sent += chunk.len();
+            let message = Message::Bundles { bundles: chunk.to_vec(), remaining: (total - sent) as u64 };
+            self.send(peer, &message, now_ms, out);
+        }
+    }
+
+    fn send(&mut self, peer: PeerId, message: &Message, now_ms: u64, out: &mut Vec<Output>) {
+        if let Some(session) = self.sessions.get_mut(&peer) {
+            session.last_sent_ms = now_ms;
+        }
+        out.push(Output::Send { peer, frame: message.encode() });
+    }
+
+    fn refuse(&mut self, peer: PeerId, reason: RefuseReason, detail: String, now_ms: u64, out: &mut Vec<Output>) {
+        self.send(peer, &Message::Refuse { reason, detail: detail.clone() }, now_ms, out);
+        if let Some(session) = self.sessions.get_mut(&peer) {
+            session.phase = Phase::Closed;
+        }
+        out.push(Output::Event(SyncEvent::SessionRefused { peer, reason: format!("{reason}: {detail}") }));
+        out.push(Output::Close { peer, reason: reason.to_string() });
+    }
+}
+
+fn merge_into(target: &mut VersionVector, other: &VersionVector) {
+    for (actor, seq) in other.iter() {
+        if target.get(actor) < *seq {
+            target.set(*actor, *seq);
+        }
+    }
+}
