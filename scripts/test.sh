@@ -17,6 +17,9 @@ cargo test -p openprod-core -p openprod-relay
 step "engine tests in headless Chromium"
 wasm_cargo test -p openprod-core --test browser
 
+step "app storage tests in headless Chromium"
+wasm_cargo test -p openprod-app --test storage
+
 step "release build of the app"
 with_wasm_env trunk build --release
 

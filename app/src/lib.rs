@@ -4,3 +4,4 @@
 mod device;
 mod service_worker;
 pub mod shell;
+pub mod storage;

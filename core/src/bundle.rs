@@ -168,6 +168,13 @@ impl Bundle {
         Hash(*hasher.finalize().as_bytes())
     }
 
+    /// BLAKE3 of the whole encoding, operations included: tells apart two
+    /// bundles with one header, such as a genuine bundle and a copy whose
+    /// operations were altered after signing.
+    pub fn digest(&self) -> Hash {
+        Hash::of(&self.encoded())
+    }
+
     pub fn tip(&self) -> ChainTip {
         ChainTip { seq: self.header.seq, hash: self.hash() }
     }

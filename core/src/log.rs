@@ -102,11 +102,17 @@ impl OpLog {
     pub fn check(&self, bundle: &Bundle) -> Result<Appended, VerifyError> {
         let header = &bundle.header;
         if let Some(held) = self.get(&header.author, header.seq) {
-            return if held.hash() == bundle.hash() {
-                Ok(Appended::Duplicate)
-            } else {
-                Err(VerifyError::Fork { seq: header.seq })
-            };
+            // The digest, not the header hash: a copy whose operations were
+            // altered after signing shares the genuine header.
+            if held.digest() == bundle.digest() {
+                return Ok(Appended::Duplicate);
+            }
+            if held.hash() == bundle.hash() {
+                // The signed header is the genuine one: its operations were altered.
+                let index = held.ops.iter().zip(&bundle.ops).position(|(a, b)| a != b).unwrap_or(held.ops.len());
+                return Err(VerifyError::BadOperationHash { seq: header.seq, index });
+            }
+            return Err(VerifyError::Fork { seq: header.seq });
         }
         check_link(header, self.tip(&header.author))?;
         let mut ids = std::collections::BTreeSet::new();

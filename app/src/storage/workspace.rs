@@ -92,7 +92,7 @@ impl WorkspaceDb {
     }
 
     async fn append_record(&self, bytes: &[u8]) -> Result<(), StorageError> {
-        let transaction = self.connection.write(LOG)?;
+        let transaction = self.connection.write_durably(LOG)?;
         {
             let log = transaction.object_store(LOG)?;
             // The request is placed now; the commit below waits for it.

@@ -220,6 +220,9 @@ pub struct State {
     absorbed_by: BTreeMap<EntityId, BTreeSet<EntityId>>,
     split_ops: BTreeMap<(Hlc, OpId), (EntityId, EntityId, Vec<TableId>)>,
     op_count: usize,
+    /// The state hash until the next operation is applied: peers compare
+    /// hashes often, and the state only changes through `apply`.
+    hash: std::cell::OnceCell<Hash>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +243,7 @@ impl State {
         let stamp = Stamp { hlc: op.hlc, op: op.id, actor: author };
         let touch = (op.hlc, op.id, author);
         self.op_count += 1;
+        self.hash.take();
         match &op.payload {
             OpPayload::Bootstrap { workspace_name, owner_name } => {
                 if self.workspace_name.as_ref().is_none_or(|(held, _)| held < &stamp) {
@@ -617,7 +621,8 @@ impl State {
         FieldValue::from_writes(writes, |op| self.replaced_in_class(survivor, op))
     }
 
-    /// Live records (survivors) with a write to any of `fields`.
+    /// Records (survivors, deleted ones included: they may come back) with a
+    /// write to any of `fields`.
     pub fn entities_with_writes_to(&self, fields: &[FieldKey]) -> Vec<EntityId> {
         let survivors: BTreeSet<EntityId> = self
             .entities
@@ -625,7 +630,7 @@ impl State {
             .filter(|(_, record)| fields.iter().any(|field| record.fields.contains_key(field)))
             .map(|(entity, _)| self.resolve(*entity))
             .collect();
-        survivors.into_iter().filter(|entity| self.entity_exists(*entity)).collect()
+        survivors.into_iter().filter(|entity| self.created(*entity).is_some()).collect()
     }
 
     /// The storage keys that hold any write on the entity (and its merged ones).
@@ -770,6 +775,10 @@ impl State {
     /// edges by id, mappings, merges, modules and the roster. Two peers with
     /// the same operations have the same hash, whatever order they got them in.
     pub fn state_hash(&self) -> Hash {
+        *self.hash.get_or_init(|| self.compute_state_hash())
+    }
+
+    fn compute_state_hash(&self) -> Hash {
         let mut out = Encoder::new();
         for (entity, record) in &self.entities {
             out.fixed(entity.as_bytes());

@@ -1,6 +1,6 @@
 //! The sessions with every connected peer, and gossip between them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::message::{FrameError, Message, NackReason, RefuseReason};
 use crate::bundle::{Bundle, Hash, VerifyError};
@@ -100,13 +100,19 @@ struct Session {
     checked_at: Option<VersionVector>,
     received: u64,
     next_ping: u64,
+    /// Frames that overtook the peer's hello, replayed once it arrives.
+    early: Vec<Vec<u8>>,
 }
+
+/// Bytes of frames kept from a peer before its hello; more are dropped (the
+/// periodic vector exchange recovers what they carried).
+const MAX_EARLY_BYTES: usize = 8 * 1024 * 1024;
 
 pub struct SyncHub {
     config: SyncConfig,
     sessions: BTreeMap<PeerId, Session>,
     /// Bundles that arrived before their predecessors, by author, seq and
-    /// hash (a forged copy must not push out the genuine one, or hide).
+    /// digest (a forged copy must not push out the genuine one, or hide).
     pending: BTreeMap<(ActorId, u64, Hash), (PeerId, Bundle)>,
     quarantine: Vec<Quarantined>,
     /// Per ticket: the peer to acknowledge once the bundles are durable.
@@ -151,12 +157,17 @@ impl SyncHub {
             checked_at: None,
             received: 0,
             next_ping: 1,
+            early: Vec::new(),
         };
         self.sessions.insert(peer, session);
-        let hello = Message::Hello { workspace: workspace.id(), actor: workspace.actor(), vector: workspace.log().version_vector() };
         let mut out = Vec::new();
-        self.send(peer, &hello, now_ms, &mut out);
+        self.send(peer, &self.hello(workspace, true), now_ms, &mut out);
         out
+    }
+
+    fn hello(&self, workspace: &Workspace, wants_reply: bool) -> Message {
+        let vector = workspace.log().version_vector();
+        Message::Hello { workspace: workspace.id(), actor: workspace.actor(), vector, wants_reply }
     }
 
     pub fn disconnect(&mut self, peer: PeerId) {
@@ -187,22 +198,34 @@ impl SyncHub {
         };
         let active = matches!(session.phase, Phase::Active { .. });
         match message {
-            Message::Hello { workspace: theirs, actor, vector } => {
+            Message::Hello { workspace: theirs, actor, vector, wants_reply } => {
                 if theirs != workspace.id() {
                     let detail = format!("this device syncs workspace {}, not {theirs}", workspace.id());
                     self.refuse(peer, RefuseReason::OtherWorkspace, detail, now_ms, &mut out);
                     return out;
                 }
                 let session = self.sessions.get_mut(&peer).expect("checked above");
+                // Our first hello went out when we connected; a peer that
+                // asks again never got it.
+                let peer_awaits_ours = wants_reply && matches!(session.phase, Phase::Active { .. });
                 session.phase = Phase::Active { actor };
                 session.theirs = vector.clone();
                 session.sent = VersionVector::new();
                 out.push(Output::Event(SyncEvent::PeerIdentified { peer, actor }));
+                if peer_awaits_ours {
+                    self.send(peer, &self.hello(workspace, false), now_ms, &mut out);
+                }
                 self.send_missing(workspace, peer, now_ms, &mut out);
+                let early = std::mem::take(&mut self.sessions.get_mut(&peer).expect("checked above").early);
+                for frame in early {
+                    out.extend(self.receive(workspace, peer, &frame, now_ms));
+                }
             }
             _ if !active => {
-                let detail = "the first message must be a hello".to_owned();
-                self.refuse(peer, RefuseReason::NoHello, detail, now_ms, &mut out);
+                let session = self.sessions.get_mut(&peer).expect("checked above");
+                if session.early.iter().map(Vec::len).sum::<usize>() + frame.len() <= MAX_EARLY_BYTES {
+                    session.early.push(frame.to_vec());
+                }
             }
             Message::Bundles { bundles, remaining } => self.take_bundles(workspace, peer, bundles, remaining, now_ms, &mut out),
             Message::Ack { vector } | Message::Vector { vector } => {
@@ -283,7 +306,12 @@ impl SyncHub {
                 out.push(Output::Close { peer, reason: "the peer stopped answering".into() });
                 continue;
             }
-            if !matches!(session.phase, Phase::Active { .. }) {
+            if matches!(session.phase, Phase::AwaitingHello) {
+                // Our hello may have been lost: say it again until the peer answers.
+                if now_ms.saturating_sub(session.last_sent_ms) >= config.vector_interval_ms {
+                    let hello = self.hello(workspace, true);
+                    self.send(peer, &hello, now_ms, &mut out);
+                }
                 continue;
             }
             if now_ms.saturating_sub(session.last_vector_ms) >= config.vector_interval_ms {
@@ -336,9 +364,9 @@ impl SyncHub {
         while !batch.is_empty() {
             let report = workspace.receive(batch.clone(), now_ms);
             self.sort_out_refusals(workspace, peer, &batch, &report, now_ms, out);
-            let applied: BTreeSet<(ActorId, u64)> = report.applied.iter().copied().collect();
+            // The log's copies: what was applied, not another copy with the same seq.
             applied_bundles.extend(
-                batch.into_iter().filter(|bundle| applied.contains(&(bundle.header.author, bundle.header.seq))),
+                report.applied.iter().filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned()),
             );
             stale.extend(report.stale);
             batch = self.pending_ready(workspace, now_ms, out);
@@ -371,17 +399,14 @@ impl SyncHub {
         now_ms: u64,
         out: &mut Vec<Output>,
     ) {
-        let find = |author: ActorId, seq: u64| {
-            batch.iter().find(|bundle| bundle.header.author == author && bundle.header.seq == seq).cloned()
-        };
         for refused in &report.refused {
-            let Some(bundle) = find(refused.author, refused.seq) else { continue };
+            let Some(bundle) = batch.iter().find(|bundle| bundle.digest() == refused.digest).cloned() else { continue };
             match &refused.reason {
                 Refusal::Invalid(VerifyError::ChainGap { .. }) | Refusal::AfterRefused { .. } => {
                     if self.pending.len() < self.config.max_pending
                         && workspace.log().tip(&refused.author).map_or(0, |tip| tip.seq) < refused.seq
                     {
-                        self.pending.insert((refused.author, refused.seq, bundle.hash()), (peer, bundle));
+                        self.pending.insert((refused.author, refused.seq, bundle.digest()), (peer, bundle));
                     }
                 }
                 Refusal::FutureClock(error) => {
@@ -422,7 +447,7 @@ impl SyncHub {
         for key in settled {
             let (author, seq, hash) = key;
             let Some((from, bundle)) = self.pending.remove(&key) else { continue };
-            if log.get(&author, seq).is_some_and(|held| held.hash() != hash) {
+            if log.get(&author, seq).is_some_and(|held| held.digest() != hash) {
                 let reason = crate::bundle::VerifyError::Fork { seq }.to_string();
                 self.quarantine_bundle(from, bundle, reason, now_ms, out);
             }

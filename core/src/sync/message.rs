@@ -17,8 +17,9 @@ pub const PROTOCOL_VERSION: u8 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
-    /// First message each way: who I am and what I hold.
-    Hello { workspace: WorkspaceId, actor: ActorId, vector: VersionVector },
+    /// First message each way: who I am and what I hold. `wants_reply`: the
+    /// sender has not heard the receiver's hello yet (it may have been lost).
+    Hello { workspace: WorkspaceId, actor: ActorId, vector: VersionVector, wants_reply: bool },
     /// Bundles the receiver lacks; `remaining` counts those still to come (for progress).
     Bundles { bundles: Vec<Bundle>, remaining: u64 },
     /// Sent once received bundles are durable: what the sender now holds.
@@ -47,8 +48,6 @@ pub enum NackReason {
 pub enum RefuseReason {
     OtherWorkspace,
     ProtocolVersion,
-    /// The peer's first message was not a hello.
-    NoHello,
 }
 
 impl fmt::Display for RefuseReason {
@@ -56,7 +55,6 @@ impl fmt::Display for RefuseReason {
         f.write_str(match self {
             RefuseReason::OtherWorkspace => "the peer belongs to another workspace",
             RefuseReason::ProtocolVersion => "the peer speaks another version of the sync protocol",
-            RefuseReason::NoHello => "the peer did not introduce itself",
         })
     }
 }
@@ -99,9 +97,10 @@ impl Message {
         let mut out = Encoder::new();
         out.u8(PROTOCOL_VERSION);
         match self {
-            Message::Hello { workspace, actor, vector } => {
+            Message::Hello { workspace, actor, vector, wants_reply } => {
                 out.u8(tag::HELLO).fixed(workspace.as_bytes()).fixed(actor.as_bytes());
                 encode_vector(&mut out, vector);
+                out.bool(*wants_reply);
             }
             Message::Bundles { bundles, remaining } => {
                 out.u8(tag::BUNDLES).varint(*remaining).varint(bundles.len() as u64);
@@ -133,7 +132,6 @@ impl Message {
                 let reason = match reason {
                     RefuseReason::OtherWorkspace => 0,
                     RefuseReason::ProtocolVersion => 1,
-                    RefuseReason::NoHello => 2,
                 };
                 out.u8(tag::REFUSE).u8(reason).str(detail);
             }
@@ -166,6 +164,7 @@ fn decode_body(input: &mut Decoder<'_>) -> Result<Message, DecodeError> {
             workspace: WorkspaceId::from_bytes(input.fixed("a workspace id")?),
             actor: ActorId::from_bytes(input.fixed("an actor id")?),
             vector: decode_vector(input)?,
+            wants_reply: input.bool("a reply flag")?,
         },
         tag::BUNDLES => {
             let remaining = input.varint("a remaining count")?;
@@ -199,7 +198,6 @@ fn decode_body(input: &mut Decoder<'_>) -> Result<Message, DecodeError> {
             let reason = match input.u8("a refusal reason")? {
                 0 => RefuseReason::OtherWorkspace,
                 1 => RefuseReason::ProtocolVersion,
-                2 => RefuseReason::NoHello,
                 _ => return Err(DecodeError { offset: reason_offset, what: "a known refusal reason" }),
             };
             Message::Refuse { reason, detail: input.str("a refusal detail")?.to_owned() }

@@ -20,6 +20,8 @@ pub struct Change<'w> {
     now_ms: u64,
     ops: Vec<(OpId, OpPayload)>,
     created: BTreeSet<EntityId>,
+    /// Records deleted earlier in this change: later steps must not touch them.
+    deleted: BTreeSet<EntityId>,
     created_edges: BTreeMap<EdgeId, EdgeType>,
     /// The newest write of this change per (entity, field group), which the
     /// next write to the same field replaces.
@@ -34,6 +36,7 @@ impl<'w> Change<'w> {
             now_ms,
             ops: Vec::new(),
             created: BTreeSet::new(),
+            deleted: BTreeSet::new(),
             created_edges: BTreeMap::new(),
             pending_writes: BTreeMap::new(),
         }
@@ -92,6 +95,9 @@ impl<'w> Change<'w> {
     pub fn clear_field(&mut self, entity: EntityId, table: &TableId, field: &str) -> Result<(), EditError> {
         let definition = self.table_def(table)?.clone();
         let field_def = field_def(table, &definition, field)?;
+        if field_def.crdt.is_some() {
+            return Err(EditError::CollaborativeField { field: field_def.label().to_owned() });
+        }
         if field_def.required {
             return Err(EditError::RequiredFieldCleared { field: field_def.label().to_owned() });
         }
@@ -113,6 +119,9 @@ impl<'w> Change<'w> {
         let field_def = field_def(table, &definition, field)?;
         match &value {
             Some(value) => check_write(table, &definition, field, value)?,
+            None if field_def.crdt.is_some() => {
+                return Err(EditError::CollaborativeField { field: field_def.label().to_owned() });
+            }
             None if field_def.required => {
                 return Err(EditError::RequiredFieldCleared { field: field_def.label().to_owned() });
             }
@@ -162,15 +171,21 @@ impl<'w> Change<'w> {
         self.check_record(entity)?;
         let cascade_edges = self.workspace.state.edges_to_cascade(entity);
         self.push(OpPayload::DeleteEntity { entity, cascade_edges });
+        self.deleted.insert(entity);
         Ok(())
     }
 
     pub fn restore_record(&mut self, entity: EntityId) -> Result<(), EditError> {
         self.check_not_merged(entity)?;
-        if !self.workspace.state.entity_deleted(entity) {
+        let state = &self.workspace.state;
+        if state.created(entity).is_none() && !self.created.contains(&entity) {
+            return Err(EditError::NoSuchRecord(entity));
+        }
+        if !state.entity_deleted(entity) && !self.deleted.contains(&entity) {
             return Err(EditError::RecordNotDeleted(entity));
         }
         self.push(OpPayload::RestoreEntity { entity, restore_edges: Vec::new() });
+        self.deleted.remove(&entity);
         Ok(())
     }
 
@@ -311,11 +326,14 @@ impl<'w> Change<'w> {
     /// Confirms that `fields` are one field, `shared_key`. Their declared
     /// types must agree.
     pub fn confirm_mapping(&mut self, shared_key: &str, fields: &[FieldKey]) -> Result<OpId, EditError> {
+        let mut fields = fields.to_vec();
+        fields.sort();
+        fields.dedup();
         if fields.len() < 2 {
             return Err(EditError::MappingNeedsTwoFields);
         }
         let mut definitions = Vec::with_capacity(fields.len());
-        for field in fields {
+        for field in &fields {
             let definition = self.declared_field(field)?;
             if definition.private {
                 return Err(EditError::PrivateField(field.clone()));
@@ -339,9 +357,6 @@ impl<'w> Change<'w> {
                 });
             }
         }
-        let mut fields = fields.to_vec();
-        fields.sort();
-        fields.dedup();
         Ok(self.push(OpPayload::ConfirmMapping { shared_key: shared_key.to_owned(), fields }))
     }
 
@@ -470,7 +485,9 @@ impl<'w> Change<'w> {
     fn check_record(&self, entity: EntityId) -> Result<(), EditError> {
         self.check_not_merged(entity)?;
         let state = &self.workspace.state;
-        if self.created.contains(&entity) || state.entity_exists(entity) {
+        if self.deleted.contains(&entity) {
+            Err(EditError::RecordDeleted(entity))
+        } else if self.created.contains(&entity) || state.entity_exists(entity) {
             Ok(())
         } else if state.entity_deleted(entity) {
             Err(EditError::RecordDeleted(entity))

@@ -38,7 +38,6 @@ pub enum EditError {
     SameRecord(EntityId),
     SplitNeedsTables,
     InvalidModule(Vec<SchemaError>),
-    ModuleNameReserved(String),
     NoConflict { field: String },
     NothingToSave,
 }
@@ -92,7 +91,6 @@ impl fmt::Display for EditError {
                 }
                 Ok(())
             }
-            EditError::ModuleNameReserved(name) => write!(f, "the module name '{name}' is reserved"),
             EditError::NoConflict { field } => write!(f, "'{field}' has no conflict to settle"),
             EditError::NothingToSave => f.write_str("there is nothing to save"),
         }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::Workspace;
-use crate::bundle::{Bundle, VerifyError, verify_run};
+use crate::bundle::{Bundle, Hash, VerifyError, verify_run};
 use crate::hlc::{FutureHlc, staleness};
 use crate::identity::ActorId;
 use crate::ids::OpId;
@@ -30,6 +30,8 @@ pub struct ReceiveReport {
 pub struct RefusedBundle {
     pub author: ActorId,
     pub seq: u64,
+    /// Tells this bundle apart from another copy with the same author and seq.
+    pub digest: Hash,
     pub reason: Refusal,
 }
 
@@ -92,7 +94,9 @@ impl Workspace {
         }
         for (author, mut chain) in by_author {
             chain.sort_by_key(|bundle| bundle.header.seq);
-            chain.dedup_by(|later, earlier| later.header.seq == earlier.header.seq && later.hash() == earlier.hash());
+            let received = chain.len();
+            chain.dedup_by(|later, earlier| later.header.seq == earlier.header.seq && later.digest() == earlier.digest());
+            report.duplicates += received - chain.len();
             let applied_up_to = already_applied.get(&author);
             self.receive_chain(author, chain, now_ms, origin, applied_up_to, &mut report);
         }
@@ -113,6 +117,12 @@ impl Workspace {
             match self.log.check(&bundle) {
                 Ok(Appended::Duplicate) => report.duplicates += 1,
                 Ok(Appended::New) | Err(VerifyError::ChainGap { .. }) => fresh.push(bundle),
+                Err(VerifyError::Fork { seq }) => {
+                    // Another version of a held bundle: a forked chain only if
+                    // its author really signed it; otherwise a forged copy.
+                    let error = bundle.verify(self.id).err().unwrap_or(VerifyError::Fork { seq });
+                    refuse(report, &bundle, Refusal::Invalid(error));
+                }
                 Err(error) => refuse(report, &bundle, Refusal::Invalid(error)),
             }
         }
@@ -121,18 +131,21 @@ impl Workspace {
         }
         let tip = self.log.tip(&author);
         let run_is_valid = verify_run(&fresh, tip, self.id).is_ok();
-        let mut refused_at = None;
+        // The seq whose every copy so far was refused: later seqs must wait
+        // for it, while another copy of it (the genuine one) may still come.
+        let mut blocked_at: Option<u64> = None;
         for bundle in fresh {
             let seq = bundle.header.seq;
-            if let Some(refused_seq) = refused_at {
+            if let Some(refused_seq) = blocked_at.filter(|blocked| seq > *blocked) {
                 refuse(report, &bundle, Refusal::AfterRefused { refused_seq });
                 continue;
             }
             if let Err(reason) = self.check_one(&bundle, run_is_valid, now_ms, origin) {
                 refuse(report, &bundle, reason);
-                refused_at = Some(seq);
+                blocked_at = Some(seq);
                 continue;
             }
+            blocked_at = None;
             if seq > applied_up_to {
                 for op in &bundle.ops {
                     if origin == Origin::Peer
@@ -168,5 +181,10 @@ impl Workspace {
 }
 
 fn refuse(report: &mut ReceiveReport, bundle: &Bundle, reason: Refusal) {
-    report.refused.push(RefusedBundle { author: bundle.header.author, seq: bundle.header.seq, reason });
+    report.refused.push(RefusedBundle {
+        author: bundle.header.author,
+        seq: bundle.header.seq,
+        digest: bundle.digest(),
+        reason,
+    });
 }

@@ -116,10 +116,10 @@ fn inverse_of(state: &State, me: ActorId, op: &Operation) -> Result<Vec<OpPayloa
     Ok(match &op.payload {
         OpPayload::SetField { entity, field, replaces, .. } | OpPayload::ClearField { entity, field, replaces, .. } => {
             let current = state.field(*entity, field);
-            unchanged_since(state, &current.heads, op.id, &field_label(state, field))?;
+            unchanged_by_others(state, &current.heads, me, &field_label(state, field))?;
             let history = state.field_history(*entity, field);
             let previous = history.iter().filter(|write| replaces.contains(&write.stamp.op)).next_back();
-            let replaces = vec![op.id];
+            let replaces = current.heads.iter().map(|write| write.stamp.op).collect();
             match previous.and_then(|write| write.value.clone()) {
                 Some(value) => vec![OpPayload::SetField { entity: *entity, field: field.clone(), value, replaces }],
                 None => vec![OpPayload::ClearField { entity: *entity, field: field.clone(), replaces }],
@@ -127,9 +127,10 @@ fn inverse_of(state: &State, me: ActorId, op: &Operation) -> Result<Vec<OpPayloa
         }
         OpPayload::SetEdgeProperty { edge, property, replaces, .. } => {
             let current = state.edge_property(*edge, property);
-            unchanged_since(state, &current.heads, op.id, property)?;
+            unchanged_by_others(state, &current.heads, me, property)?;
             let previous = replaced_property_value(state, *edge, property, replaces);
-            vec![OpPayload::SetEdgeProperty { edge: *edge, property: property.clone(), value: previous, replaces: vec![op.id] }]
+            let replaces = current.heads.iter().map(|write| write.stamp.op).collect();
+            vec![OpPayload::SetEdgeProperty { edge: *edge, property: property.clone(), value: previous, replaces }]
         }
         OpPayload::CreateEntity { entity, .. } => {
             entity_changed(*entity)?;
@@ -202,16 +203,15 @@ fn inverse_of(state: &State, me: ActorId, op: &Operation) -> Result<Vec<OpPayloa
     })
 }
 
-/// Refuses unless `own` is still the field's only current write.
-fn unchanged_since(state: &State, heads: &[Write], own: OpId, label: &str) -> Result<(), String> {
-    if heads.len() == 1 && heads[0].stamp.op == own {
-        return Ok(());
+/// Refuses when someone else wrote the field since: undo takes back only
+/// this device's own edits (its later undos and redos included).
+fn unchanged_by_others(state: &State, heads: &[Write], me: ActorId, label: &str) -> Result<(), String> {
+    match heads.iter().rev().find(|write| write.stamp.actor != me) {
+        Some(other) => {
+            Err(format!("Cannot undo: {label} was changed by {} since", name_of(state, other.stamp.actor)))
+        }
+        None => Ok(()),
     }
-    let other = heads.iter().rev().find(|write| write.stamp.op != own).map(|write| write.stamp.actor);
-    Err(match other {
-        Some(actor) => format!("Cannot undo: {label} was changed by {} since", name_of(state, actor)),
-        None => format!("Cannot undo: {label} was changed since"),
-    })
 }
 
 fn replaced_property_value(

@@ -1,0 +1,312 @@
+//! The IndexedDB storage layer, in headless Chromium: bundles come back in
+//! order, aborted transactions leave nothing, snapshots reopen to the same
+//! state as a full rebuild, compaction changes nothing but the record count,
+//! and the profile keeps the identity and the workspace list.
+#![cfg(target_arch = "wasm32")]
+
+use indexed_db_futures::database::Database;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use openprod_app::storage::{
+    Compaction, ProfileDb, StorageError, WorkspaceDb, WorkspaceEntry, request_persistence, storage_estimate,
+};
+use openprod_core::bundle::Bundle;
+use openprod_core::entropy::SeededEntropy;
+use openprod_core::hlc::ClockConfig;
+use openprod_core::identity::Identity;
+use openprod_core::ids::{UUID_RANDOM_BYTES, WorkspaceId};
+use openprod_core::names::TableId;
+use openprod_core::store::Snapshot;
+use openprod_core::value::Value;
+use openprod_core::workspace::Workspace;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const NOW: u64 = 1_790_000_000_000;
+const CONTACTS: &str = include_str!("../../modules/contacts/manifest.toml");
+
+fn contacts() -> TableId {
+    TableId::new("contacts", "contacts")
+}
+
+/// A workspace with the contacts module and `records` records, each created
+/// then edited; returns it with every bundle it made, in order.
+fn workspace_with_records(records: usize) -> (Workspace, Vec<Bundle>, SeededEntropy) {
+    let mut entropy = SeededEntropy::new(11);
+    let (mut workspace, first) = Workspace::create(Identity::from_seed([1; 32]), "Hamlet", "Jane", NOW, &mut entropy);
+    let mut bundles = vec![first];
+    let mut change = workspace.change(NOW + 1, &mut entropy);
+    change.adopt_module(CONTACTS, None).unwrap();
+    bundles.push(change.commit().unwrap());
+    for index in 0..records {
+        let now = NOW + 10 + index as u64;
+        let mut change = workspace.change(now, &mut entropy);
+        let name = Value::String(format!("Person {index}"));
+        let entity = change.create_record(&contacts(), &[("full_name", name)]).unwrap();
+        bundles.push(change.commit().unwrap());
+        let mut change = workspace.change(now, &mut entropy);
+        change.set_field(entity, &contacts(), "role", Value::String("Crew".into())).unwrap();
+        bundles.push(change.commit().unwrap());
+    }
+    (workspace, bundles, entropy)
+}
+
+/// A workspace id no other test (or earlier run) uses, so each test has its own database.
+fn fresh_id() -> WorkspaceId {
+    let mut random = [0u8; UUID_RANDOM_BYTES];
+    getrandom::fill(&mut random).unwrap();
+    WorkspaceId::new_v7(js_sys::Date::now() as u64, random)
+}
+
+/// Writes `bytes` into the log behind the storage layer's back, as damage
+/// would; returns the record's key.
+async fn write_raw_record(id: WorkspaceId, bytes: &[u8]) -> f64 {
+    let db = Database::open(WorkspaceDb::database_name(id)).await.unwrap();
+    let transaction = db.transaction("log").with_mode(TransactionMode::Readwrite).build().unwrap();
+    let request = transaction
+        .object_store("log")
+        .unwrap()
+        .add(JsValue::from(js_sys::Uint8Array::from(bytes)))
+        .with_key_type::<f64>()
+        .primitive()
+        .unwrap();
+    let key = request.await.unwrap();
+    transaction.commit().await.unwrap();
+    db.close();
+    key
+}
+
+async fn delete_raw_records(id: WorkspaceId, keys: &[f64]) {
+    let db = Database::open(WorkspaceDb::database_name(id)).await.unwrap();
+    let transaction = db.transaction("log").with_mode(TransactionMode::Readwrite).build().unwrap();
+    {
+        let log = transaction.object_store("log").unwrap();
+        for key in keys {
+            log.delete(*key).primitive().unwrap();
+        }
+    }
+    transaction.commit().await.unwrap();
+    db.close();
+}
+
+#[wasm_bindgen_test]
+async fn bundles_come_back_in_append_order_and_after_reopening() {
+    let (_, bundles, _) = workspace_with_records(5);
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    assert_eq!(db.load_bundles().await.unwrap(), Vec::<Bundle>::new());
+    db.append_local(&bundles[0]).await.unwrap();
+    db.append_local(&bundles[1]).await.unwrap();
+    db.append_segment(&bundles[2..9]).await.unwrap();
+    db.append_local(&bundles[9]).await.unwrap();
+    db.append_segment(&[]).await.unwrap();
+    db.append_segment(&bundles[10..]).await.unwrap();
+    assert_eq!(db.log_record_count().await.unwrap(), 5);
+    assert_eq!(db.load_bundles().await.unwrap(), bundles);
+
+    drop(db);
+    let db = WorkspaceDb::open(id).await.unwrap();
+    assert_eq!(db.load_bundles().await.unwrap(), bundles);
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn an_aborted_transaction_leaves_no_trace() {
+    let (_, bundles, _) = workspace_with_records(1);
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    db.append_local(&bundles[0]).await.unwrap();
+
+    let raw = Database::open(WorkspaceDb::database_name(id)).await.unwrap();
+    let transaction = raw.transaction("log").with_mode(TransactionMode::Readwrite).build().unwrap();
+    let written = transaction
+        .object_store("log")
+        .unwrap()
+        .add(JsValue::from(js_sys::Uint8Array::from(bundles[1].encoded().as_slice())))
+        .primitive()
+        .unwrap();
+    written.await.unwrap();
+    transaction.abort().await.unwrap();
+    raw.close();
+
+    assert_eq!(db.load_bundles().await.unwrap(), bundles[..1]);
+    db.append_local(&bundles[1]).await.unwrap();
+    assert_eq!(db.load_bundles().await.unwrap(), bundles[..2]);
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_compaction_that_fails_midway_leaves_the_original_records() {
+    let (_, bundles, _) = workspace_with_records(2);
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    // Small valid records, a record too large to merge, then a damaged small
+    // one: compaction rewrites the first run, then meets the damage.
+    for bundle in &bundles[..5] {
+        db.append_local(bundle).await.unwrap();
+    }
+    let large = write_raw_record(id, &vec![0xee; 300 * 1024]).await;
+    let damaged = write_raw_record(id, b"not a bundle").await;
+    db.append_local(&bundles[5]).await.unwrap();
+    assert_eq!(db.log_record_count().await.unwrap(), 8);
+
+    let error = db.compact().await.unwrap_err();
+    assert!(matches!(&error, StorageError::Damaged { record, .. } if *record == format!("log record {damaged}")));
+    assert!(error.to_string().contains("is damaged"), "{error}");
+    assert_eq!(db.log_record_count().await.unwrap(), 8, "the first run's rewrite was rolled back");
+    let error = db.load_bundles().await.unwrap_err();
+    assert!(matches!(&error, StorageError::Damaged { record, .. } if *record == format!("log record {large}")));
+
+    delete_raw_records(id, &[large, damaged]).await;
+    assert_eq!(db.log_record_count().await.unwrap(), 6);
+    assert_eq!(db.load_bundles().await.unwrap(), bundles);
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_snapshot_reopens_to_the_same_state_as_a_full_rebuild() {
+    let (mut workspace, mut bundles, mut entropy) = workspace_with_records(10);
+    let snapshot = workspace.snapshot();
+    // Edits after the snapshot: restoring must apply them on top.
+    let entity = workspace.state().records(&contacts())[3];
+    let mut change = workspace.change(NOW + 500, &mut entropy);
+    change.set_field(entity, &contacts(), "email", Value::String("x@example.org".into())).unwrap();
+    bundles.push(change.commit().unwrap());
+
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    assert_eq!(db.load_snapshot().await.unwrap(), None);
+    db.append_segment(&bundles[..20]).await.unwrap();
+    for bundle in &bundles[20..] {
+        db.append_local(bundle).await.unwrap();
+    }
+    db.save_snapshot(&snapshot).await.unwrap();
+    drop(db);
+
+    let db = WorkspaceDb::open(id).await.unwrap();
+    let stored = db.load_snapshot().await.unwrap().expect("a snapshot was saved");
+    assert_eq!(stored, snapshot);
+    let loaded = db.load_bundles().await.unwrap();
+    let restored = Workspace::restore(
+        workspace.id(),
+        Identity::from_seed([1; 32]),
+        &stored,
+        loaded.clone(),
+        NOW + 600,
+        ClockConfig::default(),
+    );
+    assert!(restored.snapshot_used);
+    assert!(restored.report.refused.is_empty(), "{:?}", restored.report.refused);
+    let (rebuilt, report) =
+        Workspace::open(workspace.id(), Identity::from_seed([1; 32]), loaded, NOW + 600, ClockConfig::default());
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(restored.workspace.state().state_hash(), workspace.state().state_hash());
+    assert_eq!(rebuilt.state().state_hash(), workspace.state().state_hash());
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_large_snapshot_is_stored_in_parts_and_replaced_whole() {
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    let (workspace, _, _) = workspace_with_records(1);
+    let large = Snapshot {
+        covers: workspace.log().version_vector(),
+        state: (0..700 * 1024).map(|index| (index % 251) as u8).collect(),
+    };
+    db.save_snapshot(&large).await.unwrap();
+    assert_eq!(db.load_snapshot().await.unwrap(), Some(large));
+    let small = workspace.snapshot();
+    db.save_snapshot(&small).await.unwrap();
+    assert_eq!(db.load_snapshot().await.unwrap(), Some(small), "no part of the larger one is left");
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn compaction_turns_small_records_into_one_segment() {
+    let (_, bundles, _) = workspace_with_records(6);
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    for bundle in &bundles {
+        db.append_local(bundle).await.unwrap();
+    }
+    let count = bundles.len();
+    assert_eq!(db.log_record_count().await.unwrap() as usize, count);
+
+    let compaction = db.compact().await.unwrap();
+    assert_eq!(compaction, Compaction { records_before: count, records_after: 1 });
+    assert_eq!(db.log_record_count().await.unwrap(), 1);
+    assert_eq!(db.load_bundles().await.unwrap(), bundles);
+    assert_eq!(db.compact().await.unwrap(), Compaction { records_before: 1, records_after: 1 });
+
+    // New records land after the segment, and reopening keeps it all.
+    let (_, more, _) = workspace_with_records(7);
+    db.append_local(&more[count]).await.unwrap();
+    drop(db);
+    let db = WorkspaceDb::open(id).await.unwrap();
+    assert_eq!(db.load_bundles().await.unwrap(), more[..=count]);
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn workspace_settings_are_kept_as_bytes() {
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    assert_eq!(db.load_meta("grid.columns").await.unwrap(), None);
+    db.save_meta("grid.columns", b"name,role").await.unwrap();
+    assert_eq!(db.load_meta("grid.columns").await.unwrap(), Some(b"name,role".to_vec()));
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn the_profile_keeps_the_identity_and_the_workspace_list() {
+    let name = format!("openprod-profile-test-{}", fresh_id());
+    let profile = ProfileDb::open_named(&name).await.unwrap();
+    assert!(profile.load_identity().await.unwrap().is_none());
+    let identity = Identity::from_seed([5; 32]);
+    profile.save_identity(&identity, "Jane").await.unwrap();
+    let stored = profile.load_identity().await.unwrap().expect("an identity was saved");
+    assert_eq!(stored.identity.actor_id(), identity.actor_id());
+    assert_eq!(stored.display_name, "Jane");
+
+    assert_eq!(profile.workspaces().await.unwrap(), Vec::new());
+    let hamlet = WorkspaceEntry { id: fresh_id(), name: "Hamlet".into(), last_opened_ms: NOW };
+    let lear = WorkspaceEntry { id: fresh_id(), name: "Lear".into(), last_opened_ms: NOW + 1 };
+    profile.save_workspace(&hamlet).await.unwrap();
+    profile.save_workspace(&lear).await.unwrap();
+    assert_eq!(profile.workspaces().await.unwrap(), vec![lear.clone(), hamlet.clone()]);
+
+    assert!(profile.rename_workspace(hamlet.id, "Hamlet (tour)").await.unwrap());
+    assert!(!profile.rename_workspace(fresh_id(), "Nobody").await.unwrap());
+    let renamed = WorkspaceEntry { name: "Hamlet (tour)".into(), ..hamlet.clone() };
+    assert_eq!(profile.workspaces().await.unwrap(), vec![lear.clone(), renamed.clone()]);
+
+    profile.remove_workspace(lear.id).await.unwrap();
+    drop(profile);
+    let profile = ProfileDb::open_named(&name).await.unwrap();
+    assert_eq!(profile.workspaces().await.unwrap(), vec![renamed]);
+    assert_eq!(profile.load_identity().await.unwrap().map(|stored| stored.display_name), Some("Jane".into()));
+    profile.erase().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn storage_use_and_persistence_can_be_asked_for() {
+    let estimate = storage_estimate().await.unwrap();
+    assert!(estimate.quota_bytes.is_some_and(|quota| quota > 0), "{estimate:?}");
+    request_persistence().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+fn a_full_disk_is_explained_without_alarm() {
+    let message = StorageError::QuotaExceeded.to_string();
+    assert!(message.contains("storage is full") && message.contains("Nothing was lost"), "{message}");
+}

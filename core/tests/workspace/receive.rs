@@ -1,0 +1,310 @@
+//! Taking in bundles: from peers in any order and any number of copies,
+//! refusing forged, foreign and far-future ones without a trace, flagging
+//! stale ones, and rebuilding a workspace from its stored bundles.
+
+use openprod_core::bundle::{Bundle, VerifyError};
+use openprod_core::entropy::SeededEntropy;
+use openprod_core::hlc::{ClockConfig, FutureHlc};
+use openprod_core::identity::Identity;
+use openprod_core::workspace::{Refusal, Workspace};
+
+use crate::support::*;
+
+/// Jane's bundles 3 (creating Horatio) and 4 (giving him a role), which
+/// Alex, holding bundles 1 and 2 (setup), has not received yet.
+fn janes_two_new_bundles(show: &mut Show) -> (openprod_core::ids::EntityId, Bundle, Bundle) {
+    let (horatio, created) =
+        show.edit(JANE, |change| change.create_record(&contacts(), &[("full_name", text("Horatio"))]));
+    let ((), edited) = show.edit(JANE, |change| change.set_field(horatio, &contacts(), "role", text("Friend")));
+    assert_eq!((created.header.seq, edited.header.seq), (3, 4));
+    (horatio, created, edited)
+}
+
+/// The bundle with one byte of its operations changed after signing: the
+/// `H` of "Horatio" becomes a `J`.
+fn with_a_flipped_byte(bundle: &Bundle) -> Bundle {
+    let mut bytes = bundle.encoded();
+    let at = bytes.windows(7).position(|window| window == b"Horatio").expect("the name is in the bundle");
+    bytes[at] = b'J';
+    Bundle::decode_one(&bytes).expect("still well-formed")
+}
+
+#[test]
+fn bundles_arriving_out_of_order_and_again_are_applied_once() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (horatio, created, edited) = janes_two_new_bundles(&mut show);
+    let ((), third) = show.edit(JANE, |change| change.set_field(horatio, &contacts(), "department", text("Court")));
+
+    let now = show.now;
+    let report = show.devices[ALEX].receive(vec![third, edited, created], now);
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(report.applied, vec![(actor(JANE), 3), (actor(JANE), 4), (actor(JANE), 5)], "in chain order");
+    assert_eq!(report.duplicates, 0);
+    assert_eq!(show.state(ALEX).state_hash(), show.state(JANE).state_hash());
+
+    let ops = show.state(ALEX).op_count();
+    let everything = show.ws(JANE).log().bundles().to_vec();
+    let again = show.devices[ALEX].receive(everything, now);
+    assert!(again.applied.is_empty());
+    assert!(again.refused.is_empty());
+    assert_eq!(again.duplicates, 5, "the two setup bundles and Jane's three edits");
+    assert_eq!(show.state(ALEX).op_count(), ops, "nothing applied twice");
+    assert_eq!(show.value(ALEX, horatio, &key("contacts", "department")), Some(text("Court")));
+}
+
+#[test]
+fn a_bundle_repeated_within_one_batch_is_applied_once_and_counted_as_a_duplicate() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (_, created, edited) = janes_two_new_bundles(&mut show);
+    let now = show.now;
+    let report = show.devices[ALEX].receive(vec![created.clone(), edited, created], now);
+    assert_eq!(report.applied, vec![(actor(JANE), 3), (actor(JANE), 4)]);
+    assert!(report.refused.is_empty());
+    assert_eq!(report.duplicates, 1);
+    assert_eq!(show.state(ALEX).state_hash(), show.state(JANE).state_hash());
+}
+
+#[test]
+fn a_bundle_changed_after_signing_is_refused_while_other_authors_bundles_are_applied() {
+    let mut show = Show::with_crew(&["Jane", "Alex", "Jordan"]);
+    let (horatio, created, edited) = janes_two_new_bundles(&mut show);
+    let (bernardo, jordans) =
+        show.edit(JORDAN, |change| change.create_record(&contacts(), &[("full_name", text("Bernardo"))]));
+    let forged = with_a_flipped_byte(&created);
+    let hash_before = show.state(ALEX).state_hash();
+
+    let now = show.now;
+    let report = show.devices[ALEX].receive(vec![forged, edited.clone(), jordans], now);
+
+    assert_eq!(report.applied, vec![(actor(JORDAN), 1)]);
+    assert_eq!(report.refused.len(), 2, "{:?}", report.refused);
+    let first = &report.refused[0];
+    assert_eq!((first.author, first.seq), (actor(JANE), 3));
+    assert!(matches!(first.reason, Refusal::Invalid(VerifyError::BadOperationHash { seq: 3, .. })), "{first:?}");
+    let second = &report.refused[1];
+    assert_eq!(
+        (second.author, second.seq, &second.reason),
+        (actor(JANE), 4, &Refusal::AfterRefused { refused_seq: 3 })
+    );
+
+    let state = show.state(ALEX);
+    assert_ne!(state.state_hash(), hash_before, "Jordan's record arrived");
+    assert!(state.entity_exists(bernardo));
+    assert!(!state.entity_exists(horatio), "nothing of the forged bundle is applied");
+    assert_eq!(state.records(&contacts()), vec![bernardo], "no Joratio either");
+    assert_eq!(show.ws(ALEX).log().tip(&actor(JANE)).map(|tip| tip.seq), Some(2), "nor logged");
+
+    // The genuine bundles are still welcome.
+    let report = show.devices[ALEX].receive(vec![created, edited], now);
+    assert_eq!(report.applied, vec![(actor(JANE), 3), (actor(JANE), 4)]);
+    assert_eq!(show.value(ALEX, horatio, &key("contacts", "role")), Some(text("Friend")));
+}
+
+#[test]
+fn a_bundle_signed_with_another_key_is_refused() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (horatio, created, edited) = janes_two_new_bundles(&mut show);
+    let mallory = Identity::from_seed([66; 32]);
+    let mut forged = created.clone();
+    forged.signature = mallory.sign(&forged.header.encoded());
+
+    let now = show.now;
+    let report = show.devices[ALEX].receive(vec![forged, edited], now);
+    assert!(report.applied.is_empty());
+    assert_eq!(report.refused[0].reason, Refusal::Invalid(VerifyError::BadSignature { seq: 3 }));
+    assert_eq!(report.refused[1].reason, Refusal::AfterRefused { refused_seq: 3 });
+    assert!(!show.state(ALEX).entity_exists(horatio));
+}
+
+#[test]
+fn a_bundle_of_an_unknown_author_signed_by_someone_else_is_refused() {
+    let mut show = Show::with_crew(&["Jane", "Alex", "Jordan"]);
+    let (bernardo, jordans) =
+        show.edit(JORDAN, |change| change.create_record(&contacts(), &[("full_name", text("Bernardo"))]));
+    let mallory = Identity::from_seed([66; 32]);
+    let mut forged = jordans.clone();
+    forged.signature = mallory.sign(&forged.header.encoded());
+    let now = show.now;
+    let report = show.devices[ALEX].receive(vec![forged], now);
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(report.refused[0].reason, Refusal::Invalid(VerifyError::BadSignature { seq: 1 }));
+    assert!(!show.state(ALEX).entity_exists(bernardo));
+    assert_eq!(show.ws(ALEX).log().tip(&actor(JORDAN)), None);
+}
+
+/// A damaged copy has the same header and signature as the genuine bundle
+/// (only an operation differs), so it must not be mistaken for a copy of it.
+#[test]
+fn a_tampered_copy_does_not_hide_the_genuine_bundle_in_the_same_batch() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (horatio, created, edited) = janes_two_new_bundles(&mut show);
+    let forged = with_a_flipped_byte(&created);
+    let now = show.now;
+    let report = show.devices[ALEX].receive(vec![forged, created, edited], now);
+    assert_eq!(report.applied, vec![(actor(JANE), 3), (actor(JANE), 4)], "refused: {:?}", report.refused);
+    assert_eq!(show.value(ALEX, horatio, &full_name()), Some(text("Horatio")));
+    assert_eq!(show.state(ALEX).state_hash(), show.state(JANE).state_hash());
+}
+
+#[test]
+fn a_bundle_from_too_far_in_the_future_is_refused_and_leaves_the_clock_alone() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let alex_now = show.now + MINUTE;
+    show.now = alex_now + 10 * MINUTE - MINUTE; // Jane's next edit is ten minutes ahead of Alex
+    let (horatio, ahead) =
+        show.edit(JANE, |change| change.create_record(&contacts(), &[("full_name", text("Horatio"))]));
+    let clock_before = show.ws(ALEX).clock().current();
+    let hash_before = show.state(ALEX).state_hash();
+
+    let report = show.devices[ALEX].receive(vec![ahead.clone()], alex_now);
+    assert!(report.applied.is_empty());
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(
+        report.refused[0].reason,
+        Refusal::FutureClock(FutureHlc { ahead_by_ms: 10 * MINUTE, max_drift_ms: 5 * MINUTE })
+    );
+    assert_eq!(show.ws(ALEX).clock().current(), clock_before, "one peer's wrong clock must not move ours");
+    assert_eq!(show.state(ALEX).state_hash(), hash_before);
+    assert_eq!(show.ws(ALEX).log().tip(&actor(JANE)).map(|tip| tip.seq), Some(2));
+
+    // Once Alex's time has caught up, the same bundle is accepted.
+    let report = show.devices[ALEX].receive(vec![ahead], alex_now + 6 * MINUTE);
+    assert_eq!(report.applied, vec![(actor(JANE), 3)]);
+    assert!(show.state(ALEX).entity_exists(horatio));
+}
+
+#[test]
+fn five_minutes_ahead_is_accepted_and_a_millisecond_more_is_not() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (_, at_the_limit) = show.edit(JANE, |change| change.create_record(&contacts(), &[("full_name", text("A"))]));
+    let (_, beyond) = show.edit(JANE, |change| change.create_record(&contacts(), &[("full_name", text("B"))]));
+    let limit_wall = at_the_limit.header.hlc.wall();
+    let beyond_wall = beyond.header.hlc.wall();
+
+    let report = show.devices[ALEX].receive(vec![at_the_limit], limit_wall - 5 * MINUTE);
+    assert_eq!(report.applied.len(), 1, "{:?}", report.refused);
+    let report = show.devices[ALEX].receive(vec![beyond], beyond_wall - 5 * MINUTE - 1);
+    assert!(
+        matches!(report.refused[0].reason, Refusal::FutureClock(FutureHlc { ahead_by_ms, .. }) if ahead_by_ms == 5 * MINUTE + 1)
+    );
+}
+
+#[test]
+fn bundles_after_a_refused_one_of_the_same_author_wait_for_it() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (_, created, edited) = janes_two_new_bundles(&mut show);
+    let ((), third) = show.edit(JANE, |change| {
+        change.admit_actor(actor(JORDAN), "Jordan");
+        Ok(())
+    });
+    let forged = with_a_flipped_byte(&created);
+    let now = show.now;
+    let report = show.devices[ALEX].receive(vec![third, edited, forged], now);
+    let reasons: Vec<_> = report.refused.iter().map(|refused| (refused.seq, refused.reason.clone())).collect();
+    assert!(matches!(reasons[0], (3, Refusal::Invalid(_))));
+    assert_eq!(
+        reasons[1..],
+        [(4, Refusal::AfterRefused { refused_seq: 3 }), (5, Refusal::AfterRefused { refused_seq: 3 })]
+    );
+    assert_eq!(show.state(ALEX).display_name(&actor(JORDAN)), None);
+}
+
+#[test]
+fn a_bundle_older_than_seven_days_is_applied_and_flagged_as_stale() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (horatio, old) = show.edit(JANE, |change| change.create_record(&contacts(), &[("full_name", text("Horatio"))]));
+    let made_at = show.now;
+    let received_at = made_at + 8 * DAY;
+
+    let report = show.devices[ALEX].receive(vec![old.clone()], received_at);
+    assert_eq!(report.applied, vec![(actor(JANE), 3)]);
+    assert!(report.refused.is_empty());
+    let flagged: Vec<_> = report.stale.iter().map(|stale| (stale.op, stale.author, stale.age_ms)).collect();
+    let expected: Vec<_> = old.ops.iter().map(|op| (op.id, actor(JANE), received_at - op.hlc.wall())).collect();
+    assert_eq!(flagged, expected);
+    assert!(flagged.iter().all(|(_, _, age)| *age == 8 * DAY));
+    assert!(show.state(ALEX).entity_exists(horatio), "stale work is applied, never dropped");
+    assert_eq!(show.value(ALEX, horatio, &full_name()), Some(text("Horatio")));
+}
+
+#[test]
+fn a_bundle_less_than_seven_days_old_is_not_flagged() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (_, recent) = show.edit(JANE, |change| change.create_record(&contacts(), &[("full_name", text("Horatio"))]));
+    let received_at = show.now + 6 * DAY;
+    let report = show.devices[ALEX].receive(vec![recent], received_at);
+    assert_eq!(report.applied.len(), 1);
+    assert!(report.stale.is_empty());
+}
+
+#[test]
+fn a_bundle_of_another_workspace_is_refused() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let mut entropy = SeededEntropy::new(99);
+    let (elsewhere, foreign) =
+        Workspace::create(Identity::from_seed([42; 32]), "Macbeth", "Mallory", NOW, &mut entropy);
+    assert_ne!(elsewhere.id(), show.ws(ALEX).id());
+    let hash_before = show.state(ALEX).state_hash();
+
+    let now = show.now;
+    let report = show.devices[ALEX].receive(vec![foreign], now);
+    assert!(report.applied.is_empty());
+    assert_eq!(
+        report.refused[0].reason,
+        Refusal::Invalid(VerifyError::ForeignWorkspace { seq: 1, workspace: elsewhere.id() })
+    );
+    assert_eq!(show.state(ALEX).state_hash(), hash_before);
+    assert_eq!(show.state(ALEX).workspace_name(), Some("Hamlet"));
+
+    // Jane's own bundles of another workspace are refused too.
+    let (_, janes_other) = Workspace::create(identity(JANE), "Macbeth", "Jane", NOW, &mut entropy);
+    let report = show.devices[ALEX].receive(vec![janes_other], now);
+    assert!(report.applied.is_empty());
+    assert!(matches!(report.refused[0].reason, Refusal::Invalid(_)));
+    assert_eq!(show.state(ALEX).state_hash(), hash_before);
+}
+
+#[test]
+fn opening_a_workspace_from_its_stored_bundles_gives_the_same_state() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (horatio, _, _) = janes_two_new_bundles(&mut show);
+    let ophelia = show.attendee(ALEX, "Ophelia");
+    let funeral = show.event(ALEX, "Funeral");
+    show.edit(ALEX, |change| change.create_edge(&attends(), ophelia, funeral, &[]));
+    show.sync(JANE, ALEX);
+    show.map_names(JANE);
+    show.edit(JANE, |change| change.merge_records(horatio, ophelia));
+
+    let mut stored = show.ws(JANE).log().bundles().to_vec();
+    stored.reverse();
+    let opened_at = show.now + 30 * DAY;
+    let (reopened, report) =
+        Workspace::open(show.ws(JANE).id(), identity(JANE), stored.clone(), opened_at, ClockConfig::default());
+
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(report.applied.len(), stored.len());
+    assert!(report.stale.is_empty(), "this device's own storage is not news");
+    let original = show.state(JANE);
+    let state = reopened.state();
+    assert_eq!(state.state_hash(), original.state_hash());
+    for (table, _) in original.tables() {
+        assert_eq!(state.records(&table), original.records(&table), "{table}");
+    }
+    assert_eq!(state.field(horatio, &attendee_name()), original.field(horatio, &attendee_name()));
+    assert_eq!(state.edges_of(funeral), original.edges_of(funeral));
+    assert_eq!(reopened.log().ops_digest(), show.ws(JANE).log().ops_digest());
+}
+
+#[test]
+fn reopening_accepts_stored_bundles_even_when_the_device_clock_was_wound_back() {
+    let mut show = Show::new();
+    let hamlet = show.contact(JANE, "Hamlet");
+    let last = show.ws(JANE).clock().current();
+    let stored = show.ws(JANE).log().bundles().to_vec();
+    let wound_back = NOW - DAY;
+    let (reopened, report) =
+        Workspace::open(show.ws(JANE).id(), identity(JANE), stored, wound_back, ClockConfig::default());
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert!(reopened.state().entity_exists(hamlet));
+    assert!(reopened.clock().current() >= last, "new edits still sort after the stored ones");
+}
