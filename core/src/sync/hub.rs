@@ -228,10 +228,16 @@ impl SyncHub {
                 }
             }
             Message::Bundles { bundles, remaining } => self.take_bundles(workspace, peer, bundles, remaining, now_ms, &mut out),
-            Message::Ack { vector } | Message::Vector { vector } => {
+            Message::Ack { vector } => {
+                // Progress, not a loss signal: what is still in flight stays sent.
                 let session = self.sessions.get_mut(&peer).expect("checked above");
                 merge_into(&mut session.theirs, &vector);
-                // What we sent and the peer still lacks was lost on the way: send again.
+            }
+            Message::Vector { vector } => {
+                let session = self.sessions.get_mut(&peer).expect("checked above");
+                merge_into(&mut session.theirs, &vector);
+                // The periodic report: what we sent long ago and the peer
+                // still lacks was lost on the way, so it goes again.
                 session.sent = session.theirs.clone();
                 self.send_missing(workspace, peer, now_ms, &mut out);
             }

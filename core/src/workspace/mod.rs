@@ -12,7 +12,7 @@ mod undo;
 
 pub use change::Change;
 pub use error::EditError;
-pub use receive::{ReceiveReport, Refusal, RefusedBundle, StaleOperation};
+pub use receive::{Awareness, ReceiveReport, Refusal, RefusedBundle, StaleOperation};
 pub use undo::UndoOutcome;
 
 use std::collections::BTreeSet;

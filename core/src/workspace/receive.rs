@@ -13,7 +13,9 @@ use super::Workspace;
 use crate::bundle::{Bundle, Hash, VerifyError, verify_run};
 use crate::hlc::{FutureHlc, staleness};
 use crate::identity::ActorId;
-use crate::ids::OpId;
+use crate::ids::{EntityId, OpId};
+use crate::names::FieldKey;
+use crate::op::OpPayload;
 use crate::log::{Appended, VersionVector};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -24,7 +26,22 @@ pub struct ReceiveReport {
     pub refused: Vec<RefusedBundle>,
     /// Operations applied but older than the stale threshold: shown to people, never dropped.
     pub stale: Vec<StaleOperation>,
+    /// Someone edited another field of a record this device edited moments
+    /// before: no conflict, but worth a glance (`spec/conflicts.md`).
+    pub awareness: Vec<Awareness>,
 }
+
+/// "Alex also edited this record just now."
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Awareness {
+    pub entity: EntityId,
+    pub other: ActorId,
+    pub their_field: FieldKey,
+    pub my_field: FieldKey,
+}
+
+/// Edits this close together (by wall time) count as near-simultaneous.
+const AWARENESS_WINDOW_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusedBundle {
@@ -153,12 +170,35 @@ impl Workspace {
                     {
                         report.stale.push(StaleOperation { op: op.id, author, age_ms });
                     }
+                    if origin == Origin::Peer && author != self.actor() {
+                        report.awareness.extend(self.awareness_of(author, op, now_ms));
+                    }
                     self.state.apply(author, op);
                 }
             }
             self.log.append(bundle).expect("checked against the log just before");
             report.applied.push((author, seq));
         }
+    }
+
+    /// A live edit by `author` next to one of ours on the same record.
+    fn awareness_of(&self, author: ActorId, op: &crate::op::Operation, now_ms: u64) -> Option<Awareness> {
+        let (OpPayload::SetField { entity, field, .. } | OpPayload::ClearField { entity, field, .. }) = &op.payload
+        else {
+            return None;
+        };
+        // Only live edits: catching up on old work is not "just now".
+        if now_ms.abs_diff(op.hlc.wall()) > 5 * AWARENESS_WINDOW_MS {
+            return None;
+        }
+        let me = self.actor();
+        let their_group = self.state.field_group(field);
+        let my_field = self.state.written_fields(*entity).into_iter().filter(|key| !their_group.contains(key)).find(|key| {
+            self.state.field_history(*entity, key).iter().any(|write| {
+                write.stamp.actor == me && write.stamp.hlc.wall().abs_diff(op.hlc.wall()) <= AWARENESS_WINDOW_MS
+            })
+        })?;
+        Some(Awareness { entity: self.state.resolve(*entity), other: author, their_field: field.clone(), my_field })
     }
 
     /// Everything a bundle must pass before it is applied. When its run
