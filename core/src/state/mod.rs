@@ -698,6 +698,29 @@ impl State {
         ids.into_iter().filter_map(|edge| self.edge(edge)).collect()
     }
 
+    /// Live relationships from the record (it is the source).
+    pub fn edges_from(&self, entity: EntityId) -> Vec<EdgeView> {
+        let survivor = self.resolve(entity);
+        self.edges_of(survivor).into_iter().filter(|edge| edge.source == survivor).collect()
+    }
+
+    /// Live relationships to the record (it is the target).
+    pub fn edges_to(&self, entity: EntityId) -> Vec<EdgeView> {
+        let survivor = self.resolve(entity);
+        self.edges_of(survivor).into_iter().filter(|edge| edge.target == survivor).collect()
+    }
+
+    /// A record as a row of `table`: each declared field, in declaration
+    /// order, with its value read through mappings and merges.
+    pub fn row(&self, entity: EntityId, table: &TableId) -> Vec<(String, FieldValue)> {
+        let Some(definition) = self.table(table) else { return Vec::new() };
+        definition
+            .fields
+            .iter()
+            .map(|field| (field.name.clone(), self.field(entity, &FieldKey::new(table.module(), &field.name))))
+            .collect()
+    }
+
     /// Edges whose records are alive and touch the entity, ignoring whether
     /// the other end exists: what a deletion must cascade to.
     pub fn edges_to_cascade(&self, entity: EntityId) -> Vec<EdgeId> {

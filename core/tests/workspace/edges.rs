@@ -45,6 +45,10 @@ fn creating_a_relationship_links_two_records_with_its_properties() {
     assert_eq!(state.edge_property(edge, "role").value, Some(text("Ophelia")));
     assert_eq!(state.edge_property(edge, "confirmed").value, Some(Value::Boolean(true)));
     assert_eq!(state.edges_of(ophelia).len(), 1);
+    let outgoing: Vec<_> = state.edges_from(ophelia).into_iter().map(|edge| edge.id).collect();
+    let incoming: Vec<_> = state.edges_to(mad_scene).into_iter().map(|edge| edge.id).collect();
+    assert_eq!((outgoing, incoming), (vec![edge], vec![edge]));
+    assert!(state.edges_to(ophelia).is_empty() && state.edges_from(mad_scene).is_empty());
     assert_eq!(state.edges_of(mad_scene).len(), 1, "both ends see the edge");
 }
 

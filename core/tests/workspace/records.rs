@@ -496,3 +496,19 @@ fn a_record_deleted_earlier_in_the_same_change_refuses_later_writes() {
     assert_eq!(change.set_field(hamlet, &contacts(), "role", text("Prince")), Err(EditError::RecordDeleted(hamlet)));
     assert_eq!(change.delete_record(hamlet), Err(EditError::RecordDeleted(hamlet)));
 }
+
+#[test]
+fn a_row_lists_the_table_fields_in_declaration_order_with_their_values() {
+    let mut show = Show::new();
+    let (horatio, _) = show.edit(JANE, |change| {
+        change.create_record(&contacts(), &[("full_name", text("Horatio")), ("role", text("Friend"))])
+    });
+    let row = show.state(JANE).row(horatio, &contacts());
+    let names: Vec<&str> = row.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names[..3], ["full_name", "role", "department"]);
+    assert_eq!(row[0].1.value, Some(text("Horatio")));
+    assert_eq!(row[1].1.value, Some(text("Friend")));
+    assert_eq!(row[2].1.value, None);
+    let active = row.iter().find(|(name, _)| name == "is_active").expect("declared");
+    assert_eq!(active.1.value, Some(Value::Boolean(true)));
+}
