@@ -308,3 +308,23 @@ fn a_near_simultaneous_edit_of_another_field_raises_awareness() {
     assert_eq!(report.awareness[0].my_field, FieldKey::new("contacts", "phone"));
     assert!(report.refused.is_empty());
 }
+
+#[test]
+fn a_peer_deriving_another_state_from_the_same_operations_raises_a_diagnostic() {
+    let mut room = Room::new(2);
+    room.link(0, 1);
+    room.run();
+    let device = &mut room.devices[1];
+    let log = device.workspace.log();
+    // Same operations, different derived state: what a derivation bug would look like.
+    let check = Message::StateCheck {
+        vector: log.version_vector(),
+        ops_digest: log.ops_digest(),
+        state_hash: openprod_core::bundle::Hash([7; 32]),
+    };
+    let outputs = device.hub.receive(&mut device.workspace, PeerId(0), &check.encode(), room.now);
+    assert!(outputs.iter().any(|output| matches!(
+        output,
+        Output::Event(SyncEvent::StateMismatch { peer: PeerId(0), theirs, .. }) if theirs.0 == [7; 32]
+    )));
+}

@@ -25,7 +25,7 @@ fn honest_peers_converge_under_faults_and_forgery() {
         match simulate(seed) {
             Ok(outcome) => totals.add(&outcome),
             Err(problem) => divergences.push(format!(
-                "seed {seed}: {problem}\n  reproduce: OPENPROD_SIM_SEED={seed} cargo test -p openprod-core --test simulation one_seed -- --nocapture"
+                "seed {seed}: {problem} — reproduce: OPENPROD_SIM_SEED={seed} cargo test -p openprod-core --test simulation one_seed -- --nocapture"
             )),
         }
     }
