@@ -287,9 +287,22 @@ fn state_hash(c: &mut Criterion) {
 }
 
 // ----- snapshots -----
-//
-// Snapshot save and load benchmarks belong here (State::encode_snapshot,
-// Workspace::restore); add their function to `criterion_group!` below.
 
-criterion_group!(benches, apply, sign_and_verify, verify_runs, rebuild_and_receive, state_hash);
+fn snapshots(c: &mut Criterion) {
+    let state = ten_thousand_record_state();
+    let encoded = state.encode_snapshot();
+    eprintln!("(snapshot of 10k records / 100k writes: {} bytes)", encoded.len());
+    let mut group = c.benchmark_group("snapshot");
+    long_running(&mut group, 4);
+    group.throughput(Throughput::Elements(BUNDLES as u64));
+    group.bench_function("State::encode_snapshot 10k records, 100k writes (save)", |b| {
+        b.iter(|| black_box(state.encode_snapshot()));
+    });
+    group.bench_function("State::decode_snapshot 10k records, 100k writes (load)", |b| {
+        b.iter(|| black_box(State::decode_snapshot(&encoded).expect("a valid snapshot")));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, apply, sign_and_verify, verify_runs, rebuild_and_receive, state_hash, snapshots);
 criterion_main!(benches);
