@@ -396,7 +396,12 @@ impl State {
         touch: (Hlc, OpId, ActorId),
     ) {
         let record = self.entity_mut(entity, touch);
-        record.fields.entry(field.clone()).or_default().insert(write);
+        // Most writes go to a field written before: look it up without
+        // cloning the key (this is the hot path of catching up).
+        match record.fields.get_mut(field) {
+            Some(register) => register.insert(write),
+            None => record.fields.entry(field.clone()).or_default().insert(write),
+        }
         record.replaced.extend(replaces.iter().copied());
     }
 

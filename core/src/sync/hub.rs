@@ -67,6 +67,8 @@ pub enum SyncEvent {
     StateMismatch { peer: PeerId, ours: Hash, theirs: Hash },
     StateConfirmed { peer: PeerId, state_hash: Hash },
     SessionRefused { peer: PeerId, reason: String },
+    /// A frame that could not be read was dropped.
+    Unreadable { peer: PeerId, reason: String },
 }
 
 /// A bundle refused as forged or damaged, kept aside with the reason.
@@ -192,7 +194,7 @@ impl SyncHub {
             Err(FrameError::Malformed(error)) => {
                 // A garbled frame is dropped; the periodic vector exchange
                 // recovers whatever it carried.
-                out.push(Output::Event(SyncEvent::SessionRefused { peer, reason: format!("unreadable message: {error}") }));
+                out.push(Output::Event(SyncEvent::Unreadable { peer, reason: error.to_string() }));
                 return out;
             }
         };
