@@ -1,10 +1,84 @@
-//! What this browser contributes to the engine: random bytes for keys.
+//! What this browser contributes to the engine: the time, random bytes, and
+//! room for the page to breathe between slices of long work.
 
+use js_sys::Promise;
+use openprod_core::entropy::Entropy;
 use openprod_core::identity::Identity;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen_futures::JsFuture;
 
 /// A new identity from the browser's cryptographic random source.
 pub fn fresh_identity() -> Result<Identity, getrandom::Error> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed)?;
     Ok(Identity::from_seed(seed))
+}
+
+/// Wall-clock time in Unix milliseconds, as the engine takes it.
+pub fn now_ms() -> u64 {
+    // `as` saturates; the clock is far inside u64 and never negative in practice.
+    js_sys::Date::now() as u64
+}
+
+/// Milliseconds since the page started, precise enough to time slices of work.
+pub fn monotonic_ms() -> f64 {
+    web_sys::window().and_then(|window| window.performance()).map_or_else(js_sys::Date::now, |clock| clock.now())
+}
+
+/// `crypto.getRandomValues`, for new ids, salts and nonces.
+pub struct BrowserEntropy;
+
+impl Entropy for BrowserEntropy {
+    fn fill(&mut self, bytes: &mut [u8]) {
+        // Without a random source no id could be made at all; the browsers we
+        // run in always have one (it is part of the secure-context baseline).
+        getrandom::fill(bytes).expect("the browser's random source failed");
+    }
+}
+
+/// Lets the browser paint and handle input before the next slice of work.
+/// A message to ourselves, not `setTimeout(0)`: nested timers are clamped to
+/// 4 ms each, which over a few hundred slices would add seconds.
+pub async fn yield_to_browser() {
+    let promise = Promise::new(&mut |resolve, _reject| {
+        let Ok(channel) = web_sys::MessageChannel::new() else {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+            return;
+        };
+        let on_message = Closure::once_into_js(move || {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        });
+        channel.port1().set_onmessage(Some(on_message.unchecked_ref()));
+        let _ = channel.port2().post_message(&wasm_bindgen::JsValue::NULL);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Offers `bytes` to the user as a file download named `file_name`.
+pub fn download(file_name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
+    let describe = |error: wasm_bindgen::JsValue| format!("the browser could not save the file: {error:?}");
+    let array = js_sys::Uint8Array::from(bytes);
+    let parts = js_sys::Array::of1(&array);
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(describe)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(describe)?;
+    let document = web_sys::window().and_then(|window| window.document()).ok_or("no document")?;
+    let link: web_sys::HtmlAnchorElement =
+        document.create_element("a").map_err(describe)?.unchecked_into();
+    link.set_href(&url);
+    link.set_download(file_name);
+    link.click();
+    // The click has started the download; the browser keeps its own copy.
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
+}
+
+/// The bytes of a file the user picked.
+pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|error| format!("the browser could not read the file: {error:?}"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }

@@ -2,6 +2,12 @@
 //! the driver that runs the engine for them.
 
 mod device;
+pub mod driver;
+mod library;
+mod route;
 mod service_worker;
-pub mod shell;
 pub mod storage;
+pub mod ui;
+
+#[cfg(test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -2,5 +2,5 @@
 
 fn main() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(openprod_app::shell::Shell);
+    leptos::mount::mount_to_body(openprod_app::ui::App);
 }

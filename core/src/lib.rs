@@ -59,6 +59,7 @@
 //! # Ok::<(), openprod_core::workspace::EditError>(())
 //! ```
 
+pub mod backup;
 pub mod bundle;
 pub mod conflict;
 pub mod encoding;

@@ -26,4 +26,4 @@ mod workspace;
 pub use error::StorageError;
 pub use profile::{ProfileDb, StoredIdentity, WorkspaceEntry};
 pub use quota::{StorageUse, request_persistence, storage_estimate};
-pub use workspace::{Compaction, WorkspaceDb};
+pub use workspace::{Compaction, LogRecord, WorkspaceDb};

@@ -33,14 +33,19 @@ pub struct Compaction {
     pub records_after: usize,
 }
 
-/// One stored log record, as read.
-struct LogRecord {
+/// One stored log record, as read: decoded apart from the others, so a
+/// driver can spread the decoding of a large log over several tasks.
+pub struct LogRecord {
     key: f64,
     bytes: Vec<u8>,
 }
 
 impl LogRecord {
-    fn bundles(&self) -> Result<Vec<Bundle>, StorageError> {
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn bundles(&self) -> Result<Vec<Bundle>, StorageError> {
         segment::decode(&self.bytes).map_err(|error| StorageError::Damaged { record: record_name(self.key), error })
     }
 }
@@ -101,10 +106,15 @@ impl WorkspaceDb {
         commit(transaction).await
     }
 
+    /// Every stored log record, in the order appended, still encoded.
+    pub async fn load_records(&self) -> Result<Vec<LogRecord>, StorageError> {
+        let transaction = self.connection.read(LOG)?;
+        read_log(&transaction.object_store(LOG)?).await
+    }
+
     /// Every stored bundle, in the order appended.
     pub async fn load_bundles(&self) -> Result<Vec<Bundle>, StorageError> {
-        let transaction = self.connection.read(LOG)?;
-        let records = read_log(&transaction.object_store(LOG)?).await?;
+        let records = self.load_records().await?;
         let mut bundles = Vec::with_capacity(records.len());
         for record in &records {
             bundles.extend(record.bundles()?);

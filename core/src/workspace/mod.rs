@@ -33,6 +33,57 @@ pub struct Restored {
     pub snapshot_used: bool,
 }
 
+/// A workspace being reopened from storage a slice at a time, so a driver
+/// can yield to its event loop between slices: [`Opening::feed`] takes the
+/// stored bundles in the order they were stored, in as many calls as suits.
+pub struct Opening {
+    workspace: Workspace,
+    /// Bundles the restored state already contains: checked and logged only.
+    covers: VersionVector,
+    report: ReceiveReport,
+    snapshot_used: bool,
+}
+
+impl Opening {
+    /// Starts from `snapshot` when given and readable; otherwise from an empty
+    /// state, to be rebuilt from the whole log, which is always legal.
+    pub fn new(
+        id: WorkspaceId,
+        identity: Identity,
+        snapshot: Option<&Snapshot>,
+        now_ms: u64,
+        config: ClockConfig,
+    ) -> Opening {
+        let mut workspace = Workspace::empty(id, identity, now_ms, config);
+        let restored = snapshot.and_then(|snapshot| Some((State::decode_snapshot(&snapshot.state).ok()?, snapshot)));
+        let (covers, snapshot_used) = match restored {
+            Some((state, snapshot)) => {
+                workspace.state = state;
+                (snapshot.covers.clone(), true)
+            }
+            None => (VersionVector::new(), false),
+        };
+        Opening { workspace, covers, report: ReceiveReport::default(), snapshot_used }
+    }
+
+    /// Checks, logs and (beyond the snapshot) applies the next stored bundles.
+    /// Each author's bundles must come in the order they were stored, which
+    /// is chain order: storage appends what was applied, as it was applied.
+    pub fn feed(&mut self, bundles: Vec<Bundle>, now_ms: u64) {
+        let report = self.workspace.receive_from(bundles, now_ms, receive::Origin::Storage, &self.covers);
+        self.report.merge(report);
+    }
+
+    /// How many bundles are in so far: for a progress bar.
+    pub fn bundles_loaded(&self) -> usize {
+        self.workspace.log.len()
+    }
+
+    pub fn finish(self) -> Restored {
+        Restored { workspace: self.workspace, report: self.report, snapshot_used: self.snapshot_used }
+    }
+}
+
 pub struct Workspace {
     id: WorkspaceId,
     identity: Identity,
@@ -88,9 +139,10 @@ impl Workspace {
         now_ms: u64,
         config: ClockConfig,
     ) -> (Workspace, ReceiveReport) {
-        let mut workspace = Workspace::empty(id, identity, now_ms, config);
-        let report = workspace.receive_from(bundles, now_ms, receive::Origin::Storage, &VersionVector::new());
-        (workspace, report)
+        let mut opening = Opening::new(id, identity, None, now_ms, config);
+        opening.feed(bundles, now_ms);
+        let restored = opening.finish();
+        (restored.workspace, restored.report)
     }
 
     /// Reopens a workspace from a snapshot and its stored bundles: bundles the
@@ -105,14 +157,9 @@ impl Workspace {
         now_ms: u64,
         config: ClockConfig,
     ) -> Restored {
-        let Ok(state) = State::decode_snapshot(&snapshot.state) else {
-            let (workspace, report) = Workspace::open(id, identity, bundles, now_ms, config);
-            return Restored { workspace, report, snapshot_used: false };
-        };
-        let mut workspace = Workspace::empty(id, identity, now_ms, config);
-        workspace.state = state;
-        let report = workspace.receive_from(bundles, now_ms, receive::Origin::Storage, &snapshot.covers);
-        Restored { workspace, report, snapshot_used: true }
+        let mut opening = Opening::new(id, identity, Some(snapshot), now_ms, config);
+        opening.feed(bundles, now_ms);
+        opening.finish()
     }
 
     /// The state and the bundles it covers, for a [`crate::store::Store`].

@@ -31,6 +31,17 @@ pub struct ReceiveReport {
     pub awareness: Vec<Awareness>,
 }
 
+impl ReceiveReport {
+    /// Adds a later report's findings to this one.
+    pub fn merge(&mut self, later: ReceiveReport) {
+        self.applied.extend(later.applied);
+        self.duplicates += later.duplicates;
+        self.refused.extend(later.refused);
+        self.stale.extend(later.stale);
+        self.awareness.extend(later.awareness);
+    }
+}
+
 /// "Alex also edited this record just now."
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Awareness {

@@ -1,0 +1,101 @@
+//! Opening a stored workspace without freezing the page: the log is decoded
+//! and fed to the engine in slices of a few milliseconds, with a yield to the
+//! browser (and a progress report) between slices.
+
+use std::fmt;
+
+use openprod_core::hlc::ClockConfig;
+use openprod_core::identity::Identity;
+use openprod_core::ids::WorkspaceId;
+use openprod_core::workspace::Opening;
+
+use super::Driver;
+use crate::device::{monotonic_ms, now_ms, yield_to_browser};
+use crate::storage::{StorageError, WorkspaceDb};
+
+/// Work done between two yields. Well under the 50 ms that browsers call a
+/// long task, so input stays responsive while a large workspace opens.
+const SLICE_MS: f64 = 12.0;
+
+/// How far an opening has come, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct OpenProgress {
+    pub stored_bytes: usize,
+    pub done_bytes: usize,
+    pub bundles: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    Storage(StorageError),
+    /// Stored bundles failed their checks: damage on this device. They are
+    /// left in storage untouched, so nothing is lost by reporting it.
+    Unverifiable { refused: usize, first_reason: String },
+    /// The database holds no bundle at all: the workspace never finished
+    /// being created or imported here.
+    Empty,
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Storage(error) => write!(f, "{error}"),
+            OpenError::Unverifiable { refused, first_reason } => write!(
+                f,
+                "{refused} saved change(s) on this device failed their checks ({first_reason}). Your data has not \
+                 been changed; export the workspace and ask another member for a copy."
+            ),
+            OpenError::Empty => f.write_str("This workspace holds no data on this device yet."),
+        }
+    }
+}
+
+impl From<StorageError> for OpenError {
+    fn from(error: StorageError) -> Self {
+        OpenError::Storage(error)
+    }
+}
+
+/// Opens workspace `id` from IndexedDB, reporting progress as it goes.
+pub async fn open(
+    id: WorkspaceId,
+    identity: Identity,
+    mut on_progress: impl FnMut(OpenProgress),
+) -> Result<Driver, OpenError> {
+    let db = WorkspaceDb::open(id).await?;
+    let snapshot = db.load_snapshot().await.unwrap_or_else(|error| {
+        // Damage in the snapshot costs only time: the log rebuilds the state.
+        leptos::logging::warn!("snapshot set aside: {error}");
+        None
+    });
+    let records = db.load_records().await?;
+    let stored_bytes = records.iter().map(|record| record.byte_len()).sum();
+    on_progress(OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
+    yield_to_browser().await;
+
+    let mut opening = Opening::new(id, identity, snapshot.as_ref(), now_ms(), ClockConfig::default());
+    let mut slice_started = monotonic_ms();
+    let mut done_bytes = 0;
+    for record in &records {
+        opening.feed(record.bundles()?, now_ms());
+        done_bytes += record.byte_len();
+        if monotonic_ms() - slice_started > SLICE_MS {
+            on_progress(OpenProgress { stored_bytes, done_bytes, bundles: opening.bundles_loaded() });
+            yield_to_browser().await;
+            slice_started = monotonic_ms();
+        }
+    }
+    let restored = opening.finish();
+    if let Some(first) = restored.report.refused.first() {
+        return Err(OpenError::Unverifiable { refused: restored.report.refused.len(), first_reason: first.reason.to_string() });
+    }
+    if restored.workspace.log().is_empty() {
+        return Err(OpenError::Empty);
+    }
+    on_progress(OpenProgress { stored_bytes, done_bytes, bundles: restored.workspace.log().len() });
+    let covered = snapshot.as_ref().filter(|_| restored.snapshot_used).map_or(0, |snapshot| snapshot.covers.total());
+    let replayed = restored.report.applied.len().saturating_sub(covered as usize);
+    let driver = Driver::new(restored.workspace, db, replayed);
+    driver.checkpoint_in_background();
+    Ok(driver)
+}

@@ -1,0 +1,134 @@
+//! The workspaces on this device: creating, importing, exporting and
+//! deleting them. Each is one IndexedDB database plus an entry in the
+//! profile's list; the database is written first, so the list never names a
+//! workspace that has no data.
+
+use openprod_core::backup::{decode_workspace_file, encode_workspace_file};
+use openprod_core::identity::Identity;
+use openprod_core::ids::WorkspaceId;
+use openprod_core::workspace::Workspace;
+
+use crate::device::{BrowserEntropy, now_ms, yield_to_browser};
+use crate::driver::Driver;
+use crate::storage::{ProfileDb, StorageError, WorkspaceDb, WorkspaceEntry};
+
+/// The module every new workspace starts with.
+pub const CONTACTS_MODULE: &str = include_str!("../../modules/contacts/manifest.toml");
+
+/// A copy of `identity`: the engine keeps one per open workspace.
+pub fn copy_identity(identity: &Identity) -> Identity {
+    Identity::from_seed(identity.secret_bytes())
+}
+
+/// Starts a workspace owned by this device, with the built-in modules.
+pub async fn create_workspace(
+    profile: &ProfileDb,
+    identity: &Identity,
+    owner_name: &str,
+    name: &str,
+) -> Result<WorkspaceId, String> {
+    let now = now_ms();
+    let mut entropy = BrowserEntropy;
+    let (mut workspace, first) = Workspace::create(copy_identity(identity), name, owner_name, now, &mut entropy);
+    let mut change = workspace.change(now, &mut entropy);
+    change.adopt_module(CONTACTS_MODULE, None).map_err(|error| format!("the Contacts module is broken: {error}"))?;
+    let modules = change.commit().map_err(|error| error.to_string())?;
+    let id = workspace.id();
+    let db = WorkspaceDb::open(id).await.map_err(|error| error.to_string())?;
+    db.append_local(&first).await.map_err(|error| error.to_string())?;
+    db.append_local(&modules).await.map_err(|error| error.to_string())?;
+    profile
+        .save_workspace(&WorkspaceEntry { id, name: name.to_owned(), last_opened_ms: now })
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(id)
+}
+
+/// The whole workspace as one file: its every bundle, signed.
+pub fn export_file(driver: &Driver, name: &str) -> Vec<u8> {
+    driver.peek(|workspace| encode_workspace_file(workspace.id(), name, workspace.log().bundles()))
+}
+
+/// A file name people recognise: the workspace's name and the date.
+pub fn export_file_name(name: &str) -> String {
+    let safe: String =
+        name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let date = openprod_core::time::format_iso8601(now_ms() as i64);
+    format!("{}-{}.openprod", safe.trim_matches('-'), &date[..10])
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub id: WorkspaceId,
+    pub name: String,
+    /// Changes this device did not have before.
+    pub new_changes: usize,
+    /// The workspace was already here; the file's changes were merged in.
+    pub merged: bool,
+}
+
+/// Bundles per slice of an import: each slice is verified, applied and
+/// stored as one segment, with a yield to the page in between.
+const IMPORT_SLICE: usize = 2_000;
+
+/// Brings a workspace file onto this device. A workspace already here gains
+/// whatever the file has that it lacks (nothing is replaced); a new one is
+/// created from the file. Every bundle is verified; a file with a forged or
+/// damaged bundle is refused whole, and a new workspace is then not kept.
+pub async fn import_file(
+    profile: &ProfileDb,
+    identity: &Identity,
+    bytes: &[u8],
+    mut on_progress: impl FnMut(usize, usize),
+) -> Result<Imported, String> {
+    let file = decode_workspace_file(bytes).map_err(|error| error.to_string())?;
+    let listed = profile.workspaces().await.map_err(|error| error.to_string())?;
+    let already_here = listed.iter().find(|entry| entry.id == file.id).cloned();
+    let driver = match &already_here {
+        Some(_) => crate::driver::open(file.id, copy_identity(identity), |_| {})
+            .await
+            .map_err(|error| error.to_string())?,
+        None => Driver::start(file.id, copy_identity(identity)).await.map_err(|error| error.to_string())?,
+    };
+    let total = file.bundles.len();
+    let mut new_changes = 0;
+    let mut refused = Vec::new();
+    let mut bundles = file.bundles.into_iter().peekable();
+    let mut done = 0;
+    while bundles.peek().is_some() {
+        let slice: Vec<_> = bundles.by_ref().take(IMPORT_SLICE).collect();
+        done += slice.len();
+        let report = driver.receive(slice);
+        new_changes += report.applied.len();
+        refused.extend(report.refused);
+        on_progress(done, total);
+        yield_to_browser().await;
+    }
+    let saved = driver.settled().await;
+    if already_here.is_none() && (!refused.is_empty() || saved.is_err()) {
+        driver.close();
+        let _ = WorkspaceDb::delete_workspace(file.id).await;
+    }
+    if let Some(first) = refused.first() {
+        return Err(format!(
+            "The file was refused: {} of its changes failed their checks ({}). Nothing from it was kept.",
+            refused.len(),
+            first.reason
+        ));
+    }
+    saved.map_err(|error| format!("The import could not be saved: {error}"))?;
+    driver.close();
+    let name = already_here.as_ref().map_or(file.name, |entry| entry.name.clone());
+    profile
+        .save_workspace(&WorkspaceEntry { id: file.id, name: name.clone(), last_opened_ms: now_ms() })
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(Imported { id: file.id, name, new_changes, merged: already_here.is_some() })
+}
+
+/// Deletes everything this device keeps of a workspace.
+pub async fn delete_workspace(profile: &ProfileDb, id: WorkspaceId) -> Result<(), StorageError> {
+    WorkspaceDb::delete_workspace(id).await?;
+    profile.remove_workspace(id).await
+}

@@ -1,0 +1,132 @@
+//! A workspace's home: its tables, open conflicts, backup, and the
+//! diagnostics that prove what this device holds.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use openprod_core::hlc::ClockConfig;
+use openprod_core::workspace::Workspace;
+
+use super::use_me;
+use crate::device::{download, now_ms};
+use crate::driver::Driver;
+use crate::library::{copy_identity, export_file, export_file_name};
+use crate::route::Route;
+
+#[component]
+pub fn Home(driver: Driver) -> impl IntoView {
+    let id = driver.peek(|workspace| workspace.id());
+    let tables = move || {
+        driver.read(|workspace| {
+            let state = workspace.state();
+            state
+                .tables()
+                .into_iter()
+                .map(|(table, definition)| (table.clone(), definition.label().to_owned(), state.records(&table).len()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let conflicts = move || driver.read(|workspace| workspace.state().open_conflicts().len());
+    view! {
+        <section class="card">
+            <h2>"Tables"</h2>
+            <ul class="table-list">
+                {move || tables().into_iter().map(|(table, label, count)| view! {
+                    <li>
+                        <a class="table-link" data-testid="table-link" href=Route::Table(id, table).href()>
+                            <span>{label}</span>
+                            <span class="count">{format!("{count} records")}</span>
+                        </a>
+                    </li>
+                }).collect_view()}
+            </ul>
+            <p data-testid="conflict-count">
+                {move || match conflicts() {
+                    0 => "No conflicts.".to_owned(),
+                    1 => "1 field has conflicting values.".to_owned(),
+                    many => format!("{many} fields have conflicting values."),
+                }}
+            </p>
+        </section>
+        <Backup driver />
+        <Diagnostics driver />
+    }
+}
+
+#[component]
+fn Backup(driver: Driver) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let export = move |_| {
+        let name = driver.peek(|workspace| workspace.state().workspace_name().unwrap_or("workspace").to_owned());
+        let bytes = export_file(&driver, &name);
+        if let Err(failure) = download(&export_file_name(&name), &bytes, "application/octet-stream") {
+            error.set(Some(failure));
+        }
+    };
+    view! {
+        <section class="card">
+            <h2>"Backup"</h2>
+            <p class="hint">
+                "One file with every change of this workspace, signed. Import it on any device to restore it."
+            </p>
+            <button data-testid="export-workspace" on:click=export>"Export workspace"</button>
+            <super::ErrorNote error />
+        </section>
+    }
+}
+
+/// What this device holds, in numbers another device can compare.
+#[component]
+fn Diagnostics(driver: Driver) -> impl IntoView {
+    let me = use_me();
+    let rebuilt = RwSignal::new(None::<Result<String, String>>);
+    let check = move |_| {
+        rebuilt.set(None);
+        spawn_local(async move {
+            // Stored changes only: anything still waiting to be saved would
+            // make the two differ for a reason other than damage.
+            if let Err(error) = driver.settled().await {
+                return rebuilt.set(Some(Err(error)));
+            }
+            let result = match driver.stored_bundles().await {
+                Err(error) => Err(error.to_string()),
+                Ok(bundles) => {
+                    let id = driver.peek(|workspace| workspace.id());
+                    let identity = me.with_identity(copy_identity);
+                    let (workspace, report) = Workspace::open(id, identity, bundles, now_ms(), ClockConfig::default());
+                    match report.refused.first() {
+                        Some(refused) => Err(format!("a stored change failed its checks: {}", refused.reason)),
+                        None => Ok(workspace.state().state_hash().to_string()),
+                    }
+                }
+            };
+            rebuilt.set(Some(result));
+        });
+    };
+    let state_hash = move || driver.read(|workspace| workspace.state().state_hash().to_string());
+    view! {
+        <section class="card" data-testid="diagnostics">
+            <h2>"Diagnostics"</h2>
+            <dl>
+                <dt>"State hash"</dt>
+                <dd class="mono" data-testid="state-hash">{state_hash}</dd>
+                <dt>"Changes (bundles)"</dt>
+                <dd data-testid="bundle-count">{move || driver.read(|workspace| workspace.log().len())}</dd>
+                <dt>"Operations"</dt>
+                <dd data-testid="op-count">{move || driver.read(|workspace| workspace.log().op_count())}</dd>
+            </dl>
+            <button data-testid="rebuild-check" on:click=check>"Check against a full rebuild"</button>
+            {move || rebuilt.get().map(|result| match result {
+                Ok(hash) => {
+                    let matches = hash == state_hash();
+                    view! {
+                        <p data-testid="rebuild-result">
+                            "Rebuilt from the stored log: " <span class="mono" data-testid="rebuild-hash">{hash}</span>
+                            <strong data-testid="rebuild-match">{if matches { " — matches" } else { " — DIFFERS" }}</strong>
+                        </p>
+                    }.into_any()
+                }
+                Err(error) => view! { <p class="error-note" role="alert" data-testid="rebuild-result">{error}</p> }.into_any(),
+            })}
+        </section>
+    }
+}
