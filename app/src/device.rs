@@ -82,3 +82,18 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
         .map_err(|error| format!("the browser could not read the file: {error:?}"))?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
+
+/// Records a User Timing measure from `start_ms` (a [`monotonic_ms`]
+/// reading) to now: visible in the browser's performance tools, and what
+/// the in-browser benchmarks read.
+pub fn record_measure(name: &str, start_ms: f64) {
+    let Some(performance) = web_sys::window().and_then(|window| window.performance()) else { return };
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"start".into(), &start_ms.into());
+    let _ = js_sys::Reflect::set(&options, &"end".into(), &performance.now().into());
+    if let Ok(measure) = js_sys::Reflect::get(&performance, &"measure".into())
+        && let Ok(measure) = measure.dyn_into::<js_sys::Function>()
+    {
+        let _ = measure.call2(&performance, &name.into(), &options);
+    }
+}

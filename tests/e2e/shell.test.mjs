@@ -4,7 +4,15 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { artifacts, launchBrowser, startRelay, waitForOfflineReady, watchErrors, workspaceVersion } from "./support.mjs";
+import {
+  artifacts,
+  finishFirstRun,
+  launchBrowser,
+  startRelay,
+  waitForOfflineReady,
+  watchErrors,
+  workspaceVersion,
+} from "./support.mjs";
 
 let browser;
 before(async () => {
@@ -21,16 +29,26 @@ test("the page boots the engine and shows what it computed", async () => {
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(relay.url);
+    // A fresh profile has no identity yet: the first-run screen comes first.
+    await page.getByTestId("first-run").waitFor();
+    assert.equal(await page.getByTestId("actor-id").count(), 0, "no identity before the first run");
+    assert.equal(await page.getByTestId("engine-version").innerText(), `engine ${workspaceVersion()}`);
+    await page.screenshot({ path: join(artifacts, "shell-first-run.png") });
+    await finishFirstRun(page, "Ada Lovelace");
+
     const actorId = page.getByTestId("actor-id");
     await actorId.waitFor();
-    assert.match(await actorId.innerText(), /^[0-9a-f]{64}$/);
+    const firstActor = await actorId.innerText();
+    assert.match(firstActor, /^[0-9a-f]{64}$/);
     assert.equal(await page.getByTestId("self-check").innerText(), "passed");
     assert.equal(await page.getByTestId("engine-version").innerText(), `engine ${workspaceVersion()}`);
 
-    // Two page loads, two fresh keys: the key really comes from the browser's random source.
+    // The identity is kept on this device: a reload signs as the same person.
     await page.reload();
     await actorId.waitFor();
-    assert.notEqual(await actorId.innerText(), "");
+    assert.equal(await actorId.innerText(), firstActor);
+    assert.equal(await page.getByTestId("whoami").innerText(), "Ada Lovelace");
+    assert.equal(await page.getByTestId("first-run").count(), 0, "the first run is not shown again");
     await page.screenshot({ path: join(artifacts, "shell.png") });
     assert.deepEqual(errors, []);
   } finally {
@@ -73,6 +91,7 @@ test("after the first visit the app starts with no network", async () => {
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(relay.url);
+    await finishFirstRun(page, "Ada Lovelace");
     await page.getByTestId("actor-id").waitFor();
     await waitForOfflineReady(page);
 
@@ -83,6 +102,7 @@ test("after the first visit the app starts with no network", async () => {
     assert.ok(response.fromServiceWorker(), "the page came from the service worker");
     await page.getByTestId("actor-id").waitFor();
     assert.equal(await page.getByTestId("self-check").innerText(), "passed");
+    assert.equal(await page.getByTestId("whoami").innerText(), "Ada Lovelace");
     await page.screenshot({ path: join(artifacts, "shell-offline.png") });
     assert.deepEqual(errors, []);
   } finally {
@@ -97,6 +117,7 @@ test("a new version waits for the user to press reload", async () => {
   try {
     const page = await context.newPage();
     await page.goto(relay.url);
+    await finishFirstRun(page, "Ada Lovelace");
     await page.getByTestId("actor-id").waitFor();
     await waitForOfflineReady(page);
     const firstCaches = await page.evaluate(() => caches.keys());

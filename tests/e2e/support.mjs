@@ -90,3 +90,18 @@ export async function waitForOfflineReady(page) {
     return registration.active.state;
   });
 }
+
+/**
+ * Goes through the first-run screen of a fresh profile: types `name` and
+ * continues. Resolves once the identity exists (the top bar shows the name
+ * and the workspaces screen shows this device's panel).
+ */
+export async function finishFirstRun(page, name) {
+  const firstRun = page.getByTestId("first-run");
+  await firstRun.waitFor();
+  await page.getByLabel("Your name").fill(name);
+  await firstRun.getByRole("button", { name: "Continue" }).click();
+  await page.getByTestId("whoami").filter({ hasText: name }).waitFor();
+  await page.getByTestId("device-panel").waitFor();
+  await firstRun.waitFor({ state: "detached" });
+}

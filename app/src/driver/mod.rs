@@ -25,12 +25,16 @@ use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
 use openprod_core::workspace::{Change, EditError, ReceiveReport, UndoOutcome, Workspace};
 
-use crate::device::{BrowserEntropy, now_ms};
+use crate::device::{BrowserEntropy, monotonic_ms, now_ms, record_measure};
 use crate::storage::{StorageError, WorkspaceDb};
 
 /// After this many new bundles the state is checkpointed again, so that the
 /// next opening replays at most about this many.
 const SNAPSHOT_EVERY: usize = 2_000;
+
+/// The User Timing measure from the start of a local edit to its bundle
+/// being durable in IndexedDB.
+pub const EDIT_DURABLE: &str = "openprod edit durable";
 
 /// Whether everything shown is safely on this device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +47,9 @@ pub enum SaveState {
 
 /// What waits to be written, in the order it happened.
 enum Pending {
-    /// Made on this device: its own small record, written at once.
-    Local(Bundle),
+    /// Made on this device: its own small record, written at once. With
+    /// when the edit began, to measure how long it took to become durable.
+    Local(Bundle, f64),
     /// Received together: one segment.
     Received(Vec<Bundle>),
 }
@@ -52,7 +57,7 @@ enum Pending {
 impl Pending {
     fn bundle_count(&self) -> usize {
         match self {
-            Pending::Local(_) => 1,
+            Pending::Local(..) => 1,
             Pending::Received(bundles) => bundles.len(),
         }
     }
@@ -124,6 +129,7 @@ impl Driver {
     /// Makes one edit — one bundle, however many fields `edit` touches — or
     /// none if `edit` fails.
     pub fn edit<T>(&self, edit: impl FnOnce(&mut Change<'_>) -> Result<T, EditError>) -> Result<T, EditError> {
+        let began = monotonic_ms();
         let inner = self.inner();
         let (result, bundle) = {
             let mut workspace = inner.workspace.borrow_mut();
@@ -132,7 +138,7 @@ impl Driver {
             let result = edit(&mut change)?;
             (result, change.commit()?)
         };
-        self.queue(Pending::Local(bundle));
+        self.queue(Pending::Local(bundle, began));
         Ok(result)
     }
 
@@ -145,9 +151,10 @@ impl Driver {
     }
 
     fn step_history(&self, step: fn(&mut Workspace, u64, &mut dyn Entropy) -> UndoOutcome) -> UndoOutcome {
+        let began = monotonic_ms();
         let outcome = step(&mut self.inner().workspace.borrow_mut(), now_ms(), &mut BrowserEntropy);
         match &outcome {
-            UndoOutcome::Applied(bundle) => self.queue(Pending::Local(bundle.clone())),
+            UndoOutcome::Applied(bundle) => self.queue(Pending::Local(bundle.clone(), began)),
             // The history changed even so: the buttons may need to grey out.
             UndoOutcome::Skipped { .. } | UndoOutcome::NothingToDo => self.revision.update(|revision| *revision += 1),
         }
@@ -221,15 +228,17 @@ impl Driver {
         loop {
             self.save_state.set(SaveState::Saving { waiting: waiting(&inner.pending.borrow()) });
             // Cloned out so no borrow is held across the write.
-            let front = match inner.pending.borrow().front() {
+            let (front, edit_began) = match inner.pending.borrow().front() {
                 None => return Ok(()),
-                Some(Pending::Local(bundle)) => vec![bundle.clone()],
-                Some(Pending::Received(bundles)) => bundles.clone(),
+                Some(Pending::Local(bundle, began)) => (vec![bundle.clone()], Some(*began)),
+                Some(Pending::Received(bundles)) => (bundles.clone(), None),
             };
-            if front.len() == 1 {
-                inner.db.append_local(&front[0]).await?;
-            } else {
-                inner.db.append_segment(&front).await?;
+            match edit_began {
+                Some(began) => {
+                    inner.db.append_local(&front[0]).await?;
+                    record_measure(EDIT_DURABLE, began);
+                }
+                None => inner.db.append_segment(&front).await?,
             }
             inner.pending.borrow_mut().pop_front();
             inner.written_since_snapshot.set(inner.written_since_snapshot.get() + front.len());

@@ -10,12 +10,16 @@ use openprod_core::ids::WorkspaceId;
 use openprod_core::workspace::Opening;
 
 use super::Driver;
-use crate::device::{monotonic_ms, now_ms, yield_to_browser};
+use crate::device::{monotonic_ms, now_ms, record_measure, yield_to_browser};
 use crate::storage::{StorageError, WorkspaceDb};
 
 /// Work done between two yields. Well under the 50 ms that browsers call a
 /// long task, so input stays responsive while a large workspace opens.
 const SLICE_MS: f64 = 12.0;
+
+/// The User Timing measure of an opening, from the first read to the
+/// engine ready.
+pub const OPENED: &str = "openprod workspace opened";
 
 /// How far an opening has come, for a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -62,6 +66,7 @@ pub async fn open(
     identity: Identity,
     mut on_progress: impl FnMut(OpenProgress),
 ) -> Result<Driver, OpenError> {
+    let began = monotonic_ms();
     let db = WorkspaceDb::open(id).await?;
     let snapshot = db.load_snapshot().await.unwrap_or_else(|error| {
         // Damage in the snapshot costs only time: the log rebuilds the state.
@@ -96,6 +101,7 @@ pub async fn open(
     let covered = snapshot.as_ref().filter(|_| restored.snapshot_used).map_or(0, |snapshot| snapshot.covers.total());
     let replayed = restored.report.applied.len().saturating_sub(covered as usize);
     let driver = Driver::new(restored.workspace, db, replayed);
+    record_measure(OPENED, began);
     driver.checkpoint_in_background();
     Ok(driver)
 }

@@ -201,10 +201,14 @@ fn CellEditor(
     };
     view! {
         <input class="cell-input" node_ref=input data-testid="cell-input" value=initial
-            on:keydown=move |event| match event.key().as_str() {
-                "Enter" => { event.prevent_default(); finish(Some(event_target_value(&event))); }
-                "Escape" => { event.prevent_default(); finish(None); }
-                _ => {}
+            on:keydown=move |event| {
+                // The cell around the editor reads Enter as "start editing".
+                event.stop_propagation();
+                match event.key().as_str() {
+                    "Enter" => { event.prevent_default(); finish(Some(event_target_value(&event))); }
+                    "Escape" => { event.prevent_default(); finish(None); }
+                    _ => {}
+                }
             }
             on:blur=move |event| finish(Some(event_target_value(&event))) />
     }

@@ -13,7 +13,7 @@ use crate::library::{copy_identity, export_file, export_file_name};
 use crate::route::Route;
 
 #[component]
-pub fn Home(driver: Driver) -> impl IntoView {
+pub fn Home(driver: Driver, name: RwSignal<String>) -> impl IntoView {
     let id = driver.peek(|workspace| workspace.id());
     let tables = move || {
         driver.read(|workspace| {
@@ -47,16 +47,16 @@ pub fn Home(driver: Driver) -> impl IntoView {
                 }}
             </p>
         </section>
-        <Backup driver />
+        <Backup driver name />
         <Diagnostics driver />
     }
 }
 
 #[component]
-fn Backup(driver: Driver) -> impl IntoView {
+fn Backup(driver: Driver, name: RwSignal<String>) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let export = move |_| {
-        let name = driver.peek(|workspace| workspace.state().workspace_name().unwrap_or("workspace").to_owned());
+        let name = name.get_untracked();
         let bytes = export_file(&driver, &name);
         if let Err(failure) = download(&export_file_name(&name), &bytes, "application/octet-stream") {
             error.set(Some(failure));

@@ -22,7 +22,8 @@ use crate::storage::WorkspaceEntry;
 pub enum OpenWorkspace {
     None,
     Opening(WorkspaceId, OpenProgress),
-    Open(WorkspaceId, Driver),
+    /// With the name this device's list gives it.
+    Open(WorkspaceId, Driver, RwSignal<String>),
     Failed(WorkspaceId, &'static str, StoredValue<String>),
 }
 
@@ -30,7 +31,7 @@ impl OpenWorkspace {
     fn id(&self) -> Option<WorkspaceId> {
         match self {
             OpenWorkspace::None => None,
-            OpenWorkspace::Opening(id, _) | OpenWorkspace::Open(id, _) | OpenWorkspace::Failed(id, ..) => Some(*id),
+            OpenWorkspace::Opening(id, _) | OpenWorkspace::Open(id, ..) | OpenWorkspace::Failed(id, ..) => Some(*id),
         }
     }
 
@@ -44,7 +45,7 @@ impl OpenWorkspace {
             if current.id() == wanted {
                 return;
             }
-            if let OpenWorkspace::Open(_, driver) = current {
+            if let OpenWorkspace::Open(_, driver, _) = current {
                 driver.close();
             }
             let Some(id) = wanted else { return open.set(OpenWorkspace::None) };
@@ -66,8 +67,8 @@ impl OpenWorkspace {
                 }
                 match opened {
                     Ok(driver) => {
-                        remember_opened(me.profile(), id, &driver).await;
-                        open.set(OpenWorkspace::Open(id, driver));
+                        let name = remember_opened(me.profile(), id, &driver).await;
+                        open.set(OpenWorkspace::Open(id, driver, RwSignal::new(name)));
                     }
                     Err(error) => open.set(OpenWorkspace::Failed(
                         id,
@@ -81,8 +82,8 @@ impl OpenWorkspace {
     }
 }
 
-/// Moves the workspace to the top of this device's list.
-async fn remember_opened(profile: std::rc::Rc<crate::storage::ProfileDb>, id: WorkspaceId, driver: &Driver) {
+/// Moves the workspace to the top of this device's list; returns its name there.
+async fn remember_opened(profile: std::rc::Rc<crate::storage::ProfileDb>, id: WorkspaceId, driver: &Driver) -> String {
     let listed = profile.workspaces().await.unwrap_or_default();
     let name = listed
         .into_iter()
@@ -91,7 +92,8 @@ async fn remember_opened(profile: std::rc::Rc<crate::storage::ProfileDb>, id: Wo
         .or_else(|| driver.peek(|workspace| workspace.state().workspace_name().map(str::to_owned)))
         .unwrap_or_else(|| "Workspace".to_owned());
     // Only the list's order depends on it; a failure here changes nothing else.
-    let _ = profile.save_workspace(&WorkspaceEntry { id, name, last_opened_ms: now_ms() }).await;
+    let _ = profile.save_workspace(&WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms() }).await;
+    name
 }
 
 #[component]
@@ -108,12 +110,12 @@ pub fn WorkspaceScreen(route: Route, open: RwSignal<OpenWorkspace>) -> impl Into
             </section>
         }
         .into_any(),
-        OpenWorkspace::Open(_, driver) => view! {
-            <Toolbar driver />
+        OpenWorkspace::Open(_, driver, name) => view! {
+            <Toolbar driver name />
             {match route.get_value() {
                 Route::Table(_, table) => view! { <super::grid::Grid driver table /> }.into_any(),
                 Route::Record(_, table, record) => view! { <super::record::RecordDetail driver table record /> }.into_any(),
-                _ => view! { <super::home::Home driver /> }.into_any(),
+                _ => view! { <super::home::Home driver name /> }.into_any(),
             }}
         }
         .into_any(),
@@ -134,7 +136,7 @@ fn OpeningProgress(progress: OpenProgress) -> impl IntoView {
 
 /// Save status, undo and redo; Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y outside text fields.
 #[component]
-fn Toolbar(driver: Driver) -> impl IntoView {
+fn Toolbar(driver: Driver, name: RwSignal<String>) -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     let step = move |redo: bool| {
         let outcome = if redo { driver.redo() } else { driver.undo() };
@@ -163,12 +165,11 @@ fn Toolbar(driver: Driver) -> impl IntoView {
             let _ = window.remove_event_listener_with_callback("keydown", listener.as_ref().unchecked_ref());
         }
     });
-    let name = move || driver.read(|workspace| workspace.state().workspace_name().unwrap_or("Workspace").to_owned());
     let id = driver.peek(|workspace| workspace.id());
     view! {
         <nav class="toolbar">
             <a class="crumb" href="#/">"Workspaces"</a>
-            <a class="crumb" href=Route::Home(id).href() data-testid="workspace-name">{name}</a>
+            <a class="crumb" href=Route::Home(id).href() data-testid="workspace-name">{move || name.get()}</a>
             <span class="spacer"></span>
             <SaveStatus driver />
             <button aria-label="Undo" title="Undo (Ctrl+Z)" data-testid="undo"

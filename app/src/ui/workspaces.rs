@@ -27,6 +27,7 @@ pub fn Workspaces() -> impl IntoView {
     };
     reload();
 
+    let import_done = move || reload();
     view! {
         <section class="card">
             <h2>"Your workspaces"</h2>
@@ -44,7 +45,7 @@ pub fn Workspaces() -> impl IntoView {
             <ErrorNote error />
         </section>
         <CreateWorkspace />
-        <ImportWorkspace />
+        <ImportWorkspace on_imported=import_done />
         <DevicePanel />
     }
 }
@@ -154,13 +155,15 @@ fn CreateWorkspace() -> impl IntoView {
 }
 
 #[component]
-fn ImportWorkspace() -> impl IntoView {
+fn ImportWorkspace(on_imported: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let me = use_me();
     let status = RwSignal::new(None::<String>);
+    let imported_id = RwSignal::new(None::<WorkspaceId>);
     let error = RwSignal::new(None::<String>);
     let import = move |event: leptos::ev::Event| {
         let Some(file) = picked_file(&event) else { return };
         error.set(None);
+        imported_id.set(None);
         spawn_local(async move {
             let bytes = match read_file(&file).await {
                 Ok(bytes) => bytes,
@@ -176,7 +179,8 @@ fn ImportWorkspace() -> impl IntoView {
                     } else {
                         format!("“{}” imported with {} changes.", imported.name, imported.new_changes)
                     }));
-                    navigate_home(imported.id);
+                    imported_id.set(Some(imported.id));
+                    on_imported();
                 }
                 Err(failure) => {
                     status.set(None);
@@ -192,11 +196,10 @@ fn ImportWorkspace() -> impl IntoView {
             <label for="import-workspace">"Workspace file (.openprod)"</label>
             <input id="import-workspace" type="file" accept=".openprod" data-testid="import-workspace" on:change=import />
             {move || status.get().map(|text| view! { <p role="status" data-testid="import-status">{text}</p> })}
+            {move || imported_id.get().map(|id| view! {
+                <a class="button" data-testid="open-imported" href=Route::Home(id).href()>"Open it"</a>
+            })}
             <ErrorNote error />
         </section>
     }
-}
-
-fn navigate_home(id: WorkspaceId) {
-    navigate(&Route::Home(id));
 }
