@@ -40,8 +40,11 @@ apt_install() {
 }
 
 # Writes .tools/toolchain: "rustup" or "debian". scripts/env.sh reads it.
+# Once Debian's toolchain is chosen it stays chosen, even if rustup's target
+# appears later: switching would mix two compilers' artifacts in target/.
 setup_wasm_toolchain() {
-  if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  if [ "$(cat "$tools/toolchain" 2>/dev/null)" != debian ] && command -v rustup >/dev/null &&
+    rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     echo rustup >"$tools/toolchain"
     return
   fi

@@ -17,11 +17,14 @@ cargo test -p openprod-core -p openprod-relay
 step "engine tests in headless Chromium"
 wasm_cargo test -p openprod-core --test browser
 
-step "app storage tests in headless Chromium"
-wasm_cargo test -p openprod-app --test storage
+step "app tests in headless Chromium"
+wasm_cargo test -p openprod-app
 
 step "release build of the app"
 with_wasm_env trunk build --release
+
+step "fixtures for the end-to-end tests"
+cargo run -q -p openprod-core --example workspace_fixture -- 5000 "$root/target/fixtures/w5k.openprod"
 
 step "end-to-end tests in Chromium"
 (cd tests && node --test --test-concurrency=1 --test-reporter=spec e2e/)

@@ -86,9 +86,12 @@ pub async fn import_file(
     let listed = profile.workspaces().await.map_err(|error| error.to_string())?;
     let already_here = listed.iter().find(|entry| entry.id == file.id).cloned();
     let driver = match &already_here {
-        Some(_) => crate::driver::open(file.id, copy_identity(identity), |_| {})
-            .await
-            .map_err(|error| error.to_string())?,
+        Some(_) => {
+            let driver =
+                crate::driver::open(file.id, copy_identity(identity), |_| {}).await.map_err(|error| error.to_string())?;
+            driver.fully_open().await?;
+            driver
+        }
         None => Driver::start(file.id, copy_identity(identity)).await.map_err(|error| error.to_string())?,
     };
     let total = file.bundles.len();
@@ -99,7 +102,7 @@ pub async fn import_file(
     while bundles.peek().is_some() {
         let slice: Vec<_> = bundles.by_ref().take(IMPORT_SLICE).collect();
         done += slice.len();
-        let report = driver.receive(slice);
+        let report = driver.receive(slice).map_err(|failure| failure.to_string())?;
         new_changes += report.applied.len();
         refused.extend(report.refused);
         on_progress(done, total);

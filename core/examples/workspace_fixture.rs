@@ -84,6 +84,9 @@ fn main() {
     }
 
     let bytes = encode_workspace_file(people[0].id(), "Benchmark show", &bundles);
+    if let Some(folder) = std::path::Path::new(&out).parent() {
+        std::fs::create_dir_all(folder).unwrap_or_else(|error| panic!("cannot create {}: {error}", folder.display()));
+    }
     std::fs::write(&out, &bytes).unwrap_or_else(|error| panic!("cannot write {out}: {error}"));
     eprintln!(
         "{out}: {ops} operations in {} bundles from {} authors, {} records, {:.1} MB, made in {:.1} s",

@@ -61,30 +61,38 @@ try {
     await page.goto("about:blank");
     await page.goto(tableUrl);
     await page.getByTestId("row").first().waitFor();
+    // Shown from the snapshot; editable once the log behind it is checked.
+    await page.waitForFunction(() => performance.getEntriesByName("openprod workspace opened").length > 0);
     reopen.push(
-      await page.evaluate(() => ({
-        firstRowMs: window.__firstRowAt,
-        openedMs: performance.getEntriesByName("openprod workspace opened")[0]?.duration,
-        longestTaskMs: Math.max(0, ...window.__longTasks),
-      })),
+      await page.evaluate(() => {
+        const opened = performance.getEntriesByName("openprod workspace opened")[0];
+        return {
+          firstRowMs: window.__firstRowAt,
+          editableMs: opened.startTime + opened.duration,
+          longestTaskMs: Math.max(0, ...window.__longTasks),
+        };
+      }),
     );
   }
   results.reopen = {
     runs: reopen.length,
     firstRowMs: { min: Math.min(...reopen.map((r) => r.firstRowMs)), median: median(reopen.map((r) => r.firstRowMs)) },
-    engineOpenMs: { median: median(reopen.map((r) => r.openedMs)) },
+    editableMs: { median: median(reopen.map((r) => r.editableMs)) },
     longestTaskMs: { median: median(reopen.map((r) => r.longestTaskMs)), max: Math.max(...reopen.map((r) => r.longestTaskMs)) },
   };
 
   // Local edits through the grid, each one bundle, each timed to durability.
   await page.evaluate(() => performance.clearMeasures());
   const cells = page.locator('[data-testid="row"] td[data-field="role"]');
+  const saved = page.getByTestId("save-state").filter({ hasText: "All changes saved on this device" });
   for (let edit = 0; edit < edits; edit++) {
     await cells.nth(edit % 50).click();
     await page.getByTestId("cell-input").fill(`Role ${edit}`);
     await page.getByTestId("cell-input").press("Enter");
+    // One edit at a time, as a person types: the test driver's own work in
+    // the page must not land inside the next edit's measurement.
+    await saved.waitFor();
   }
-  await page.getByTestId("save-state").filter({ hasText: "All changes saved on this device" }).waitFor();
   const durable = await page.evaluate(() => performance.getEntriesByName("openprod edit durable").map((entry) => entry.duration));
   results.editDurable = {
     samples: durable.length,
@@ -103,8 +111,8 @@ console.log(`| what | figure | budget |`);
 console.log(`|---|---|---|`);
 console.log(`| import 100k-op file (decode + verify + apply + persist) | ${round(results.import.ms)} ms (${results.import.opsPerSecond} ops/s), longest task ${round(results.import.longestTaskMs)} ms | — |`);
 console.log(`| reopen → first table rows on screen (median of ${reopenRuns}) | ${round(results.reopen.firstRowMs.median)} ms (min ${round(results.reopen.firstRowMs.min)}) | ≤ 1000 ms |`);
-console.log(`| engine open from IndexedDB (median) | ${round(results.reopen.engineOpenMs.median)} ms | — |`);
-console.log(`| longest main-thread task while reopening (median / max) | ${round(results.reopen.longestTaskMs.median)} / ${round(results.reopen.longestTaskMs.max)} ms | ≤ 50 ms |`);
+console.log(`| reopen → whole log checked, editable (median) | ${round(results.reopen.editableMs.median)} ms | — |`);
+console.log(`| longest main-thread task while reopening and checking (median / max) | ${round(results.reopen.longestTaskMs.median)} / ${round(results.reopen.longestTaskMs.max)} ms | ≤ 50 ms |`);
 console.log(`| local edit → durable, ${results.editDurable.samples} edits (p50 / p99 / max) | ${round(results.editDurable.p50Ms)} / ${round(results.editDurable.p99Ms)} / ${round(results.editDurable.maxMs)} ms | p99 ≤ 16 ms |`);
 const out = join(repoRoot, "target/bench/browser.json");
 writeFileSync(out, JSON.stringify(results, null, 2));

@@ -2,11 +2,11 @@
 // what survives a reload, a lost network and a crashed tab, undo and redo,
 // backups of workspaces and identities, renaming and deleting.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { artifacts, finishFirstRun, launchBrowser, startRelay, waitForOfflineReady, watchErrors } from "./support.mjs";
+import { artifacts, finishFirstRun, launchBrowser, repoRoot, startRelay, waitForOfflineReady, watchErrors } from "./support.mjs";
 
 const SAVED = "All changes saved on this device";
 /** Key derivation (Argon2 in wasm) for identity files takes a few seconds. */
@@ -760,6 +760,44 @@ test("a tab that crashes in the middle of a burst of edits reopens consistent", 
       stored += 1;
       assert.deepEqual(errors, []);
     }
+  } finally {
+    await fx.dispose();
+  }
+});
+
+test("a large workspace reopens from its snapshot, is checked against its log, and takes edits", async () => {
+  const fixturePath = process.env.OPENPROD_FIXTURE_5K ?? join(repoRoot, "target/fixtures/w5k.openprod");
+  assert.ok(
+    existsSync(fixturePath),
+    `${fixturePath} is missing: scripts/test.sh makes it with ` +
+      "`cargo run -p openprod-core --example workspace_fixture -- 5000 target/fixtures/w5k.openprod`",
+  );
+  const fx = await fixture();
+  try {
+    const { page, errors } = await fx.newUser("Jane");
+    await page.getByTestId("import-workspace").setInputFiles(fixturePath);
+    await page.getByTestId("open-imported").waitFor({ timeout: 60_000 });
+    await page.getByTestId("open-imported").click();
+    const imported = await diagnostics(page);
+    assert.equal(imported.bundles, 4000, "every bundle of the file is in");
+
+    // Importing 4,000 bundles left a snapshot behind; reopening starts from it.
+    await page.reload();
+    await page.getByTestId("diagnostics").waitFor();
+    await expectText(page.getByTestId("opened-from"), "its snapshot, checked against the log");
+    await page.getByTestId("history-loading").waitFor({ state: "detached", timeout: 30_000 });
+    assert.equal((await diagnostics(page)).stateHash, imported.stateHash, "the snapshot shows the same state");
+    await assertRebuildMatches(page);
+
+    await openContacts(page);
+    await expectText(page.getByTestId("record-count"), "500 records");
+    const first = await page.getByTestId("row").first().getAttribute("data-entity");
+    await editCell(page, first, "department", "Lighting");
+    await expectText(page.getByTestId("save-state"), SAVED);
+    await goHome(page);
+    assert.equal((await diagnostics(page)).bundles, 4001);
+    await assertRebuildMatches(page);
+    assert.deepEqual(errors, []);
   } finally {
     await fx.dispose();
   }

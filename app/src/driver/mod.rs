@@ -10,10 +10,11 @@
 
 mod opening;
 
-pub use opening::{OpenError, OpenProgress, open};
+pub use opening::{OPENED, OpenError, OpenProgress, open};
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
 use std::rc::Rc;
 
 use leptos::prelude::*;
@@ -22,8 +23,9 @@ use openprod_core::bundle::Bundle;
 use openprod_core::entropy::Entropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
-use openprod_core::ids::WorkspaceId;
-use openprod_core::workspace::{Change, EditError, ReceiveReport, UndoOutcome, Workspace};
+use openprod_core::ids::{EntityId, WorkspaceId};
+use openprod_core::op::OpPayload;
+use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace};
 
 use crate::device::{BrowserEntropy, monotonic_ms, now_ms, record_measure};
 use crate::storage::{StorageError, WorkspaceDb};
@@ -63,8 +65,60 @@ impl Pending {
     }
 }
 
+/// The engine, readable throughout; editable once the whole log is in.
+enum Engine {
+    /// The state came from a snapshot; the log behind it is still being read.
+    Opening(Opening),
+    Ready(Workspace),
+    /// The log behind the snapshot failed its checks: shown, never changed.
+    Failed(Workspace),
+    /// Only inside the one borrow in which an `Opening` becomes a `Workspace`.
+    Switching,
+}
+
+impl Engine {
+    fn workspace(&self) -> &Workspace {
+        match self {
+            Engine::Opening(opening) => opening.workspace(),
+            Engine::Ready(workspace) | Engine::Failed(workspace) => workspace,
+            Engine::Switching => unreachable!("an engine is switched within a single borrow"),
+        }
+    }
+}
+
+/// Why an edit did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditFailure {
+    Refused(EditError),
+    /// The workspace is shown from its snapshot while its history loads.
+    StillOpening,
+    /// Stored data failed its checks on opening; see [`Driver::trouble`].
+    Unavailable,
+}
+
+impl fmt::Display for EditFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EditFailure::Refused(error) => write!(f, "{error}"),
+            EditFailure::StillOpening => {
+                f.write_str("The workspace is still loading its history; try again in a moment.")
+            }
+            EditFailure::Unavailable => f.write_str("This workspace cannot be changed until its stored data is repaired."),
+        }
+    }
+}
+
+impl From<EditError> for EditFailure {
+    fn from(error: EditError) -> Self {
+        EditFailure::Refused(error)
+    }
+}
+
 struct Inner {
-    workspace: RefCell<Workspace>,
+    engine: RefCell<Engine>,
+    /// One trigger per record a view reads, fired when a change writes one
+    /// of its fields: an edit re-runs the views of that record only.
+    record_triggers: RefCell<BTreeMap<EntityId, ArcTrigger>>,
     db: WorkspaceDb,
     pending: RefCell<VecDeque<Pending>>,
     flushing: Cell<bool>,
@@ -75,14 +129,34 @@ struct Inner {
 #[derive(Clone, Copy)]
 pub struct Driver {
     inner: StoredValue<Rc<Inner>, LocalStorage>,
+    /// Bumped by every change.
     revision: RwSignal<u64>,
+    /// Bumped by changes other than field writes: records created, deleted
+    /// or moved between tables, schema, mappings, merges.
+    structure: RwSignal<u64>,
     save_state: RwSignal<SaveState>,
+    /// While the log behind a snapshot is being read.
+    loading: RwSignal<Option<OpenProgress>>,
+    /// Stored data that failed its checks after the workspace was shown.
+    trouble: RwSignal<Option<String>>,
+    /// Whether this opening started from a stored snapshot.
+    from_snapshot: bool,
 }
 
 impl Driver {
     fn new(workspace: Workspace, db: WorkspaceDb, written_since_snapshot: usize) -> Driver {
+        Driver::with_engine(Engine::Ready(workspace), db, written_since_snapshot, None)
+    }
+
+    /// A driver over a workspace still opening behind its snapshot.
+    fn opening(opening: Opening, db: WorkspaceDb, progress: OpenProgress) -> Driver {
+        Driver::with_engine(Engine::Opening(opening), db, 0, Some(progress))
+    }
+
+    fn with_engine(engine: Engine, db: WorkspaceDb, written_since_snapshot: usize, loading: Option<OpenProgress>) -> Driver {
         let inner = Inner {
-            workspace: RefCell::new(workspace),
+            engine: RefCell::new(engine),
+            record_triggers: RefCell::default(),
             db,
             pending: RefCell::default(),
             flushing: Cell::new(false),
@@ -91,8 +165,71 @@ impl Driver {
         Driver {
             inner: StoredValue::new_local(Rc::new(inner)),
             revision: RwSignal::new(0),
+            structure: RwSignal::new(0),
             save_state: RwSignal::new(SaveState::Saved),
+            from_snapshot: loading.is_some(),
+            loading: RwSignal::new(loading),
+            trouble: RwSignal::new(None),
         }
+    }
+
+    fn feed_opening(&self, bundles: Vec<Bundle>) -> usize {
+        let inner = self.inner();
+        let mut engine = inner.engine.borrow_mut();
+        let Engine::Opening(opening) = &mut *engine else { return 0 };
+        opening.feed(bundles, now_ms());
+        opening.bundles_loaded()
+    }
+
+    fn set_loading(&self, progress: OpenProgress) {
+        self.loading.set(Some(progress));
+    }
+
+    /// Turns the finished opening into an editable workspace.
+    fn finish_opening(&self, covered: u64) -> Result<(), OpenError> {
+        let inner = self.inner();
+        let mut engine = inner.engine.borrow_mut();
+        let Engine::Opening(opening) = std::mem::replace(&mut *engine, Engine::Switching) else {
+            unreachable!("only an opening engine is finished")
+        };
+        let restored = opening.finish();
+        let result = opening::check(&restored, covered);
+        inner.written_since_snapshot.set(*result.as_ref().unwrap_or(&0));
+        *engine = if result.is_ok() { Engine::Ready(restored.workspace) } else { Engine::Failed(restored.workspace) };
+        result.map(|_| ())
+    }
+
+    fn opened(&self, result: Result<(), String>) {
+        self.loading.set(None);
+        self.trouble.set(result.err());
+        // Bundles beyond the snapshot may have changed anything.
+        self.structure.update(|structure| *structure += 1);
+        self.revision.update(|revision| *revision += 1);
+        self.checkpoint_in_background();
+    }
+
+    /// Whether the workspace was shown from its snapshot (then checked
+    /// against its log), rather than rebuilt from the log alone.
+    pub fn opened_from_snapshot(&self) -> bool {
+        self.from_snapshot
+    }
+
+    /// Waits until the whole log is in and the workspace takes edits.
+    pub async fn fully_open(&self) -> Result<(), String> {
+        while self.loading.get_untracked().is_some() {
+            crate::device::yield_to_browser().await;
+        }
+        self.trouble.get_untracked().map_or(Ok(()), Err)
+    }
+
+    /// How far the history behind the shown snapshot has loaded, while it loads.
+    pub fn loading(&self) -> ReadSignal<Option<OpenProgress>> {
+        self.loading.read_only()
+    }
+
+    /// Why the workspace cannot be changed, if its stored data failed its checks.
+    pub fn trouble(&self) -> ReadSignal<Option<String>> {
+        self.trouble.read_only()
     }
 
     /// A workspace this device has no data of yet, filled by [`Driver::receive`].
@@ -114,12 +251,39 @@ impl Driver {
     /// Reads the workspace; the calling view re-runs after every change.
     pub fn read<R>(&self, read: impl FnOnce(&Workspace) -> R) -> R {
         self.revision.track();
-        read(&self.inner().workspace.borrow())
+        self.peek(read)
+    }
+
+    /// Reads what depends on one record's fields (and on the workspace's
+    /// structure); the view re-runs only when those change.
+    pub fn read_record<R>(&self, record: EntityId, read: impl FnOnce(&Workspace) -> R) -> R {
+        self.structure.track();
+        let trigger = self.inner().record_triggers.borrow_mut().entry(record).or_default().clone();
+        trigger.track();
+        self.peek(read)
+    }
+
+    /// Reads what depends only on the workspace's structure: which records
+    /// exist and in which tables, the schema.
+    pub fn read_structure<R>(&self, read: impl FnOnce(&Workspace) -> R) -> R {
+        self.structure.track();
+        self.peek(read)
     }
 
     /// Reads without subscribing: for event handlers.
     pub fn peek<R>(&self, read: impl FnOnce(&Workspace) -> R) -> R {
-        read(&self.inner().workspace.borrow())
+        read(self.inner().engine.borrow().workspace())
+    }
+
+    /// The workspace, if it can take edits now.
+    fn ready<R>(&self, work: impl FnOnce(&mut Workspace) -> R) -> Result<R, EditFailure> {
+        let inner = self.inner();
+        let mut engine = inner.engine.borrow_mut();
+        match &mut *engine {
+            Engine::Ready(workspace) => Ok(work(workspace)),
+            Engine::Opening(_) => Err(EditFailure::StillOpening),
+            Engine::Failed(_) | Engine::Switching => Err(EditFailure::Unavailable),
+        }
     }
 
     pub fn save_state(&self) -> ReadSignal<SaveState> {
@@ -128,43 +292,44 @@ impl Driver {
 
     /// Makes one edit — one bundle, however many fields `edit` touches — or
     /// none if `edit` fails.
-    pub fn edit<T>(&self, edit: impl FnOnce(&mut Change<'_>) -> Result<T, EditError>) -> Result<T, EditError> {
+    pub fn edit<T>(&self, edit: impl FnOnce(&mut Change<'_>) -> Result<T, EditError>) -> Result<T, EditFailure> {
         let began = monotonic_ms();
-        let inner = self.inner();
-        let (result, bundle) = {
-            let mut workspace = inner.workspace.borrow_mut();
+        let (result, bundle) = self.ready(|workspace| {
             let mut entropy = BrowserEntropy;
             let mut change = workspace.change(now_ms(), &mut entropy as &mut dyn Entropy);
             let result = edit(&mut change)?;
-            (result, change.commit()?)
-        };
+            Ok::<_, EditError>((result, change.commit()?))
+        })??;
         self.queue(Pending::Local(bundle, began));
         Ok(result)
     }
 
-    pub fn undo(&self) -> UndoOutcome {
+    pub fn undo(&self) -> Result<UndoOutcome, EditFailure> {
         self.step_history(Workspace::undo)
     }
 
-    pub fn redo(&self) -> UndoOutcome {
+    pub fn redo(&self) -> Result<UndoOutcome, EditFailure> {
         self.step_history(Workspace::redo)
     }
 
-    fn step_history(&self, step: fn(&mut Workspace, u64, &mut dyn Entropy) -> UndoOutcome) -> UndoOutcome {
+    fn step_history(
+        &self,
+        step: fn(&mut Workspace, u64, &mut dyn Entropy) -> UndoOutcome,
+    ) -> Result<UndoOutcome, EditFailure> {
         let began = monotonic_ms();
-        let outcome = step(&mut self.inner().workspace.borrow_mut(), now_ms(), &mut BrowserEntropy);
+        let outcome = self.ready(|workspace| step(workspace, now_ms(), &mut BrowserEntropy))?;
         match &outcome {
             UndoOutcome::Applied(bundle) => self.queue(Pending::Local(bundle.clone(), began)),
             // The history changed even so: the buttons may need to grey out.
             UndoOutcome::Skipped { .. } | UndoOutcome::NothingToDo => self.revision.update(|revision| *revision += 1),
         }
-        outcome
+        Ok(outcome)
     }
 
     /// Takes in bundles from elsewhere (a peer, an imported file) and stores
     /// what was new as one segment.
-    pub fn receive(&self, bundles: Vec<Bundle>) -> ReceiveReport {
-        let report = self.inner().workspace.borrow_mut().receive(bundles, now_ms());
+    pub fn receive(&self, bundles: Vec<Bundle>) -> Result<ReceiveReport, EditFailure> {
+        let report = self.ready(|workspace| workspace.receive(bundles, now_ms()))?;
         if !report.applied.is_empty() {
             let applied = self.peek(|workspace| {
                 report
@@ -175,13 +340,47 @@ impl Driver {
             });
             self.queue(Pending::Received(applied));
         }
-        report
+        Ok(report)
     }
 
     fn queue(&self, pending: Pending) {
+        match &pending {
+            Pending::Local(bundle, _) => self.announce(std::slice::from_ref(bundle)),
+            Pending::Received(bundles) => self.announce(bundles),
+        }
         self.inner().pending.borrow_mut().push_back(pending);
-        self.revision.update(|revision| *revision += 1);
         self.flush();
+    }
+
+    /// Tells the views what `bundles` changed.
+    fn announce(&self, bundles: &[Bundle]) {
+        let mut records = BTreeSet::new();
+        let mut structural = false;
+        for op in bundles.iter().flat_map(|bundle| &bundle.ops) {
+            match &op.payload {
+                OpPayload::SetField { entity, .. }
+                | OpPayload::ClearField { entity, .. }
+                | OpPayload::ResolveConflict { entity, .. } => {
+                    records.insert(*entity);
+                }
+                _ => structural = true,
+            }
+        }
+        // Past a few hundred records, one broad update costs less than many narrow ones.
+        if structural || records.len() > 256 {
+            self.structure.update(|structure| *structure += 1);
+        } else {
+            // Collected first: a notified view may read, and so register, records.
+            let inner = self.inner();
+            let fired: Vec<ArcTrigger> = {
+                let triggers = inner.record_triggers.borrow();
+                records.iter().filter_map(|record| triggers.get(record).cloned()).collect()
+            };
+            for trigger in fired {
+                trigger.notify();
+            }
+        }
+        self.revision.update(|revision| *revision += 1);
     }
 
     /// Tries again to store what is waiting, after a failed write.
@@ -254,7 +453,11 @@ impl Driver {
         if inner.written_since_snapshot.get() < SNAPSHOT_EVERY {
             return;
         }
-        let snapshot = inner.workspace.borrow().snapshot();
+        let snapshot = match &*inner.engine.borrow() {
+            Engine::Ready(workspace) => workspace.snapshot(),
+            // Opening: the snapshot stored is the newest; failed: keep the old one.
+            _ => return,
+        };
         // A snapshot only saves time on the next opening; a failure costs a
         // longer replay, never data, so it is logged and retried later.
         match inner.db.save_snapshot(&snapshot).await {

@@ -7,11 +7,13 @@ use std::fmt;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
-use openprod_core::workspace::Opening;
+use leptos::task::spawn_local;
+use openprod_core::bundle::Bundle;
+use openprod_core::workspace::{Opening, Restored};
 
 use super::Driver;
 use crate::device::{monotonic_ms, now_ms, record_measure, yield_to_browser};
-use crate::storage::{StorageError, WorkspaceDb};
+use crate::storage::{LogRecord, StorageError, WorkspaceDb};
 
 /// Work done between two yields. Well under the 50 ms that browsers call a
 /// long task, so input stays responsive while a large workspace opens.
@@ -22,7 +24,7 @@ const SLICE_MS: f64 = 12.0;
 pub const OPENED: &str = "openprod workspace opened";
 
 /// How far an opening has come, for a progress bar.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OpenProgress {
     pub stored_bytes: usize,
     pub done_bytes: usize,
@@ -61,6 +63,11 @@ impl From<StorageError> for OpenError {
 }
 
 /// Opens workspace `id` from IndexedDB, reporting progress as it goes.
+///
+/// With a snapshot, the driver comes back as soon as the snapshot is read:
+/// its state is what this device had stored, so the screens can show it at
+/// once, read-only, while the log behind it is checked in the background
+/// ([`Driver::loading`]). Without one, the log is replayed first.
 pub async fn open(
     id: WorkspaceId,
     identity: Identity,
@@ -78,30 +85,62 @@ pub async fn open(
     on_progress(OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
     yield_to_browser().await;
 
-    let mut opening = Opening::new(id, identity, snapshot.as_ref(), now_ms(), ClockConfig::default());
+    let opening = Opening::new(id, identity, snapshot.as_ref(), now_ms(), ClockConfig::default());
+    let covered = snapshot.as_ref().filter(|_| opening.snapshot_used()).map_or(0, |snapshot| snapshot.covers.total());
+    if opening.snapshot_used() {
+        let driver = Driver::opening(opening, db, OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
+        spawn_local(async move {
+            let fed = feed(&records, |bundles| driver.feed_opening(bundles), |progress| driver.set_loading(progress)).await;
+            let result = fed.and_then(|()| driver.finish_opening(covered));
+            driver.opened(result.map_err(|error| error.to_string()));
+            record_measure(OPENED, began);
+        });
+        return Ok(driver);
+    }
+
+    let mut opening = opening;
+    let feed_opening = |bundles| {
+        opening.feed(bundles, now_ms());
+        opening.bundles_loaded()
+    };
+    feed(&records, feed_opening, &mut on_progress).await?;
+    let restored = opening.finish();
+    let replayed = check(&restored, covered)?;
+    let driver = Driver::new(restored.workspace, db, replayed);
+    record_measure(OPENED, began);
+    driver.checkpoint_in_background();
+    Ok(driver)
+}
+
+/// Feeds the stored records in order, yielding to the page between slices.
+async fn feed(
+    records: &[LogRecord],
+    mut feed_bundles: impl FnMut(Vec<Bundle>) -> usize,
+    mut on_progress: impl FnMut(OpenProgress),
+) -> Result<(), OpenError> {
+    let stored_bytes = records.iter().map(|record| record.byte_len()).sum();
     let mut slice_started = monotonic_ms();
     let mut done_bytes = 0;
-    for record in &records {
-        opening.feed(record.bundles()?, now_ms());
+    for record in records {
+        let bundles = feed_bundles(record.bundles()?);
         done_bytes += record.byte_len();
         if monotonic_ms() - slice_started > SLICE_MS {
-            on_progress(OpenProgress { stored_bytes, done_bytes, bundles: opening.bundles_loaded() });
+            on_progress(OpenProgress { stored_bytes, done_bytes, bundles });
             yield_to_browser().await;
             slice_started = monotonic_ms();
         }
     }
-    let restored = opening.finish();
+    Ok(())
+}
+
+/// How many bundles the opening applied beyond the snapshot's `covered`
+/// (how soon a new snapshot is due), or why the stored log cannot be trusted.
+pub(super) fn check(restored: &Restored, covered: u64) -> Result<usize, OpenError> {
     if let Some(first) = restored.report.refused.first() {
         return Err(OpenError::Unverifiable { refused: restored.report.refused.len(), first_reason: first.reason.to_string() });
     }
     if restored.workspace.log().is_empty() {
         return Err(OpenError::Empty);
     }
-    on_progress(OpenProgress { stored_bytes, done_bytes, bundles: restored.workspace.log().len() });
-    let covered = snapshot.as_ref().filter(|_| restored.snapshot_used).map_or(0, |snapshot| snapshot.covers.total());
-    let replayed = restored.report.applied.len().saturating_sub(covered as usize);
-    let driver = Driver::new(restored.workspace, db, replayed);
-    record_measure(OPENED, began);
-    driver.checkpoint_in_background();
-    Ok(driver)
+    Ok(restored.report.applied.len().saturating_sub(covered as usize))
 }

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use openprod_core::ids::EntityId;
-use openprod_core::names::TableId;
+use openprod_core::names::{FieldKey, TableId};
 use openprod_core::schema::FieldDef;
 use openprod_core::value::{FieldType, Value};
 use wasm_bindgen::JsCast;
@@ -17,6 +17,10 @@ use crate::route::Route;
 /// Rows shown at first and added by "Show more": the page stays quick with
 /// tables of thousands of records.
 const PAGE_ROWS: usize = 100;
+
+/// Column widths, in rem, of the fixed-layout grid.
+const COLUMN_REM: usize = 11;
+const ACTIONS_REM: usize = 12;
 
 #[component]
 pub fn Grid(driver: Driver, table: TableId) -> impl IntoView {
@@ -32,19 +36,22 @@ pub fn Grid(driver: Driver, table: TableId) -> impl IntoView {
         .into_any();
     };
     let fields = StoredValue::new(definition.fields.clone());
+    // Fixed table layout needs a width: one column per field, plus actions.
+    let grid_width = format!("width: {}rem", COLUMN_REM * definition.fields.len() + ACTIONS_REM);
     let label = definition.label().to_owned();
     let shown = RwSignal::new(PAGE_ROWS);
     let adding = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    let editing = RwSignal::new(None::<(EntityId, String)>);
-    let records = move || driver.read(|workspace| workspace.state().records(&table.get_value()));
+    // A memo: edits to values leave membership unchanged, and then no row
+    // is rebuilt; each cell follows its own value.
+    let records = Memo::new(move |_| driver.read_structure(|workspace| workspace.state().records(&table.get_value())));
     let id = driver.peek(|workspace| workspace.id());
 
     view! {
         <section class="card wide">
             <header class="grid-header">
                 <h2 data-testid="table-title">{label}</h2>
-                <span class="hint" data-testid="record-count">{move || format!("{} records", records().len())}</span>
+                <span class="hint" data-testid="record-count">{move || format!("{} records", records.with(Vec::len))}</span>
                 <button class="primary" data-testid="add-record" on:click=move |_| adding.set(true)>"Add record"</button>
             </header>
             <Show when=move || adding.get()>
@@ -52,7 +59,7 @@ pub fn Grid(driver: Driver, table: TableId) -> impl IntoView {
             </Show>
             <ErrorNote error />
             <div class="grid-scroll">
-                <table class="grid" data-testid="grid">
+                <table class="grid" data-testid="grid" style=grid_width>
                     <thead>
                         <tr>
                             {fields.get_value().into_iter().map(|field| view! { <th scope="col">{field.label().to_owned()}</th> }).collect_view()}
@@ -60,10 +67,13 @@ pub fn Grid(driver: Driver, table: TableId) -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        {move || records().into_iter().take(shown.get()).enumerate().map(|(row, entity)| view! {
+                        <For
+                            each=move || records.with(|records| records.iter().copied().take(shown.get()).enumerate().collect::<Vec<_>>())
+                            key=|row_and_entity| *row_and_entity
+                            children=move |(row, entity)| view! {
                             <tr data-testid="row" data-entity=entity.to_string()>
                                 {fields.get_value().into_iter().enumerate().map(|(column, field)| view! {
-                                    <Cell driver table=table.get_value() entity field row column editing error />
+                                    <Cell driver table=table.get_value() entity field row column error />
                                 }).collect_view()}
                                 <td class="row-actions">
                                     <a class="button" href=Route::Record(id, table.get_value(), entity).href()>"Open"</a>
@@ -75,11 +85,11 @@ pub fn Grid(driver: Driver, table: TableId) -> impl IntoView {
                                         }>"Delete"</button>
                                 </td>
                             </tr>
-                        }).collect_view()}
+                        } />
                     </tbody>
                 </table>
             </div>
-            <Show when=move || { records().len() > shown.get() }>
+            <Show when=move || { records.with(Vec::len) > shown.get() }>
                 <button on:click=move |_| shown.update(|rows| *rows += PAGE_ROWS)>"Show more"</button>
             </Show>
         </section>
@@ -96,23 +106,22 @@ pub fn Cell(
     field: FieldDef,
     row: usize,
     column: usize,
-    editing: RwSignal<Option<(EntityId, String)>>,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let name = StoredValue::new(field.name.clone());
     let table = StoredValue::new(table);
     let field = StoredValue::new(field);
-    let value = move || driver.read(|workspace| workspace.state().row(entity, &table.get_value()))
-        .into_iter()
-        .find(|(field_name, _)| *field_name == name.get_value())
-        .map(|(_, value)| value);
-    let is_editing = move || editing.get().is_some_and(|(editing_entity, editing_field)| {
-        editing_entity == entity && editing_field == name.get_value()
-    });
+    let key = FieldKey::new(table.get_value().module(), &name.get_value());
+    let value = Memo::new(move |_| driver.read_record(entity, |workspace| workspace.state().field(entity, &key)));
+    // Each cell keeps its own editing state: opening an editor touches
+    // that cell only, and leaving it (blur) closes it.
+    let is_editing = RwSignal::new(false);
     let save = move |text: String| {
-        editing.set(None);
+        is_editing.set(false);
+        // Before the edit, so that its write is not queued behind layout work.
+        focus_cell(row, column);
         let definition = field.get_value();
-        let current = value().and_then(|value| value.value);
+        let current = value.get_untracked().value;
         let parsed = match parse_input(&definition, &text) {
             Ok(parsed) => parsed,
             Err(message) => return error.set(Some(message)),
@@ -126,18 +135,17 @@ pub fn Cell(
             None => change.clear_field(entity, &table, &definition.name),
         });
         error.set(result.err().map(|failure| failure.to_string()));
-        focus_cell(row, column);
     };
     let collaborative = field.get_value().crdt.is_some();
     let boolean = field.get_value().field_type == FieldType::Boolean;
     let cell_id = format!("{row}:{column}");
     view! {
         <td class="cell" data-field=name.get_value() data-cell=cell_id tabindex="0"
-            class:conflict=move || value().is_some_and(|value| value.heads.len() > 1)
+            class:conflict=move || value.with(|value| value.heads.len() > 1)
             on:keydown=move |event| {
-                if is_editing() { return; }
+                if is_editing.get_untracked() { return; }
                 match event.key().as_str() {
-                    "Enter" | "F2" if !collaborative && !boolean => { event.prevent_default(); editing.set(Some((entity, name.get_value()))); }
+                    "Enter" | "F2" if !collaborative && !boolean => { event.prevent_default(); is_editing.set(true); }
                     "ArrowUp" if row > 0 => focus_cell(row - 1, column),
                     "ArrowDown" => focus_cell(row + 1, column),
                     "ArrowLeft" if column > 0 => focus_cell(row, column - 1),
@@ -145,11 +153,9 @@ pub fn Cell(
                     _ => {}
                 }
             }
-            on:click=move |_| if !collaborative && !boolean && !is_editing() { editing.set(Some((entity, name.get_value()))) }>
+            on:click=move |_| if !collaborative && !boolean && !is_editing.get_untracked() { is_editing.set(true) }>
             {move || {
-                let shown = value();
-                let current = shown.as_ref().and_then(|value| value.value.clone());
-                let competing = shown.as_ref().map_or(0, |value| value.heads.len());
+                let (current, competing) = value.with(|value| (value.value.clone(), value.heads.len()));
                 if boolean {
                     let checked = current == Some(Value::Boolean(true));
                     return view! {
@@ -157,8 +163,8 @@ pub fn Cell(
                             on:change=move |_| save(if checked { "no".into() } else { "yes".into() }) />
                     }.into_any();
                 }
-                if is_editing() {
-                    return view! { <CellEditor initial=super::format::edit_text(current.as_ref()) save cancel=move || { editing.set(None); focus_cell(row, column); } /> }.into_any();
+                if is_editing.get() {
+                    return view! { <CellEditor initial=super::format::edit_text(current.as_ref()) save cancel=move || { is_editing.set(false); focus_cell(row, column); } /> }.into_any();
                 }
                 view! {
                     <span class:collaborative=collaborative

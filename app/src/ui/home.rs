@@ -16,7 +16,7 @@ use crate::route::Route;
 pub fn Home(driver: Driver, name: RwSignal<String>) -> impl IntoView {
     let id = driver.peek(|workspace| workspace.id());
     let tables = move || {
-        driver.read(|workspace| {
+        driver.read_structure(|workspace| {
             let state = workspace.state();
             state
                 .tables()
@@ -82,8 +82,11 @@ fn Diagnostics(driver: Driver) -> impl IntoView {
     let check = move |_| {
         rebuilt.set(None);
         spawn_local(async move {
-            // Stored changes only: anything still waiting to be saved would
-            // make the two differ for a reason other than damage.
+            // Stored changes only: anything still loading or waiting to be
+            // saved would make the two differ for a reason other than damage.
+            if let Err(error) = driver.fully_open().await {
+                return rebuilt.set(Some(Err(error)));
+            }
             if let Err(error) = driver.settled().await {
                 return rebuilt.set(Some(Err(error)));
             }
@@ -111,6 +114,10 @@ fn Diagnostics(driver: Driver) -> impl IntoView {
                 <dd class="mono" data-testid="state-hash">{state_hash}</dd>
                 <dt>"Changes (bundles)"</dt>
                 <dd data-testid="bundle-count">{move || driver.read(|workspace| workspace.log().len())}</dd>
+                <dt>"Opened from"</dt>
+                <dd data-testid="opened-from">
+                    {if driver.opened_from_snapshot() { "its snapshot, checked against the log" } else { "the full log" }}
+                </dd>
                 <dt>"Operations"</dt>
                 <dd data-testid="op-count">{move || driver.read(|workspace| workspace.log().op_count())}</dd>
             </dl>

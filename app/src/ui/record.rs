@@ -19,14 +19,13 @@ pub fn RecordDetail(driver: Driver, table: TableId, record: EntityId) -> impl In
     };
     let table = StoredValue::new(table);
     let error = RwSignal::new(None::<String>);
-    let editing = RwSignal::new(None);
-    let exists = move || driver.read(|workspace| workspace.state().entity_exists(record));
-    let deleted = move || driver.read(|workspace| workspace.state().entity_deleted(record));
+    let exists = move || driver.read_structure(|workspace| workspace.state().entity_exists(record));
+    let deleted = move || driver.read_structure(|workspace| workspace.state().entity_deleted(record));
     let title = {
         let first_field = definition.fields.first().map(|field| field.name.clone());
         move || {
             let name = first_field.clone()?;
-            driver.read(|workspace| {
+            driver.read_record(record, |workspace| {
                 workspace.state().field(record, &FieldKey::new(table.get_value().module(), &name)).value.map(|value| value.to_string())
             })
         }
@@ -54,7 +53,7 @@ pub fn RecordDetail(driver: Driver, table: TableId, record: EntityId) -> impl In
                         view! {
                             <tr>
                                 <th scope="row">{field.label().to_owned()}</th>
-                                <Cell driver table=table.get_value() entity=record field=field.clone() row=0 column editing error />
+                                <Cell driver table=table.get_value() entity=record field=field.clone() row=0 column error />
                                 <td class="history" data-testid="field-history" data-field=field.name.clone()>
                                     <FieldHistory driver record key />
                                 </td>
@@ -73,7 +72,7 @@ pub fn RecordDetail(driver: Driver, table: TableId, record: EntityId) -> impl In
 fn FieldHistory(driver: Driver, record: EntityId, key: FieldKey) -> impl IntoView {
     let key = StoredValue::new(key);
     move || {
-        let entries = driver.read(|workspace| history_lines(workspace.state(), record, &key.get_value()));
+        let entries = driver.read_record(record, |workspace| history_lines(workspace.state(), record, &key.get_value()));
         if entries.is_empty() {
             return view! { <span class="hint">"Never set"</span> }.into_any();
         }

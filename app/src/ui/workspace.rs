@@ -141,8 +141,9 @@ fn Toolbar(driver: Driver, name: RwSignal<String>) -> impl IntoView {
     let step = move |redo: bool| {
         let outcome = if redo { driver.redo() } else { driver.undo() };
         notice.set(match outcome {
-            UndoOutcome::Skipped { reason } => Some(format!("Not undone: {reason}")),
-            UndoOutcome::Applied(_) | UndoOutcome::NothingToDo => None,
+            Ok(UndoOutcome::Skipped { reason }) => Some(format!("Not undone: {reason}")),
+            Ok(UndoOutcome::Applied(_) | UndoOutcome::NothingToDo) => None,
+            Err(failure) => Some(failure.to_string()),
         });
     };
     let on_key = Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(move |event: web_sys::KeyboardEvent| {
@@ -180,6 +181,15 @@ fn Toolbar(driver: Driver, name: RwSignal<String>) -> impl IntoView {
                 on:click=move |_| step(true)>"↷ Redo"</button>
         </nav>
         {move || notice.get().map(|text| view! { <p class="error-note" role="status">{text}</p> })}
+        {move || driver.loading().get().map(|progress| {
+            let percent = if progress.stored_bytes == 0 { 0 } else { progress.done_bytes * 100 / progress.stored_bytes };
+            view! {
+                <p class="hint" role="status" data-testid="history-loading">
+                    {format!("Checking the history behind what you see ({percent}%). Editing starts when it is done.")}
+                </p>
+            }
+        })}
+        {move || driver.trouble().get().map(|text| view! { <p class="error-note" role="alert" data-testid="trouble">{text}</p> })}
     }
 }
 

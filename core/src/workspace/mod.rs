@@ -79,6 +79,17 @@ impl Opening {
         self.workspace.log.len()
     }
 
+    /// Whether the state came from the snapshot: it then already shows
+    /// everything the snapshot covers, while the log is still being read.
+    pub fn snapshot_used(&self) -> bool {
+        self.snapshot_used
+    }
+
+    /// The workspace so far, for reading while the rest is fed in.
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
     pub fn finish(self) -> Restored {
         Restored { workspace: self.workspace, report: self.report, snapshot_used: self.snapshot_used }
     }
