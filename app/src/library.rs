@@ -3,7 +3,7 @@
 //! profile's list; the database is written first, so the list never names a
 //! workspace that has no data.
 
-use openprod_core::backup::{decode_workspace_file, encode_workspace_file};
+use openprod_core::backup::{WorkspaceFileReader, encode_workspace_file};
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
 use openprod_core::workspace::Workspace;
@@ -68,66 +68,87 @@ pub struct Imported {
     pub merged: bool,
 }
 
-/// Bundles per slice of an import: each slice is verified, applied and
-/// stored as one segment, with a yield to the page in between.
+/// Bundles per slice of an import: each slice is decoded, verified, applied
+/// and stored as one segment, with a yield to the page in between.
 const IMPORT_SLICE: usize = 2_000;
 
-/// Brings a workspace file onto this device. A workspace already here gains
-/// whatever the file has that it lacks (nothing is replaced); a new one is
-/// created from the file. Every bundle is verified; a file with a forged or
-/// damaged bundle is refused whole, and a new workspace is then not kept.
+/// Bytes of the file checksummed per slice, before anything is read.
+const CHECKSUM_SLICE: usize = 2 * 1024 * 1024;
+
+/// Brings a workspace file onto this device. Nothing is read before the
+/// file's checksum matches. A workspace already here gains whatever the file
+/// has that it lacks (nothing is replaced); a new one is created from the
+/// file. Every bundle is verified; a new workspace whose file holds a forged
+/// or unreadable bundle is not kept at all.
 pub async fn import_file(
     profile: &ProfileDb,
     identity: &Identity,
     bytes: &[u8],
-    mut on_progress: impl FnMut(usize, usize),
+    mut on_progress: impl FnMut(String),
 ) -> Result<Imported, String> {
-    let file = decode_workspace_file(bytes).map_err(|error| error.to_string())?;
-    let listed = profile.workspaces().await.map_err(|error| error.to_string())?;
-    let already_here = listed.iter().find(|entry| entry.id == file.id).cloned();
-    let driver = match &already_here {
-        Some(_) => {
-            let driver =
-                crate::driver::open(file.id, copy_identity(identity), |_| {}).await.map_err(|error| error.to_string())?;
-            driver.fully_open().await?;
-            driver
-        }
-        None => Driver::start(file.id, copy_identity(identity)).await.map_err(|error| error.to_string())?,
-    };
-    let total = file.bundles.len();
-    let mut new_changes = 0;
-    let mut refused = Vec::new();
-    let mut bundles = file.bundles.into_iter().peekable();
-    let mut done = 0;
-    while bundles.peek().is_some() {
-        let slice: Vec<_> = bundles.by_ref().take(IMPORT_SLICE).collect();
-        done += slice.len();
-        let report = driver.receive(slice).map_err(|failure| failure.to_string())?;
-        new_changes += report.applied.len();
-        refused.extend(report.refused);
-        on_progress(done, total);
+    let mut reader = WorkspaceFileReader::new(bytes).map_err(|error| error.to_string())?;
+    while !reader.check_integrity(CHECKSUM_SLICE).map_err(|error| error.to_string())? {
+        let (checked, total) = reader.integrity_progress();
+        on_progress(format!("Checking the file: {}%", checked * 100 / total.max(1)));
         yield_to_browser().await;
     }
+    let id = reader.id();
+    let listed = profile.workspaces().await.map_err(|error| error.to_string())?;
+    let already_here = listed.iter().find(|entry| entry.id == id).cloned();
+    let driver = match &already_here {
+        Some(_) => {
+            let driver = crate::driver::open(id, copy_identity(identity), |_| {}).await.map_err(|error| error.to_string())?;
+            if let Err(error) = driver.fully_open().await {
+                driver.close();
+                return Err(error);
+            }
+            driver
+        }
+        None => Driver::start(id, copy_identity(identity)).await.map_err(|error| error.to_string())?,
+    };
+    let outcome = import_bundles(&driver, &mut reader, &mut on_progress).await;
     let saved = driver.settled().await;
-    if already_here.is_none() && (!refused.is_empty() || saved.is_err()) {
-        driver.close();
-        let _ = WorkspaceDb::delete_workspace(file.id).await;
-    }
-    if let Some(first) = refused.first() {
-        return Err(format!(
-            "The file was refused: {} of its changes failed their checks ({}). Nothing from it was kept.",
-            refused.len(),
-            first.reason
-        ));
-    }
-    saved.map_err(|error| format!("The import could not be saved: {error}"))?;
     driver.close();
-    let name = already_here.as_ref().map_or(file.name, |entry| entry.name.clone());
-    profile
-        .save_workspace(&WorkspaceEntry { id: file.id, name: name.clone(), last_opened_ms: now_ms() })
-        .await
-        .map_err(|error| error.to_string())?;
-    Ok(Imported { id: file.id, name, new_changes, merged: already_here.is_some() })
+    let problem = match (outcome, saved) {
+        (Ok(new_changes), Ok(())) => {
+            let name = already_here.as_ref().map_or_else(|| reader.name().to_owned(), |entry| entry.name.clone());
+            profile
+                .save_workspace(&WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms() })
+                .await
+                .map_err(|error| error.to_string())?;
+            return Ok(Imported { id, name, new_changes, merged: already_here.is_some() });
+        }
+        (Err(problem), _) => problem,
+        (Ok(_), Err(error)) => format!("the import could not be saved: {error}"),
+    };
+    if already_here.is_some() {
+        // What was added is genuine (every bundle was verified) and stays.
+        return Err(format!("The file was not imported completely: {problem}. The valid changes in it were added."));
+    }
+    let _ = WorkspaceDb::delete_workspace(id).await;
+    Err(format!("The file was refused: {problem}. Nothing from it was kept."))
+}
+
+/// Reads, verifies and stores the file's bundles slice by slice; returns how
+/// many were new here.
+async fn import_bundles(
+    driver: &Driver,
+    reader: &mut WorkspaceFileReader<'_>,
+    on_progress: &mut impl FnMut(String),
+) -> Result<usize, String> {
+    let total = reader.bundle_count();
+    let mut new_changes = 0;
+    while !reader.is_done() {
+        let slice = reader.next_bundles(IMPORT_SLICE).map_err(|error| error.to_string())?;
+        let report = driver.receive(slice).map_err(|failure| failure.to_string())?;
+        new_changes += report.applied.len();
+        if let Some(first) = report.refused.first() {
+            return Err(format!("{} of its changes failed their checks ({})", report.refused.len(), first.reason));
+        }
+        on_progress(format!("Checking changes: {} of {total}", reader.bundles_read()));
+        yield_to_browser().await;
+    }
+    Ok(new_changes)
 }
 
 /// Deletes everything this device keeps of a workspace.

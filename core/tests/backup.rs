@@ -5,8 +5,8 @@
 mod common;
 
 use openprod_core::backup::{
-    BackupError, FileKind, KdfCost, WorkspaceFile, decode_workspace_file, decrypt_identity, encode_workspace_file,
-    encrypt_identity,
+    BackupError, FileKind, KdfCost, WorkspaceFile, WorkspaceFileReader, decode_workspace_file, decrypt_identity,
+    encode_workspace_file, encrypt_identity,
 };
 use openprod_core::bundle::Bundle;
 use openprod_core::encoding::Encoder;
@@ -209,6 +209,54 @@ fn trailing_bytes_behind_a_good_checksum_are_refused() {
     bytes.extend_from_slice(&[0; 32]);
     reseal(&mut bytes);
     assert!(matches!(decode_workspace_file(&bytes), Err(BackupError::Unreadable(_))));
+}
+
+#[test]
+fn trailing_bytes_behind_an_empty_workspace_file_are_refused() {
+    let mut bytes = encode_workspace_file(workspace_id(1), "Hamlet", &[]);
+    bytes.truncate(bytes.len() - 32);
+    bytes.push(0);
+    bytes.extend_from_slice(&[0; 32]);
+    reseal(&mut bytes);
+    assert!(matches!(decode_workspace_file(&bytes), Err(BackupError::Unreadable(_))));
+}
+
+#[test]
+fn a_workspace_file_read_in_small_pieces_gives_the_same_bundles() {
+    let workspace = hamlet_by_two_authors();
+    let bytes = encode_workspace_file(workspace.id(), "Hamlet", workspace.log().bundles());
+    let mut reader = WorkspaceFileReader::new(&bytes).unwrap();
+    let mut checks = 0;
+    while !reader.check_integrity(7).unwrap() {
+        checks += 1;
+        assert!(reader.integrity_progress().0 < reader.integrity_progress().1);
+    }
+    assert!(checks > 10, "the checksum was computed a piece at a time");
+    assert_eq!((reader.id(), reader.name(), reader.bundle_count()), (workspace.id(), "Hamlet", workspace.log().len()));
+    let mut bundles = Vec::new();
+    while !reader.is_done() {
+        let piece = reader.next_bundles(2).unwrap();
+        assert!(!piece.is_empty() && piece.len() <= 2);
+        bundles.extend(piece);
+        assert_eq!(reader.bundles_read(), bundles.len());
+    }
+    assert_eq!(bundles, workspace.log().bundles());
+}
+
+#[test]
+fn a_damaged_file_read_in_pieces_is_refused_before_any_bundle_is_read() {
+    let mut bytes = small_file();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    let mut reader = WorkspaceFileReader::new(&bytes).unwrap();
+    let outcome = loop {
+        match reader.check_integrity(16) {
+            Ok(false) => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(outcome, Err(BackupError::ChecksumMismatch));
+    assert_eq!(reader.bundles_read(), 0);
 }
 
 // The identity file.

@@ -170,7 +170,7 @@ fn ImportWorkspace(on_imported: impl Fn() + Copy + Send + Sync + 'static) -> imp
                 Err(failure) => return error.set(Some(failure)),
             };
             let identity = me.with_identity(library::copy_identity);
-            let on_progress = |done: usize, total: usize| status.set(Some(format!("Checking changes: {done} of {total}")));
+            let on_progress = |progress: String| status.set(Some(progress));
             let imported = library::import_file(&me.profile(), &identity, &bytes, on_progress).await;
             match imported {
                 Ok(imported) => {

@@ -14,7 +14,7 @@ mod workspace_file;
 use std::fmt;
 
 pub use identity_file::{KdfCost, decrypt_identity, encrypt_identity};
-pub use workspace_file::{WorkspaceFile, decode_workspace_file, encode_workspace_file};
+pub use workspace_file::{WorkspaceFile, WorkspaceFileReader, decode_workspace_file, encode_workspace_file};
 
 use crate::encoding::DecodeError;
 use crate::ids::WorkspaceId;

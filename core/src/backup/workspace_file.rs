@@ -67,36 +67,143 @@ pub fn encode_workspace_file(id: WorkspaceId, name: &str, bundles: &[Bundle]) ->
 
 /// Reads a workspace file, refusing it whole if any part is damaged.
 pub fn decode_workspace_file(bytes: &[u8]) -> Result<WorkspaceFile, BackupError> {
-    check_preamble(bytes, FileKind::Workspace, FORMAT)?;
-    let Some(body_len) = bytes.len().checked_sub(CHECKSUM_LEN).filter(|&len| len > MAGIC.len()) else {
-        return Err(BackupError::Incomplete { kind: FileKind::Workspace });
-    };
-    let (body, checksum) = bytes.split_at(body_len);
-    if blake3::hash(body).as_bytes() != checksum {
-        return Err(BackupError::ChecksumMismatch);
+    let mut reader = WorkspaceFileReader::new(bytes)?;
+    while !reader.check_integrity(usize::MAX)? {}
+    let mut bundles = Vec::with_capacity(reader.bundle_count());
+    while !reader.is_done() {
+        bundles.extend(reader.next_bundles(usize::MAX)?);
+    }
+    let (id, name) = (reader.id(), reader.name().to_owned());
+    Ok(WorkspaceFile { id, name, bundles })
+}
+
+/// Reads a workspace file a piece at a time, so that a driver can yield to
+/// its event loop between pieces of a large file: first
+/// [`WorkspaceFileReader::check_integrity`] until it returns `true` (nothing
+/// else is read before the whole checksum matches), then
+/// [`WorkspaceFileReader::next_bundles`] until [`WorkspaceFileReader::is_done`].
+pub struct WorkspaceFileReader<'a> {
+    body: &'a [u8],
+    checksum: &'a [u8],
+    hasher: blake3::Hasher,
+    hashed: usize,
+    /// Set once the checksum matched.
+    contents: Option<Contents<'a>>,
+}
+
+struct Contents<'a> {
+    id: WorkspaceId,
+    name: String,
+    count: usize,
+    input: Decoder<'a>,
+    index: usize,
+}
+
+impl<'a> WorkspaceFileReader<'a> {
+    /// Checks only what tells a workspace file at a glance: its magic, its
+    /// format and that it is long enough to hold a checksum.
+    pub fn new(bytes: &'a [u8]) -> Result<WorkspaceFileReader<'a>, BackupError> {
+        check_preamble(bytes, FileKind::Workspace, FORMAT)?;
+        let Some(body_len) = bytes.len().checked_sub(CHECKSUM_LEN).filter(|&len| len > MAGIC.len()) else {
+            return Err(BackupError::Incomplete { kind: FileKind::Workspace });
+        };
+        let (body, checksum) = bytes.split_at(body_len);
+        Ok(WorkspaceFileReader { body, checksum, hasher: blake3::Hasher::new(), hashed: 0, contents: None })
     }
 
-    let mut input = Decoder::new(body);
-    input.slice(MAGIC.len() + 1, "the file header").map_err(BackupError::Unreadable)?;
-    let id = WorkspaceId::from_bytes(input.fixed("a workspace id").map_err(BackupError::Unreadable)?);
-    let name = input.str("a workspace name").map_err(BackupError::Unreadable)?.to_owned();
-    let count = input.length(MIN_FRAMED_BUNDLE, "a bundle count").map_err(BackupError::Unreadable)?;
-    let mut bundles = Vec::with_capacity(count);
-    for index in 0..count {
-        let bad_bundle = |error: DecodeError| BackupError::BadBundle { index, count, error };
-        let encoded = input.bytes("a bundle's length").map_err(bad_bundle)?;
-        let offset = input.position() - encoded.len();
-        let bundle = Bundle::decode_one(encoded).map_err(|error| {
-            // Offsets relative to the file, where someone inspecting it would look.
-            bad_bundle(DecodeError { offset: offset + error.offset, what: error.what })
-        })?;
-        if bundle.header.workspace != id {
-            return Err(BackupError::ForeignBundle { index, count, workspace: bundle.header.workspace });
+    /// Hashes up to `max_bytes` more of the file; `true` once the whole file
+    /// is hashed, its checksum matches and its header is read.
+    pub fn check_integrity(&mut self, max_bytes: usize) -> Result<bool, BackupError> {
+        if self.contents.is_some() {
+            return Ok(true);
         }
-        bundles.push(bundle);
+        let end = self.hashed.saturating_add(max_bytes.max(1)).min(self.body.len());
+        self.hasher.update(&self.body[self.hashed..end]);
+        self.hashed = end;
+        if self.hashed < self.body.len() {
+            return Ok(false);
+        }
+        if self.hasher.finalize().as_bytes() != self.checksum {
+            return Err(BackupError::ChecksumMismatch);
+        }
+        let mut input = Decoder::new(self.body);
+        input.slice(MAGIC.len() + 1, "the file header").map_err(BackupError::Unreadable)?;
+        let id = WorkspaceId::from_bytes(input.fixed("a workspace id").map_err(BackupError::Unreadable)?);
+        let name = input.str("a workspace name").map_err(BackupError::Unreadable)?.to_owned();
+        let count = input.length(MIN_FRAMED_BUNDLE, "a bundle count").map_err(BackupError::Unreadable)?;
+        if count == 0 {
+            input.finish("the end of the bundles").map_err(BackupError::Unreadable)?;
+        }
+        self.contents = Some(Contents { id, name, count, input, index: 0 });
+        Ok(true)
     }
-    input.finish("the end of the bundles").map_err(BackupError::Unreadable)?;
-    Ok(WorkspaceFile { id, name, bundles })
+
+    /// How far [`WorkspaceFileReader::check_integrity`] has come, as (bytes hashed, bytes in all).
+    pub fn integrity_progress(&self) -> (usize, usize) {
+        (self.hashed, self.body.len())
+    }
+
+    fn contents(&self) -> &Contents<'a> {
+        self.contents.as_ref().expect("the header is read once the integrity check passed")
+    }
+
+    /// The workspace's id. Only after the integrity check passed.
+    pub fn id(&self) -> WorkspaceId {
+        self.contents().id
+    }
+
+    /// The workspace's name. Only after the integrity check passed.
+    pub fn name(&self) -> &str {
+        &self.contents().name
+    }
+
+    /// How many bundles the file holds. Only after the integrity check passed.
+    pub fn bundle_count(&self) -> usize {
+        self.contents().count
+    }
+
+    /// How many bundles have been read so far.
+    pub fn bundles_read(&self) -> usize {
+        self.contents.as_ref().map_or(0, |contents| contents.index)
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.contents.as_ref().is_some_and(|contents| contents.index == contents.count)
+    }
+
+    /// The next bundles, up to `max`, in file order. Only after the integrity
+    /// check passed; the last call also checks that nothing follows them.
+    pub fn next_bundles(&mut self, max: usize) -> Result<Vec<Bundle>, BackupError> {
+        let Some(contents) = self.contents.as_mut() else {
+            panic!("next_bundles before the integrity check passed");
+        };
+        let Contents { id, count, input, index, .. } = contents;
+        let take = max.min(*count - *index);
+        let mut bundles = Vec::with_capacity(take);
+        for _ in 0..take {
+            let current = *index;
+            let bad_bundle = |error: DecodeError| BackupError::BadBundle { index: current, count: *count, error };
+            let encoded = input.bytes("a bundle's length").map_err(bad_bundle)?;
+            let offset = input.position() - encoded.len();
+            let bundle = Bundle::decode_one(encoded).map_err(|error| {
+                // Offsets relative to the file, where someone inspecting it would look.
+                bad_bundle(DecodeError { offset: offset + error.offset, what: error.what })
+            })?;
+            if bundle.header.workspace != *id {
+                return Err(BackupError::ForeignBundle {
+                    index: current,
+                    count: *count,
+                    workspace: bundle.header.workspace,
+                });
+            }
+            bundles.push(bundle);
+            *index += 1;
+        }
+        if *index == *count {
+            input.finish("the end of the bundles").map_err(BackupError::Unreadable)?;
+        }
+        Ok(bundles)
+    }
 }
 
 #[cfg(test)]
