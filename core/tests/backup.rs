@@ -201,23 +201,24 @@ fn an_unreadable_bundle_behind_a_good_checksum_is_named() {
     }
 }
 
-#[test]
-fn trailing_bytes_behind_a_good_checksum_are_refused() {
-    let mut bytes = small_file();
+/// A stray byte after the last bundle, under a checksum that covers it.
+fn with_trailing_byte(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes.truncate(bytes.len() - 32);
     bytes.push(0);
     bytes.extend_from_slice(&[0; 32]);
     reseal(&mut bytes);
+    bytes
+}
+
+#[test]
+fn trailing_bytes_behind_a_good_checksum_are_refused() {
+    let bytes = with_trailing_byte(small_file());
     assert!(matches!(decode_workspace_file(&bytes), Err(BackupError::Unreadable(_))));
 }
 
 #[test]
 fn trailing_bytes_behind_an_empty_workspace_file_are_refused() {
-    let mut bytes = encode_workspace_file(workspace_id(1), "Hamlet", &[]);
-    bytes.truncate(bytes.len() - 32);
-    bytes.push(0);
-    bytes.extend_from_slice(&[0; 32]);
-    reseal(&mut bytes);
+    let bytes = with_trailing_byte(encode_workspace_file(workspace_id(1), "Hamlet", &[]));
     assert!(matches!(decode_workspace_file(&bytes), Err(BackupError::Unreadable(_))));
 }
 
