@@ -97,3 +97,51 @@ pub fn record_measure(name: &str, start_ms: f64) {
         let _ = measure.call2(&performance, &name.into(), &options);
     }
 }
+
+/// An exclusive Web Lock, held until dropped. Browsers release it by
+/// themselves when the page goes away, crashed or closed.
+pub struct HeldLock {
+    release: Option<js_sys::Function>,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            let _ = release.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    }
+}
+
+/// Takes the exclusive lock `name` for this page if no other page of this
+/// origin holds it; `None` if one does. Where the browser has no Web Locks
+/// (outside a secure context) there is nothing to coordinate with, and the
+/// lock is granted.
+pub async fn try_exclusive_lock(name: &str) -> Option<HeldLock> {
+    let navigator = web_sys::window()?.navigator();
+    let locks = js_sys::Reflect::get(&navigator, &"locks".into()).ok().filter(|locks| !locks.is_undefined());
+    let Some(locks) = locks else { return Some(HeldLock { release: None }) };
+    let request: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into()).ok()?.dyn_into().ok()?;
+
+    // `request` calls back with the lock (or null) and holds the lock until
+    // the promise the callback returns settles: that promise's resolve
+    // function is the release handle, passed out through `granted`.
+    let mut grant = None;
+    let granted = Promise::new(&mut |resolve, _reject| grant = Some(resolve));
+    let grant = grant?;
+    let on_lock = Closure::once_into_js(move |lock: wasm_bindgen::JsValue| -> wasm_bindgen::JsValue {
+        if lock.is_null() {
+            let _ = grant.call1(&wasm_bindgen::JsValue::NULL, &wasm_bindgen::JsValue::NULL);
+            return wasm_bindgen::JsValue::UNDEFINED;
+        }
+        let mut release = None;
+        let held = Promise::new(&mut |resolve, _reject| release = Some(resolve));
+        let release = release.map_or(wasm_bindgen::JsValue::NULL, wasm_bindgen::JsValue::from);
+        let _ = grant.call1(&wasm_bindgen::JsValue::NULL, &release);
+        held.into()
+    });
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"ifAvailable".into(), &true.into());
+    request.call3(&locks, &name.into(), &options, &on_lock).ok()?;
+    let release: js_sys::Function = JsFuture::from(granted).await.ok()?.dyn_into().ok()?;
+    Some(HeldLock { release: Some(release) })
+}

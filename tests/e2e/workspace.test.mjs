@@ -802,3 +802,35 @@ test("a large workspace reopens from its snapshot, is checked against its log, a
     await fx.dispose();
   }
 });
+
+test("a workspace open in one tab is refused in a second tab, so two tabs never sign over each other", async () => {
+  const fx = await fixture();
+  try {
+    const { context, page, errors } = await fx.newUser("Jane");
+    await page.getByTestId("new-workspace-name").fill("Hamlet");
+    await page.getByRole("button", { name: "Create workspace" }).click();
+    await page.getByTestId("diagnostics").waitFor();
+    const workspaceUrl = page.url();
+
+    const second = await context.newPage();
+    const secondErrors = watchErrors(second);
+    await second.goto(workspaceUrl);
+    const refusal = second.getByRole("alert");
+    assert.match(await expectText(refusal, /\S/), /open in another tab or window/);
+    assert.equal(await second.getByTestId("diagnostics").count(), 0, "the second tab shows no workspace to edit");
+
+    // Once the first tab lets go, the second one opens it.
+    await page.close();
+    await second.reload();
+    await second.getByTestId("diagnostics").waitFor();
+    await openContacts(second);
+    await addRecord(second, { full_name: "Ophelia" });
+    await expectText(second.getByTestId("save-state"), SAVED);
+    await goHome(second);
+    await assertRebuildMatches(second);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(secondErrors, []);
+  } finally {
+    await fx.dispose();
+  }
+});

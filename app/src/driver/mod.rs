@@ -27,7 +27,7 @@ use openprod_core::ids::{EntityId, WorkspaceId};
 use openprod_core::op::OpPayload;
 use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace};
 
-use crate::device::{BrowserEntropy, monotonic_ms, now_ms, record_measure};
+use crate::device::{BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, try_exclusive_lock};
 use crate::storage::{StorageError, WorkspaceDb};
 
 /// After this many new bundles the state is checkpointed again, so that the
@@ -116,6 +116,8 @@ impl From<EditError> for EditFailure {
 
 struct Inner {
     engine: RefCell<Engine>,
+    /// Only one page of this browser drives a workspace at a time.
+    _lock: HeldLock,
     /// One trigger per record a view reads, fired when a change writes one
     /// of its fields: an edit re-runs the views of that record only.
     record_triggers: RefCell<BTreeMap<EntityId, ArcTrigger>>,
@@ -144,18 +146,25 @@ pub struct Driver {
 }
 
 impl Driver {
-    fn new(workspace: Workspace, db: WorkspaceDb, written_since_snapshot: usize) -> Driver {
-        Driver::with_engine(Engine::Ready(workspace), db, written_since_snapshot, None)
+    fn new(workspace: Workspace, db: WorkspaceDb, lock: HeldLock, written_since_snapshot: usize) -> Driver {
+        Driver::with_engine(Engine::Ready(workspace), db, lock, written_since_snapshot, None)
     }
 
     /// A driver over a workspace still opening behind its snapshot.
-    fn opening(opening: Opening, db: WorkspaceDb, progress: OpenProgress) -> Driver {
-        Driver::with_engine(Engine::Opening(opening), db, 0, Some(progress))
+    fn opening(opening: Opening, db: WorkspaceDb, lock: HeldLock, progress: OpenProgress) -> Driver {
+        Driver::with_engine(Engine::Opening(opening), db, lock, 0, Some(progress))
     }
 
-    fn with_engine(engine: Engine, db: WorkspaceDb, written_since_snapshot: usize, loading: Option<OpenProgress>) -> Driver {
+    fn with_engine(
+        engine: Engine,
+        db: WorkspaceDb,
+        lock: HeldLock,
+        written_since_snapshot: usize,
+        loading: Option<OpenProgress>,
+    ) -> Driver {
         let inner = Inner {
             engine: RefCell::new(engine),
+            _lock: lock,
             record_triggers: RefCell::default(),
             db,
             pending: RefCell::default(),
@@ -233,9 +242,10 @@ impl Driver {
     }
 
     /// A workspace this device has no data of yet, filled by [`Driver::receive`].
-    pub async fn start(id: WorkspaceId, identity: Identity) -> Result<Driver, StorageError> {
+    pub async fn start(id: WorkspaceId, identity: Identity) -> Result<Driver, OpenError> {
+        let lock = try_exclusive_lock(&WorkspaceDb::database_name(id)).await.ok_or(OpenError::OpenElsewhere)?;
         let db = WorkspaceDb::open(id).await?;
-        Ok(Driver::new(Workspace::empty(id, identity, now_ms(), ClockConfig::default()), db, 0))
+        Ok(Driver::new(Workspace::empty(id, identity, now_ms(), ClockConfig::default()), db, lock, 0))
     }
 
     /// Lets go of the workspace: its database closes once the last pending

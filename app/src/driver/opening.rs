@@ -12,7 +12,7 @@ use openprod_core::bundle::Bundle;
 use openprod_core::workspace::{Opening, Restored};
 
 use super::Driver;
-use crate::device::{monotonic_ms, now_ms, record_measure, yield_to_browser};
+use crate::device::{monotonic_ms, now_ms, record_measure, try_exclusive_lock, yield_to_browser};
 use crate::storage::{LogRecord, StorageError, WorkspaceDb};
 
 /// Work done between two yields. Well under the 50 ms that browsers call a
@@ -40,6 +40,10 @@ pub enum OpenError {
     /// The database holds no bundle at all: the workspace never finished
     /// being created or imported here.
     Empty,
+    /// Another tab or window of this browser has the workspace open. Two
+    /// would sign different changes under the same numbers of this device's
+    /// chain, which no peer could accept.
+    OpenElsewhere,
 }
 
 impl fmt::Display for OpenError {
@@ -52,6 +56,10 @@ impl fmt::Display for OpenError {
                  been changed; export the workspace and ask another member for a copy."
             ),
             OpenError::Empty => f.write_str("This workspace holds no data on this device yet."),
+            OpenError::OpenElsewhere => f.write_str(
+                "This workspace is open in another tab or window of Openprod on this device. Close it there, \
+                 then reload this page.",
+            ),
         }
     }
 }
@@ -74,6 +82,7 @@ pub async fn open(
     mut on_progress: impl FnMut(OpenProgress),
 ) -> Result<Driver, OpenError> {
     let began = monotonic_ms();
+    let lock = try_exclusive_lock(&WorkspaceDb::database_name(id)).await.ok_or(OpenError::OpenElsewhere)?;
     let db = WorkspaceDb::open(id).await?;
     let snapshot = db.load_snapshot().await.unwrap_or_else(|error| {
         // Damage in the snapshot costs only time: the log rebuilds the state.
@@ -88,7 +97,7 @@ pub async fn open(
     let opening = Opening::new(id, identity, snapshot.as_ref(), now_ms(), ClockConfig::default());
     let covered = snapshot.as_ref().filter(|_| opening.snapshot_used()).map_or(0, |snapshot| snapshot.covers.total());
     if opening.snapshot_used() {
-        let driver = Driver::opening(opening, db, OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
+        let driver = Driver::opening(opening, db, lock, OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
         spawn_local(async move {
             let fed = feed(&records, |bundles| driver.feed_opening(bundles), |progress| driver.set_loading(progress)).await;
             let result = fed.and_then(|()| driver.finish_opening(covered));
@@ -106,7 +115,7 @@ pub async fn open(
     feed(&records, feed_opening, &mut on_progress).await?;
     let restored = opening.finish();
     let replayed = check(&restored, covered)?;
-    let driver = Driver::new(restored.workspace, db, replayed);
+    let driver = Driver::new(restored.workspace, db, lock, replayed);
     record_measure(OPENED, began);
     driver.checkpoint_in_background();
     Ok(driver)
