@@ -55,6 +55,18 @@ pub async fn yield_to_browser() {
     let _ = JsFuture::from(promise).await;
 }
 
+/// Waits `ms` milliseconds without holding up the page.
+pub async fn sleep_ms(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        } else {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
 /// Offers `bytes` to the user as a file download named `file_name`.
 pub fn download(file_name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
     let describe = |error: wasm_bindgen::JsValue| format!("the browser could not save the file: {error:?}");

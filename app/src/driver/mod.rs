@@ -27,7 +27,9 @@ use openprod_core::ids::{EntityId, WorkspaceId};
 use openprod_core::op::OpPayload;
 use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace};
 
-use crate::device::{BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, try_exclusive_lock};
+use crate::device::{
+    BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, sleep_ms, try_exclusive_lock, yield_to_browser,
+};
 use crate::storage::{StorageError, WorkspaceDb};
 
 /// After this many new bundles the state is checkpointed again, so that the
@@ -37,6 +39,9 @@ const SNAPSHOT_EVERY: usize = 2_000;
 /// The User Timing measure from the start of a local edit to its bundle
 /// being durable in IndexedDB.
 pub const EDIT_DURABLE: &str = "openprod edit durable";
+
+/// How often waiting for the driver (to open, to finish saving) looks again.
+const WAIT_POLL_MS: i32 = 10;
 
 /// Whether everything shown is safely on this device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,12 +187,13 @@ impl Driver {
         }
     }
 
-    fn feed_opening(&self, bundles: Vec<Bundle>) -> usize {
-        let inner = self.inner();
+    /// Feeds the background opening; `None` once the driver was closed.
+    fn feed_opening(&self, bundles: Vec<Bundle>) -> Option<usize> {
+        let inner = self.inner.try_get_value()?;
         let mut engine = inner.engine.borrow_mut();
-        let Engine::Opening(opening) = &mut *engine else { return 0 };
+        let Engine::Opening(opening) = &mut *engine else { return None };
         opening.feed(bundles, now_ms());
-        opening.bundles_loaded()
+        Some(opening.bundles_loaded())
     }
 
     fn set_loading(&self, progress: OpenProgress) {
@@ -196,7 +202,7 @@ impl Driver {
 
     /// Turns the finished opening into an editable workspace.
     fn finish_opening(&self, covered: u64) -> Result<(), OpenError> {
-        let inner = self.inner();
+        let Some(inner) = self.inner.try_get_value() else { return Ok(()) };
         let mut engine = inner.engine.borrow_mut();
         let Engine::Opening(opening) = std::mem::replace(&mut *engine, Engine::Switching) else {
             unreachable!("only an opening engine is finished")
@@ -209,6 +215,9 @@ impl Driver {
     }
 
     fn opened(&self, result: Result<(), String>) {
+        if self.inner.try_get_value().is_none() {
+            return; // closed while it opened
+        }
         self.loading.set(None);
         self.trouble.set(result.err());
         // Bundles beyond the snapshot may have changed anything.
@@ -226,7 +235,7 @@ impl Driver {
     /// Waits until the whole log is in and the workspace takes edits.
     pub async fn fully_open(&self) -> Result<(), String> {
         while self.loading.get_untracked().is_some() {
-            crate::device::yield_to_browser().await;
+            sleep_ms(WAIT_POLL_MS).await;
         }
         self.trouble.get_untracked().map_or(Ok(()), Err)
     }
@@ -248,10 +257,14 @@ impl Driver {
         Ok(Driver::new(Workspace::empty(id, identity, now_ms(), ClockConfig::default()), db, lock, 0))
     }
 
-    /// Lets go of the workspace: its database closes once the last pending
-    /// write (if any) has finished.
+    /// Lets go of the workspace: its database closes (and its lock is
+    /// released) once the last pending write, if any, has finished. Deferred
+    /// by one turn of the event loop, so views still showing it unmount first.
     pub fn close(self) {
-        self.inner.dispose();
+        spawn_local(async move {
+            yield_to_browser().await;
+            self.inner.dispose();
+        });
     }
 
     fn inner(&self) -> Rc<Inner> {
@@ -404,7 +417,7 @@ impl Driver {
             match self.save_state.get_untracked() {
                 SaveState::Saved => return Ok(()),
                 SaveState::Failed { error, .. } => return Err(error),
-                SaveState::Saving { .. } => crate::device::yield_to_browser().await,
+                SaveState::Saving { .. } => sleep_ms(WAIT_POLL_MS).await,
             }
         }
     }
@@ -455,24 +468,34 @@ impl Driver {
     }
 
     fn checkpoint_in_background(&self) {
+        let Some(inner) = self.inner.try_get_value() else { return };
         let driver = *self;
-        spawn_local(async move { driver.checkpoint_if_due(&driver.inner()).await });
+        spawn_local(async move { driver.checkpoint_if_due(&inner).await });
     }
 
+    /// Saves a new snapshot once enough has been written since the last:
+    /// [`SNAPSHOT_EVERY`] bundles, or a quarter of the log, whichever is more,
+    /// so that a large import saves a few snapshots, not one per slice.
     async fn checkpoint_if_due(&self, inner: &Inner) {
-        if inner.written_since_snapshot.get() < SNAPSHOT_EVERY {
-            return;
-        }
-        let snapshot = match &*inner.engine.borrow() {
-            Engine::Ready(workspace) => workspace.snapshot(),
+        let written = inner.written_since_snapshot.get();
+        let (snapshot, log_len) = match &*inner.engine.borrow() {
+            Engine::Ready(workspace) => {
+                let log_len = workspace.log().len();
+                // Only what is durable: a snapshot covering a bundle that is
+                // still queued would, after a crash, show an edit the log lacks.
+                if written < SNAPSHOT_EVERY.max(log_len / 4) || !inner.pending.borrow().is_empty() {
+                    return;
+                }
+                (workspace.snapshot(), log_len)
+            }
             // Opening: the snapshot stored is the newest; failed: keep the old one.
             _ => return,
         };
         // A snapshot only saves time on the next opening; a failure costs a
         // longer replay, never data, so it is logged and retried later.
         match inner.db.save_snapshot(&snapshot).await {
-            Ok(()) => inner.written_since_snapshot.set(0),
-            Err(error) => leptos::logging::warn!("snapshot not saved: {error}"),
+            Ok(()) => inner.written_since_snapshot.set(inner.written_since_snapshot.get().saturating_sub(written)),
+            Err(error) => leptos::logging::warn!("snapshot of {log_len} bundles not saved: {error}"),
         }
     }
 

@@ -110,7 +110,7 @@ pub async fn open(
     let mut opening = opening;
     let feed_opening = |bundles| {
         opening.feed(bundles, now_ms());
-        opening.bundles_loaded()
+        Some(opening.bundles_loaded())
     };
     feed(&records, feed_opening, &mut on_progress).await?;
     let restored = opening.finish();
@@ -122,16 +122,18 @@ pub async fn open(
 }
 
 /// Feeds the stored records in order, yielding to the page between slices.
+/// Stops early, without error, when `feed_bundles` says `None` (nobody
+/// wants the workspace any more).
 async fn feed(
     records: &[LogRecord],
-    mut feed_bundles: impl FnMut(Vec<Bundle>) -> usize,
+    mut feed_bundles: impl FnMut(Vec<Bundle>) -> Option<usize>,
     mut on_progress: impl FnMut(OpenProgress),
 ) -> Result<(), OpenError> {
     let stored_bytes = records.iter().map(|record| record.byte_len()).sum();
     let mut slice_started = monotonic_ms();
     let mut done_bytes = 0;
     for record in records {
-        let bundles = feed_bundles(record.bundles()?);
+        let Some(bundles) = feed_bundles(record.bundles()?) else { return Ok(()) };
         done_bytes += record.byte_len();
         if monotonic_ms() - slice_started > SLICE_MS {
             on_progress(OpenProgress { stored_bytes, done_bytes, bundles });
