@@ -200,15 +200,16 @@ impl Driver {
         self.loading.set(Some(progress));
     }
 
-    /// Turns the finished opening into an editable workspace.
-    fn finish_opening(&self, covered: u64) -> Result<(), OpenError> {
+    /// Turns the opening into an editable workspace once the log was read
+    /// (`fed`) and checked, or into a read-only one if either failed.
+    fn finish_opening(&self, fed: Result<(), OpenError>, covered: u64) -> Result<(), OpenError> {
         let Some(inner) = self.inner.try_get_value() else { return Ok(()) };
         let mut engine = inner.engine.borrow_mut();
         let Engine::Opening(opening) = std::mem::replace(&mut *engine, Engine::Switching) else {
             unreachable!("only an opening engine is finished")
         };
         let restored = opening.finish();
-        let result = opening::check(&restored, covered);
+        let result = fed.and_then(|()| opening::check(&restored, covered));
         inner.written_since_snapshot.set(*result.as_ref().unwrap_or(&0));
         *engine = if result.is_ok() { Engine::Ready(restored.workspace) } else { Engine::Failed(restored.workspace) };
         result.map(|_| ())

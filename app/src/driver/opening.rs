@@ -94,20 +94,19 @@ pub async fn open(
     on_progress(OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
     yield_to_browser().await;
 
-    let opening = Opening::new(id, identity, snapshot.as_ref(), now_ms(), ClockConfig::default());
+    let mut opening = Opening::new(id, identity, snapshot.as_ref(), now_ms(), ClockConfig::default());
     let covered = snapshot.as_ref().filter(|_| opening.snapshot_used()).map_or(0, |snapshot| snapshot.covers.total());
     if opening.snapshot_used() {
         let driver = Driver::opening(opening, db, lock, OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
         spawn_local(async move {
             let fed = feed(&records, |bundles| driver.feed_opening(bundles), |progress| driver.set_loading(progress)).await;
-            let result = fed.and_then(|()| driver.finish_opening(covered));
+            let result = driver.finish_opening(fed, covered);
             driver.opened(result.map_err(|error| error.to_string()));
             record_measure(OPENED, began);
         });
         return Ok(driver);
     }
 
-    let mut opening = opening;
     let feed_opening = |bundles| {
         opening.feed(bundles, now_ms());
         Some(opening.bundles_loaded())
