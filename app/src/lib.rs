@@ -4,8 +4,10 @@
 mod device;
 pub mod driver;
 mod library;
+pub mod net;
 mod route;
 mod service_worker;
+mod settings;
 pub mod storage;
 pub mod ui;
 

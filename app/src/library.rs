@@ -1,16 +1,18 @@
-//! The workspaces on this device: creating, importing, exporting and
-//! deleting them. Each is one IndexedDB database plus an entry in the
-//! profile's list; the database is written first, so the list never names a
-//! workspace that has no data.
+//! The workspaces on this device: creating, joining, importing, exporting
+//! and deleting them. Each is one IndexedDB database plus an entry in the
+//! profile's list; the database is written first, so the list names a
+//! workspace with no data only while it is being joined (its entry then
+//! carries the share link's secret, and peers fill it).
 
 use openprod_core::backup::{WorkspaceFileReader, encode_workspace_file};
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
+use openprod_core::sync::{ShareLink, WorkspaceSecret};
 use openprod_core::workspace::Workspace;
 
 use crate::device::{BrowserEntropy, now_ms, yield_to_browser};
 use crate::driver::Driver;
-use crate::storage::{ProfileDb, StorageError, WorkspaceDb, WorkspaceEntry};
+use crate::storage::{ProfileDb, Sharing, StorageError, WorkspaceDb, WorkspaceEntry};
 
 /// The module every new workspace starts with.
 pub const CONTACTS_MODULE: &str = include_str!("../../modules/contacts/manifest.toml");
@@ -37,11 +39,55 @@ pub async fn create_workspace(
     let db = WorkspaceDb::open(id).await.map_err(|error| error.to_string())?;
     db.append_local(&first).await.map_err(|error| error.to_string())?;
     db.append_local(&modules).await.map_err(|error| error.to_string())?;
+    let sharing = Some(Sharing { secret: WorkspaceSecret::generate(&mut entropy), relay: None });
     profile
-        .save_workspace(&WorkspaceEntry { id, name: name.to_owned(), last_opened_ms: now })
+        .save_workspace(&WorkspaceEntry { id, name: name.to_owned(), last_opened_ms: now, sharing })
         .await
         .map_err(|error| error.to_string())?;
     Ok(id)
+}
+
+/// What a joined workspace is called until its first changes arrive.
+pub const JOINING_NAME: &str = "Joining…";
+
+/// Follows a share link: a workspace already here takes the link's secret
+/// and relay; a new one is listed empty, to be filled by its peers.
+pub async fn join_workspace(profile: &ProfileDb, link: &ShareLink) -> Result<WorkspaceId, String> {
+    let id = link.workspace;
+    let sharing = Sharing { secret: link.secret.clone(), relay: link.relay.clone() };
+    let updated = profile
+        .update_workspace(id, |entry| entry.sharing = Some(sharing.clone()))
+        .await
+        .map_err(|error| error.to_string())?;
+    if !updated {
+        // Created now, so that the list never names a workspace with no database.
+        drop(WorkspaceDb::open(id).await.map_err(|error| error.to_string())?);
+        let entry = WorkspaceEntry { id, name: JOINING_NAME.to_owned(), last_opened_ms: now_ms(), sharing: Some(sharing) };
+        profile.save_workspace(&entry).await.map_err(|error| error.to_string())?;
+    }
+    Ok(id)
+}
+
+/// Whether this device was given a link to the workspace: then an empty
+/// database means "not received yet", not damage.
+pub async fn is_being_joined(profile: &ProfileDb, id: WorkspaceId) -> bool {
+    let listed = profile.workspaces().await.unwrap_or_default();
+    listed.into_iter().any(|entry| entry.id == id && entry.sharing.is_some())
+}
+
+/// The sharing of a workspace made before sharing existed (or imported
+/// from a file): a secret is made for it now, on first use.
+pub async fn sharing_of(profile: &ProfileDb, id: WorkspaceId) -> Result<Sharing, String> {
+    let listed = profile.workspaces().await.map_err(|error| error.to_string())?;
+    if let Some(sharing) = listed.into_iter().find(|entry| entry.id == id).and_then(|entry| entry.sharing) {
+        return Ok(sharing);
+    }
+    let sharing = Sharing { secret: WorkspaceSecret::generate(&mut BrowserEntropy), relay: None };
+    profile
+        .update_workspace(id, |entry| entry.sharing = Some(sharing.clone()))
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(sharing)
 }
 
 /// The whole workspace as one file: its every bundle, signed.
@@ -112,8 +158,9 @@ pub async fn import_file(
     let problem = match (outcome, saved) {
         (Ok(new_changes), Ok(())) => {
             let name = already_here.as_ref().map_or_else(|| reader.name().to_owned(), |entry| entry.name.clone());
+            let sharing = already_here.as_ref().and_then(|entry| entry.sharing.clone());
             profile
-                .save_workspace(&WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms() })
+                .save_workspace(&WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms(), sharing })
                 .await
                 .map_err(|error| error.to_string())?;
             return Ok(Imported { id, name, new_changes, merged: already_here.is_some() });

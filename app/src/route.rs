@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use openprod_core::ids::{EntityId, WorkspaceId};
 use openprod_core::names::TableId;
+use openprod_core::sync::ShareLink;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
@@ -14,6 +15,10 @@ pub enum Route {
     Home(WorkspaceId),
     Table(WorkspaceId, TableId),
     Record(WorkspaceId, TableId, EntityId),
+    /// A share link: join the workspace it names.
+    Join(ShareLink),
+    /// A share link that cannot be followed, and why.
+    BrokenJoin(String),
     /// A link this version does not know; shown, not silently dropped.
     Unknown(String),
 }
@@ -25,6 +30,9 @@ impl Route {
 
     fn parse_known(fragment: &str) -> Option<Route> {
         let path = fragment.trim_start_matches('#').trim_start_matches('/');
+        if path.starts_with("join/") {
+            return Some(ShareLink::parse(fragment).map_or_else(|error| Route::BrokenJoin(error.to_string()), Route::Join));
+        }
         let parts: Vec<&str> = path.split('/').filter(|part| !part.is_empty()).collect();
         let workspace = |text: &str| WorkspaceId::parse(text).ok();
         match parts.as_slice() {
@@ -44,6 +52,8 @@ impl Route {
             Route::Home(id) => format!("#/w/{id}"),
             Route::Table(id, table) => format!("#/w/{id}/t/{table}"),
             Route::Record(id, table, record) => format!("#/w/{id}/t/{table}/r/{record}"),
+            Route::Join(link) => link.to_fragment(),
+            Route::BrokenJoin(_) => "#/".to_owned(),
             Route::Unknown(fragment) => fragment.clone(),
         }
     }
@@ -51,7 +61,7 @@ impl Route {
     pub fn workspace(&self) -> Option<WorkspaceId> {
         match self {
             Route::Home(id) | Route::Table(id, _) | Route::Record(id, _, _) => Some(*id),
-            Route::Workspaces | Route::Unknown(_) => None,
+            Route::Workspaces | Route::Join(_) | Route::BrokenJoin(_) | Route::Unknown(_) => None,
         }
     }
 }
@@ -77,6 +87,17 @@ pub fn navigate(route: &Route) {
     }
 }
 
+/// Goes to `route` in place of the current entry, so that going back does
+/// not return to it (a share link's secret stays out of the history).
+pub fn navigate_replacing(route: &Route) {
+    if let Some(window) = web_sys::window() {
+        let location = window.location();
+        let base = location.href().unwrap_or_default();
+        let base = base.split('#').next().unwrap_or_default();
+        let _ = location.replace(&format!("{base}{}", route.href()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
@@ -98,5 +119,12 @@ mod tests {
         }
         assert_eq!(Route::parse(""), Route::Workspaces);
         assert_eq!(Route::parse("#/w/not-an-id"), Route::Unknown("#/w/not-an-id".to_owned()));
+        let link = ShareLink {
+            workspace: id,
+            secret: openprod_core::sync::WorkspaceSecret::from_bytes([3; 32]),
+            relay: Some("wss://192.168.1.20:8443/ws".to_owned()),
+        };
+        assert_eq!(Route::parse(&Route::Join(link.clone()).href()), Route::Join(link));
+        assert!(matches!(Route::parse("#/join/not-an-id/x"), Route::BrokenJoin(_)));
     }
 }

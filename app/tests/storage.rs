@@ -8,7 +8,7 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use openprod_app::storage::{
-    Compaction, ProfileDb, StorageError, WorkspaceDb, WorkspaceEntry, request_persistence, storage_estimate,
+    Compaction, ProfileDb, StorageError, WorkspaceDb, Sharing, WorkspaceEntry, request_persistence, storage_estimate,
 };
 use openprod_core::bundle::Bundle;
 use openprod_core::entropy::SeededEntropy;
@@ -17,6 +17,7 @@ use openprod_core::identity::Identity;
 use openprod_core::ids::{UUID_RANDOM_BYTES, WorkspaceId};
 use openprod_core::names::TableId;
 use openprod_core::store::Snapshot;
+use openprod_core::sync::WorkspaceSecret;
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
 use wasm_bindgen::JsValue;
@@ -279,15 +280,17 @@ async fn the_profile_keeps_the_identity_and_the_workspace_list() {
     assert_eq!(stored.display_name, "Jane");
 
     assert_eq!(profile.workspaces().await.unwrap(), Vec::new());
-    let hamlet = WorkspaceEntry { id: fresh_id(), name: "Hamlet".into(), last_opened_ms: NOW };
-    let lear = WorkspaceEntry { id: fresh_id(), name: "Lear".into(), last_opened_ms: NOW + 1 };
+    let sharing = Sharing { secret: WorkspaceSecret::from_bytes([9; 32]), relay: Some("wss://relay.example:8443/ws".into()) };
+    let hamlet = WorkspaceEntry { id: fresh_id(), name: "Hamlet".into(), last_opened_ms: NOW, sharing: Some(sharing.clone()) };
+    let lear = WorkspaceEntry { id: fresh_id(), name: "Lear".into(), last_opened_ms: NOW + 1, sharing: None };
     profile.save_workspace(&hamlet).await.unwrap();
     profile.save_workspace(&lear).await.unwrap();
     assert_eq!(profile.workspaces().await.unwrap(), vec![lear.clone(), hamlet.clone()]);
 
-    assert!(profile.rename_workspace(hamlet.id, "Hamlet (tour)").await.unwrap());
-    assert!(!profile.rename_workspace(fresh_id(), "Nobody").await.unwrap());
+    assert!(profile.update_workspace(hamlet.id, |entry| entry.name = "Hamlet (tour)".into()).await.unwrap());
+    assert!(!profile.update_workspace(fresh_id(), |entry| entry.name = "Nobody".into()).await.unwrap());
     let renamed = WorkspaceEntry { name: "Hamlet (tour)".into(), ..hamlet.clone() };
+    assert_eq!(renamed.sharing, Some(sharing), "an update keeps what it does not touch");
     assert_eq!(profile.workspaces().await.unwrap(), vec![lear.clone(), renamed.clone()]);
 
     profile.remove_workspace(lear.id).await.unwrap();

@@ -174,6 +174,36 @@ fn received_bundles_are_acknowledged_only_once_persisted() {
 }
 
 #[test]
+fn only_what_the_driver_confirmed_durable_is_offered_or_acknowledged() {
+    let mut room = Room::new(2);
+    room.link(0, 1);
+    room.run();
+    let held = room.vector(0);
+    {
+        let device = &mut room.devices[0];
+        let outputs = device.hub.durable_up_to(&device.workspace, held.clone(), room.now);
+        assert!(outputs.iter().all(|output| !matches!(output, Output::Send { .. })), "nothing new to offer");
+    }
+    // An edit in memory, not yet stored: a vector exchange must not carry it.
+    room.now += 10;
+    let device = &mut room.devices[0];
+    let mut change = device.workspace.change(room.now, &mut room.entropy);
+    change.create_record(&TableId::new("contacts", "contacts"), &[("full_name", Value::String("Ophelia".into()))]).unwrap();
+    change.commit().unwrap();
+    let vector = Message::Vector { vector: room.vector(1) }.encode();
+    let device = &mut room.devices[0];
+    let outputs = device.hub.receive(&mut device.workspace, PeerId(1), &vector, room.now);
+    assert!(outputs.iter().all(|output| !matches!(output, Output::Send { .. })), "an unstored edit was offered");
+    // Once stored, it goes out.
+    let now_durable = room.vector(0);
+    let device = &mut room.devices[0];
+    let outputs = device.hub.durable_up_to(&device.workspace, now_durable, room.now);
+    room.handle(0, outputs);
+    room.run();
+    assert_eq!(room.vector(1), room.vector(0));
+}
+
+#[test]
 fn edits_travel_through_an_intermediate_peer() {
     let mut room = Room::new(3);
     room.link(0, 1);

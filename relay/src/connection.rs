@@ -1,77 +1,134 @@
 //! One WebSocket connection: reads client frames, enforces the limits, and
 //! writes what the room registry queues for it.
+//!
+//! Logs say who connected, joined, left, was refused (with the code) and why
+//! a connection closed. They never contain what peers send each other.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::protocol::{ClientMessage, ErrorCode, PeerId, ServerMessage, validate_room_name};
+use crate::listener::Remote;
+use crate::outbox::{Frame, outbox};
+use crate::protocol::{
+    ClientMessage, ErrorCode, PeerId, ServerMessage, parse_binary, relayed_binary, validate_room_name,
+};
+use crate::rate::{Limited, RateLimit};
 use crate::rooms::PeerHandle;
 use crate::server::Shared;
-
-/// Frames a connection may have queued before it counts as not keeping up.
-const OUTBOX_CAPACITY: usize = 256;
 
 /// How long a closing connection waits for the client to acknowledge the close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-pub async fn run(socket: WebSocket, shared: Arc<Shared>, peer: PeerId) {
+/// A flood of refused frames must not become a flood of log lines: at most
+/// one refusal per connection is logged in this interval; the others are counted.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    ClientClosed,
+    Lost,
+    IdleTimeout,
+    TooSlow,
+}
+
+impl End {
+    fn reason(self) -> &'static str {
+        match self {
+            End::ClientClosed => "closed by the client",
+            End::Lost => "connection lost",
+            End::IdleTimeout => "idle timeout",
+            End::TooSlow => "not reading fast enough",
+        }
+    }
+
+    /// The close frame the relay sends, when it is the one ending the connection.
+    fn close_code(self) -> Option<u16> {
+        match self {
+            End::ClientClosed | End::Lost => None,
+            End::IdleTimeout => Some(close_code::AWAY),
+            End::TooSlow => Some(close_code::POLICY),
+        }
+    }
+}
+
+pub async fn run(socket: WebSocket, shared: Arc<Shared>, peer: PeerId, remote: Remote) {
+    tracing::info!(peer = peer.0, remote = %remote.addr, secure = remote.secure, "connected");
     let (mut sink, mut stream) = socket.split();
-    let (outbox, mut queued) = mpsc::channel::<String>(OUTBOX_CAPACITY);
+    let (outbox, mut queued) = outbox();
     let kick = Arc::new(Notify::new());
+    let limits = &shared.limits;
     let mut session = Session {
+        rate: RateLimit::new(limits.messages_per_second, limits.bytes_per_second, Instant::now()),
         shared: shared.clone(),
         peer,
         room: None,
         handle: PeerHandle { outbox, kick: kick.clone() },
-        bucket: TokenBucket::new(shared.limits.messages_per_second, Instant::now()),
+        refusals: RefusalLog::default(),
+        frames_in: 0,
+        bytes_in: 0,
     };
 
     let idle_timeout = shared.limits.idle_timeout;
-    let mut ping = tokio::time::interval(ping_interval(idle_timeout));
+    // The first ping goes out after one interval, not at once: a fresh
+    // connection has just proven itself alive.
+    let period = ping_interval(idle_timeout);
+    let mut ping = tokio::time::interval_at(Instant::now() + period, period);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
 
-    let close: Option<(u16, &str)> = loop {
+    let end = loop {
         tokio::select! {
             frame = stream.next() => {
-                let Some(Ok(frame)) = frame else { break None };
+                let frame = match frame {
+                    Some(Ok(frame)) => frame,
+                    Some(Err(_)) | None => break End::Lost,
+                };
                 last_heard = Instant::now();
                 match frame {
                     Message::Text(text) => session.handle_text(text.as_str()),
-                    Message::Binary(_) => session.reply_error(
-                        ErrorCode::BinaryNotSupported,
-                        "the relay accepts JSON text frames only",
-                    ),
-                    Message::Close(_) => break None,
+                    Message::Binary(bytes) => session.handle_binary(&bytes),
+                    Message::Close(_) => break End::ClientClosed,
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
             }
             Some(frame) = queued.recv() => {
-                if sink.send(Message::Text(frame.into())).await.is_err() {
-                    break None;
+                let message = match frame {
+                    Frame::Text(text) => Message::Text(text.into()),
+                    Frame::Binary(bytes) => Message::Binary(bytes),
+                };
+                if sink.send(message).await.is_err() {
+                    break End::Lost;
                 }
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() >= idle_timeout {
-                    break Some((close_code::AWAY, "idle timeout"));
+                    break End::IdleTimeout;
                 }
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
+                    break End::Lost;
                 }
             }
-            _ = kick.notified() => break Some((close_code::POLICY, "not reading fast enough")),
+            _ = kick.notified() => break End::TooSlow,
         }
     };
 
     session.leave_room();
-    if let Some((code, reason)) = close {
-        tracing::info!(peer = %peer, reason, "closing connection");
-        let frame = CloseFrame { code, reason: reason.into() };
+    tracing::info!(
+        peer = peer.0,
+        reason = end.reason(),
+        frames_in = session.frames_in,
+        bytes_in = session.bytes_in,
+        unlogged_refusals = session.refusals.unlogged,
+        "closed"
+    );
+    if let Some(code) = end.close_code() {
+        let frame = CloseFrame { code, reason: end.reason().into() };
         if sink.send(Message::Close(Some(frame))).await.is_ok() {
             // Complete the closing handshake so the client reads our reason
             // rather than a reset connection.
@@ -96,33 +153,30 @@ struct Session {
     peer: PeerId,
     room: Option<String>,
     handle: PeerHandle,
-    bucket: TokenBucket,
+    rate: RateLimit,
+    refusals: RefusalLog,
+    frames_in: u64,
+    bytes_in: u64,
 }
 
 impl Session {
     fn handle_text(&mut self, text: &str) {
-        let limit = self.shared.limits.max_message_bytes;
-        if text.len() > limit {
-            return self.reply_error(
-                ErrorCode::MessageTooLarge,
-                format!("message of {} bytes refused: the limit is {limit} bytes", text.len()),
-            );
-        }
-        if !self.bucket.take(Instant::now()) {
-            return self.reply_error(ErrorCode::RateLimited, "too many messages; slow down");
+        if !self.admit(text.len()) {
+            return;
         }
         let message = match ClientMessage::parse(text) {
             Ok(message) => message,
-            Err(problem) => return self.reply_error(ErrorCode::Malformed, problem),
+            Err(problem) => return self.refuse(ErrorCode::Malformed, problem),
         };
         match message {
             ClientMessage::Join { room } => self.join(room),
             ClientMessage::Signal { to, data } => {
                 let Some(room) = &self.room else {
-                    return self.reply_error(ErrorCode::NotInRoom, "join a room before signaling");
+                    return self.refuse(ErrorCode::NotInRoom, "join a room before signaling");
                 };
-                if let Err(refusal) = self.shared.rooms.forward(room, self.peer, to, data) {
-                    self.reply_error(refusal.code, refusal.message);
+                let frame = Frame::Text(ServerMessage::Signal { from: self.peer, data }.to_json());
+                if let Err(refusal) = self.shared.rooms.forward(room, to, frame) {
+                    self.refuse(refusal.code, refusal.message);
                 }
             }
             ClientMessage::Leave => {
@@ -132,86 +186,101 @@ impl Session {
         }
     }
 
+    fn handle_binary(&mut self, frame: &[u8]) {
+        if !self.admit(frame.len()) {
+            return;
+        }
+        let (to, payload) = match parse_binary(frame) {
+            Ok(parts) => parts,
+            Err(problem) => return self.refuse(ErrorCode::FrameTooShort, problem),
+        };
+        let Some(room) = &self.room else {
+            return self.refuse(ErrorCode::NotInRoom, "join a room before relaying binary frames");
+        };
+        let relayed = Frame::Binary(relayed_binary(self.peer, payload));
+        if let Err(refusal) = self.shared.rooms.forward(room, to, relayed) {
+            self.refuse(refusal.code, refusal.message);
+        }
+    }
+
+    /// Checks a frame of `len` bytes against the size and rate limits.
+    fn admit(&mut self, len: usize) -> bool {
+        self.frames_in += 1;
+        self.bytes_in += len as u64;
+        let limit = self.shared.limits.max_message_bytes;
+        if len > limit {
+            let message = format!("a message of {len} bytes was refused: the limit is {limit} bytes");
+            self.refuse(ErrorCode::MessageTooLarge, message);
+            return false;
+        }
+        match self.rate.admit(len, Instant::now()) {
+            Ok(()) => true,
+            Err(Limited::Messages) => {
+                self.refuse(ErrorCode::RateLimited, "too many messages per second; slow down");
+                false
+            }
+            Err(Limited::Bytes) => {
+                self.refuse(ErrorCode::RateLimited, "too many bytes per second; slow down");
+                false
+            }
+        }
+    }
+
     fn join(&mut self, room: String) {
         if let Some(current) = &self.room {
             let message = format!("already in room {current}; leave it first");
-            return self.reply_error(ErrorCode::AlreadyInRoom, message);
+            return self.refuse(ErrorCode::AlreadyInRoom, message);
         }
         if let Err(message) = validate_room_name(&room) {
-            return self.reply_error(ErrorCode::InvalidRoom, message);
+            return self.refuse(ErrorCode::InvalidRoom, message);
         }
-        match self.shared.rooms.join(&room, self.peer, self.handle.clone()) {
-            Ok(peers) => {
-                tracing::info!(peer = %self.peer, room = %room, present = peers.len(), "joined");
-                let limits = &self.shared.limits;
-                let welcome = ServerMessage::Welcome { peer: self.peer, room: &room, peers, limits };
-                self.reply(welcome.to_json());
+        let (peer, limits) = (self.peer, &self.shared.limits);
+        let welcome = |peers| ServerMessage::Welcome { peer, room: &room, peers, limits }.to_json();
+        match self.shared.rooms.join(&room, peer, self.handle.clone(), welcome) {
+            Ok(present) => {
+                tracing::info!(peer = peer.0, room = %room, present, "joined");
                 self.room = Some(room);
             }
-            Err(refusal) => self.reply_error(refusal.code, refusal.message),
+            Err(refusal) => self.refuse(refusal.code, refusal.message),
         }
     }
 
     fn leave_room(&mut self) {
         if let Some(room) = self.room.take() {
             self.shared.rooms.leave(&room, self.peer);
-            tracing::info!(peer = %self.peer, room = %room, "left");
+            tracing::info!(peer = self.peer.0, room = %room, "left");
         }
     }
 
     fn reply(&self, frame: String) {
         // The connection's own queue: if it is full the peer is not reading,
-        // and the kick below closes it.
-        if self.handle.outbox.try_send(frame).is_err() {
-            self.handle.kick.notify_one();
-        }
+        // and the kick closes it.
+        self.handle.notify(Frame::Text(frame));
     }
 
-    fn reply_error(&self, code: ErrorCode, message: impl Into<String>) {
+    fn refuse(&mut self, code: ErrorCode, message: impl Into<String>) {
         let message = message.into();
-        tracing::debug!(peer = %self.peer, ?code, %message, "refused a message");
+        self.refusals.record(self.peer, code, &message);
         self.reply(ServerMessage::error(code, message));
     }
 }
 
-/// Allows `rate` messages per second on average, with bursts of `2 * rate`.
-struct TokenBucket {
-    rate: f64,
-    capacity: f64,
-    tokens: f64,
-    refilled_at: Instant,
+/// Logs refusals at most once per [`REFUSAL_LOG_INTERVAL`], counting the rest.
+#[derive(Default)]
+struct RefusalLog {
+    logged_at: Option<Instant>,
+    unlogged: u64,
 }
 
-impl TokenBucket {
-    fn new(rate: u32, now: Instant) -> Self {
-        let rate = f64::from(rate.max(1));
-        TokenBucket { rate, capacity: 2.0 * rate, tokens: 2.0 * rate, refilled_at: now }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        self.refilled_at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+impl RefusalLog {
+    fn record(&mut self, peer: PeerId, code: ErrorCode, reason: &str) {
+        let now = Instant::now();
+        if self.logged_at.is_some_and(|at| now.duration_since(at) < REFUSAL_LOG_INTERVAL) {
+            self.unlogged += 1;
+            return;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_bucket_allows_bursts_then_refills() {
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(5, start);
-        assert_eq!((0..10).filter(|_| bucket.take(start)).count(), 10);
-        assert!(!bucket.take(start));
-        assert!(bucket.take(start + Duration::from_millis(200)));
-        assert!(!bucket.take(start + Duration::from_millis(200)));
+        tracing::info!(peer = peer.0, code = %code, reason, unlogged_before = self.unlogged, "refused");
+        self.logged_at = Some(now);
+        self.unlogged = 0;
     }
 }

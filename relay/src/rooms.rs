@@ -6,16 +6,16 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::value::RawValue;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
+use crate::outbox::{Frame, Outbox};
 use crate::protocol::{ErrorCode, PeerId, ServerMessage};
 
 /// What the registry holds for one connected peer.
 #[derive(Clone)]
 pub struct PeerHandle {
-    /// Text frames queued for the peer's socket.
-    pub outbox: mpsc::Sender<String>,
+    /// Frames queued for the peer's socket.
+    pub outbox: Outbox,
     /// Fired when the peer cannot keep up and must be disconnected.
     pub kick: Arc<Notify>,
 }
@@ -23,7 +23,7 @@ pub struct PeerHandle {
 impl PeerHandle {
     /// Queues a frame without waiting. A peer whose queue is full is kicked:
     /// the others must not stall, and it would miss joins and leaves otherwise.
-    fn notify(&self, frame: String) {
+    pub fn notify(&self, frame: Frame) {
         if self.outbox.try_send(frame).is_err() {
             self.kick.notify_one();
         }
@@ -59,9 +59,18 @@ impl Rooms {
         self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds `peer` to `room` and tells the peers already there.
-    /// Returns the ids of those peers.
-    pub fn join(&self, room: &str, peer: PeerId, handle: PeerHandle) -> Result<Vec<PeerId>, Refusal> {
+    /// Adds `peer` to `room`, queues for it the frame `welcome` makes of the
+    /// peers already there, and tells those peers. Returns how many there are.
+    ///
+    /// The welcome is queued under the registry's lock: nothing from the room
+    /// (an announcement, a signal) can reach the newcomer before it.
+    pub fn join(
+        &self,
+        room: &str,
+        peer: PeerId,
+        handle: PeerHandle,
+        welcome: impl FnOnce(Vec<PeerId>) -> String,
+    ) -> Result<usize, Refusal> {
         let mut rooms = self.lock();
         let room_count = rooms.len();
         let members = match rooms.get_mut(room) {
@@ -80,10 +89,11 @@ impl Rooms {
                 format!("the room already has its maximum of {} peers", self.max_peers_per_room),
             ));
         }
+        let present = members.len();
+        handle.notify(Frame::Text(welcome(members.keys().copied().collect())));
         let joined = ServerMessage::PeerJoined { peer }.to_json();
-        let present: Vec<PeerId> = members.keys().copied().collect();
         for other in members.values() {
-            other.notify(joined.clone());
+            other.notify(Frame::Text(joined.clone()));
         }
         members.insert(peer, handle);
         Ok(present)
@@ -102,20 +112,23 @@ impl Rooms {
         }
         let left = ServerMessage::PeerLeft { peer }.to_json();
         for other in members.values() {
-            other.notify(left.clone());
+            other.notify(Frame::Text(left.clone()));
         }
     }
 
-    /// Delivers `data` from `from` to `to`, both in `room`.
-    pub fn forward(&self, room: &str, from: PeerId, to: PeerId, data: &RawValue) -> Result<(), Refusal> {
+    /// Delivers `frame` to `to`, if `to` is in `room`: the sender's room.
+    /// A full queue refuses the frame rather than kicking the target, so a
+    /// burst of relayed sync slows its sender, not the whole room.
+    pub fn forward(&self, room: &str, to: PeerId, frame: Frame) -> Result<(), Refusal> {
         let rooms = self.lock();
-        let target = rooms.get(room).and_then(|members| members.get(&to)).ok_or_else(|| {
-            Refusal::new(ErrorCode::UnknownPeer, format!("peer {to} is not in this room"))
-        })?;
-        let frame = ServerMessage::Signal { from, data }.to_json();
-        target.outbox.try_send(frame).map_err(|_| {
-            Refusal::new(ErrorCode::PeerBusy, format!("peer {to} is not keeping up; try again"))
-        })
+        let target = rooms
+            .get(room)
+            .and_then(|members| members.get(&to))
+            .ok_or_else(|| Refusal::new(ErrorCode::UnknownPeer, format!("peer {to} is not in this room")))?;
+        target
+            .outbox
+            .try_send(frame)
+            .map_err(|_| Refusal::new(ErrorCode::PeerBusy, format!("peer {to} is not keeping up; try again")))
     }
 
     pub fn room_count(&self) -> usize {
@@ -131,21 +144,40 @@ impl Rooms {
 mod tests {
     use super::*;
 
-    fn handle(capacity: usize) -> (PeerHandle, mpsc::Receiver<String>) {
-        let (outbox, inbox) = mpsc::channel(capacity);
-        (PeerHandle { outbox, kick: Arc::new(Notify::new()) }, inbox)
+    use futures_util::FutureExt;
+
+    use crate::outbox::{Queued, outbox};
+
+    fn handle() -> (PeerHandle, Queued) {
+        let (outbox, queued) = outbox();
+        (PeerHandle { outbox, kick: Arc::new(Notify::new()) }, queued)
+    }
+
+    fn next(queued: &mut Queued) -> Option<Frame> {
+        queued.recv().now_or_never().flatten()
+    }
+
+    fn text(json: &str) -> Option<Frame> {
+        Some(Frame::Text(json.into()))
+    }
+
+    /// A welcome that lists the peers present, for checking what `join` passed.
+    fn welcome(present: Vec<PeerId>) -> String {
+        format!("welcome {present:?}")
     }
 
     #[test]
     fn joins_announce_and_leaves_clean_up() {
         let rooms = Rooms::new(10, 10);
-        let (a, mut a_inbox) = handle(8);
-        let (b, _b_inbox) = handle(8);
-        assert_eq!(rooms.join("r", PeerId(1), a), Ok(vec![]));
-        assert_eq!(rooms.join("r", PeerId(2), b), Ok(vec![PeerId(1)]));
-        assert_eq!(a_inbox.try_recv().unwrap(), r#"{"type":"peer-joined","peer":2}"#);
+        let (a, mut a_inbox) = handle();
+        let (b, mut b_inbox) = handle();
+        assert_eq!(rooms.join("r", PeerId(1), a, welcome), Ok(0));
+        assert_eq!(rooms.join("r", PeerId(2), b, welcome), Ok(1));
+        assert_eq!(next(&mut a_inbox), text("welcome []"));
+        assert_eq!(next(&mut b_inbox), text("welcome [PeerId(1)]"));
+        assert_eq!(next(&mut a_inbox), text(r#"{"type":"peer-joined","peer":2}"#));
         rooms.leave("r", PeerId(2));
-        assert_eq!(a_inbox.try_recv().unwrap(), r#"{"type":"peer-left","peer":2}"#);
+        assert_eq!(next(&mut a_inbox), text(r#"{"type":"peer-left","peer":2}"#));
         rooms.leave("r", PeerId(1));
         assert_eq!(rooms.room_count(), 0);
     }
@@ -153,33 +185,43 @@ mod tests {
     #[test]
     fn limits_rooms_and_peers() {
         let rooms = Rooms::new(1, 1);
-        rooms.join("r", PeerId(1), handle(1).0).unwrap();
-        assert_eq!(rooms.join("r", PeerId(2), handle(1).0).unwrap_err().code, ErrorCode::RoomFull);
-        assert_eq!(rooms.join("s", PeerId(3), handle(1).0).unwrap_err().code, ErrorCode::TooManyRooms);
+        rooms.join("r", PeerId(1), handle().0, welcome).unwrap();
+        assert_eq!(rooms.join("r", PeerId(2), handle().0, welcome).unwrap_err().code, ErrorCode::RoomFull);
+        assert_eq!(rooms.join("s", PeerId(3), handle().0, welcome).unwrap_err().code, ErrorCode::TooManyRooms);
     }
 
     #[test]
     fn never_forwards_across_rooms() {
         let rooms = Rooms::new(10, 10);
-        let (a, _a_inbox) = handle(8);
-        let (b, mut b_inbox) = handle(8);
-        rooms.join("one", PeerId(1), a).unwrap();
-        rooms.join("two", PeerId(2), b).unwrap();
-        let data = RawValue::from_string("1".into()).unwrap();
-        let refusal = rooms.forward("one", PeerId(1), PeerId(2), &data).unwrap_err();
-        assert_eq!(refusal.code, ErrorCode::UnknownPeer);
-        assert!(b_inbox.try_recv().is_err());
+        let (a, _a_inbox) = handle();
+        let (b, mut b_inbox) = handle();
+        rooms.join("one", PeerId(1), a, welcome).unwrap();
+        rooms.join("two", PeerId(2), b, welcome).unwrap();
+        next(&mut b_inbox);
+        for frame in [Frame::Text("1".into()), Frame::Binary(vec![1, 2, 3].into())] {
+            let refusal = rooms.forward("one", PeerId(2), frame).unwrap_err();
+            assert_eq!(refusal.code, ErrorCode::UnknownPeer);
+        }
+        assert_eq!(next(&mut b_inbox), None);
     }
 
     #[test]
-    fn a_peer_that_cannot_keep_up_is_kicked() {
-        let rooms = Rooms::new(10, 10);
-        let (slow, _slow_inbox) = handle(1);
+    fn a_peer_that_cannot_keep_up_is_kicked_but_forwarding_to_it_is_only_refused() {
+        let rooms = Rooms::new(10, 300);
+        let (slow, _slow_inbox) = handle();
         let kick = slow.kick.clone();
-        rooms.join("r", PeerId(1), slow).unwrap();
-        rooms.join("r", PeerId(2), handle(8).0).unwrap();
-        rooms.join("r", PeerId(3), handle(8).0).unwrap();
-        // The second announcement overflowed the slow peer's queue of one.
-        assert!(futures_util::FutureExt::now_or_never(kick.notified()).is_some());
+        rooms.join("r", PeerId(0), slow, welcome).unwrap();
+        let mut others = Vec::new();
+        for id in 1..=255 {
+            let (other, inbox) = handle();
+            others.push(inbox);
+            rooms.join("r", PeerId(id), other, welcome).unwrap();
+        }
+        assert!(kick.notified().now_or_never().is_none(), "a welcome and 255 announcements fill the queue exactly");
+        let refusal = rooms.forward("r", PeerId(0), Frame::Text("1".into())).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::PeerBusy);
+        assert!(kick.notified().now_or_never().is_none(), "a refused forward does not kick");
+        rooms.join("r", PeerId(256), handle().0, welcome).unwrap();
+        assert!(kick.notified().now_or_never().is_some(), "a missed announcement does");
     }
 }

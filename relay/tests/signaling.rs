@@ -1,69 +1,16 @@
 //! The relay against real WebSocket clients on loopback.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::*;
 use futures_util::{SinkExt, StreamExt};
-use openprod_relay::{Limits, Relay};
-use serde_json::{Value, json};
+use openprod_relay::Limits;
+use serde_json::json;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Time allowed for a frame that should arrive; frames that must *not* arrive
-/// are checked after a ping round trip instead, so no test waits on a timer
-/// for a negative.
-const PATIENCE: Duration = Duration::from_secs(5);
-
-async fn start_relay(limits: Limits) -> SocketAddr {
-    let dist = std::env::temp_dir().join("openprod-relay-test-no-dist");
-    let relay = Relay::bind("127.0.0.1:0".parse().unwrap(), dist, limits).await.unwrap();
-    let addr = relay.local_addr().unwrap();
-    tokio::spawn(relay.serve(std::future::pending()));
-    addr
-}
-
-async fn connect(addr: SocketAddr) -> Client {
-    connect_async(format!("ws://{addr}/ws")).await.expect("relay accepts WebSocket clients").0
-}
-
-async fn send(client: &mut Client, message: Value) {
-    client.send(Message::text(message.to_string())).await.unwrap();
-}
-
-/// The next text frame, parsed; panics on close or silence.
-async fn receive(client: &mut Client) -> Value {
-    loop {
-        let frame = tokio::time::timeout(PATIENCE, client.next())
-            .await
-            .expect("a frame within the time allowed")
-            .expect("connection still open")
-            .expect("a valid frame");
-        match frame {
-            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
-
-/// Asserts that nothing was queued for `client`: the relay handles each
-/// connection's frames in order, so once the error reply to a probe signal
-/// arrives, anything sent to this client earlier would have arrived first.
-async fn assert_nothing_pending(client: &mut Client) {
-    send(client, json!({"type": "signal", "to": 0, "data": null})).await;
-    let reply = receive(client).await;
-    assert_eq!(reply["type"], "error", "expected only the probe's reply, got {reply}");
-}
-
-async fn join(client: &mut Client, room: &str) -> Value {
-    send(client, json!({"type": "join", "room": room})).await;
-    let welcome = receive(client).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    welcome
-}
 
 #[tokio::test]
 async fn two_peers_in_one_room_exchange_a_message() {
@@ -73,6 +20,10 @@ async fn two_peers_in_one_room_exchange_a_message() {
 
     let alice_welcome = join(&mut alice, "room-a").await;
     assert_eq!(alice_welcome["peers"], json!([]));
+    let limits = &alice_welcome["limits"];
+    assert_eq!(limits["max_message_bytes"], 256 * 1024, "{limits}");
+    assert_eq!(limits["messages_per_second"], 200, "{limits}");
+    assert_eq!(limits["bytes_per_second"], 8 * 1024 * 1024, "{limits}");
     let alice_id = alice_welcome["peer"].clone();
 
     let bob_welcome = join(&mut bob, "room-a").await;
@@ -158,12 +109,11 @@ async fn a_huge_frame_closes_only_its_own_connection() {
 async fn malformed_frames_get_errors_and_do_not_take_the_relay_down() {
     let addr = start_relay(Limits::default()).await;
     let mut client = connect(addr).await;
-    let cases: [(Message, &str); 6] = [
+    let cases: [(Message, &str); 5] = [
         (Message::text("{not json"), "malformed"),
         (Message::text(r#"{"type":"teleport"}"#), "malformed"),
         (Message::text(r#"{"type":"join","room":"bad room!"}"#), "invalid-room"),
         (Message::text(r#"{"type":"signal","to":1,"data":{}}"#), "not-in-room"),
-        (Message::binary(vec![0xff, 0x00, 0x13]), "binary-not-supported"),
         (Message::text("\u{0}\u{1}"), "malformed"),
     ];
     for (frame, expected_code) in cases {
@@ -188,6 +138,33 @@ async fn a_full_room_refuses_newcomers() {
     join(&mut second, "small").await;
     send(&mut third, json!({"type": "join", "room": "small"})).await;
     assert_eq!(receive(&mut third).await["code"], "room-full");
+}
+
+#[tokio::test]
+async fn the_relay_refuses_rooms_beyond_its_limit() {
+    let limits = Limits { max_rooms: 2, ..Limits::default() };
+    let addr = start_relay(limits).await;
+    let mut first = connect(addr).await;
+    let mut second = connect(addr).await;
+    let mut third = connect(addr).await;
+    join(&mut first, "one").await;
+    join(&mut second, "two").await;
+    send(&mut third, json!({"type": "join", "room": "three"})).await;
+    let refusal = receive(&mut third).await;
+    assert_eq!(refusal["code"], "too-many-rooms", "{refusal}");
+    // A room that empties is gone, and makes room for another.
+    drop(first);
+    let joined = tokio::time::timeout(PATIENCE, async {
+        loop {
+            send(&mut third, json!({"type": "join", "room": "three"})).await;
+            if receive(&mut third).await["type"] == "welcome" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(joined.is_ok(), "the first room closed with its last peer");
 }
 
 #[tokio::test]
@@ -220,6 +197,7 @@ async fn a_flood_is_rate_limited() {
         }
     }
     assert!(limited >= 15, "a burst of 30 at 5/s must be mostly refused; {limited} were");
+    assert!(limited <= 20, "the burst of 10 passes; {limited} were refused");
 }
 
 #[tokio::test]

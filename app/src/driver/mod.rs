@@ -9,8 +9,10 @@
 //! is shown in plain words, and [`Driver::retry_save`] tries again.
 
 mod opening;
+mod sync;
 
 pub use opening::{OPENED, OpenError, OpenProgress, open};
+pub use sync::SyncSink;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -25,6 +27,7 @@ use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::ids::{EntityId, WorkspaceId};
 use openprod_core::op::OpPayload;
+use openprod_core::sync::{PersistTicket, SyncConfig, SyncHub};
 use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace};
 
 use crate::device::{
@@ -57,15 +60,16 @@ enum Pending {
     /// Made on this device: its own small record, written at once. With
     /// when the edit began, to measure how long it took to become durable.
     Local(Bundle, f64),
-    /// Received together: one segment.
-    Received(Vec<Bundle>),
+    /// Received together: one segment. With the sync hub's ticket, when a
+    /// peer sent them and waits for them to be acknowledged.
+    Received(Vec<Bundle>, Option<PersistTicket>),
 }
 
 impl Pending {
     fn bundle_count(&self) -> usize {
         match self {
             Pending::Local(..) => 1,
-            Pending::Received(bundles) => bundles.len(),
+            Pending::Received(bundles, _) => bundles.len(),
         }
     }
 }
@@ -130,6 +134,10 @@ struct Inner {
     pending: RefCell<VecDeque<Pending>>,
     flushing: Cell<bool>,
     written_since_snapshot: Cell<usize>,
+    /// Sessions with peers; it offers only what is durable (see `sync.rs`).
+    hub: RefCell<SyncHub>,
+    /// Where the hub's frames and events go while the network is attached.
+    sync_sink: RefCell<Option<SyncSink>>,
 }
 
 /// A handle on the open workspace: `Copy`, so any view closure can hold one.
@@ -175,6 +183,8 @@ impl Driver {
             pending: RefCell::default(),
             flushing: Cell::new(false),
             written_since_snapshot: Cell::new(written_since_snapshot),
+            hub: RefCell::new(SyncHub::new(SyncConfig::default())),
+            sync_sink: RefCell::default(),
         };
         Driver {
             inner: StoredValue::new_local(Rc::new(inner)),
@@ -362,7 +372,7 @@ impl Driver {
                     .filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned())
                     .collect()
             });
-            self.queue(Pending::Received(applied));
+            self.queue(Pending::Received(applied, None));
         }
         Ok(report)
     }
@@ -370,7 +380,7 @@ impl Driver {
     fn queue(&self, pending: Pending) {
         match &pending {
             Pending::Local(bundle, _) => self.announce(std::slice::from_ref(bundle)),
-            Pending::Received(bundles) => self.announce(bundles),
+            Pending::Received(bundles, _) => self.announce(bundles),
         }
         self.inner().pending.borrow_mut().push_back(pending);
         self.flush();
@@ -451,10 +461,10 @@ impl Driver {
         loop {
             self.save_state.set(SaveState::Saving { waiting: waiting(&inner.pending.borrow()) });
             // Cloned out so no borrow is held across the write.
-            let (front, edit_began) = match inner.pending.borrow().front() {
+            let (front, edit_began, ticket) = match inner.pending.borrow().front() {
                 None => return Ok(()),
-                Some(Pending::Local(bundle, began)) => (vec![bundle.clone()], Some(*began)),
-                Some(Pending::Received(bundles)) => (bundles.clone(), None),
+                Some(Pending::Local(bundle, began)) => (vec![bundle.clone()], Some(*began), None),
+                Some(Pending::Received(bundles, ticket)) => (bundles.clone(), None, *ticket),
             };
             match edit_began {
                 Some(began) => {
@@ -465,6 +475,7 @@ impl Driver {
             }
             inner.pending.borrow_mut().pop_front();
             inner.written_since_snapshot.set(inner.written_since_snapshot.get() + front.len());
+            self.stored(inner, ticket);
         }
     }
 

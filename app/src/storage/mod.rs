@@ -24,6 +24,6 @@ mod snapshot;
 mod workspace;
 
 pub use error::StorageError;
-pub use profile::{ProfileDb, StoredIdentity, WorkspaceEntry};
+pub use profile::{ProfileDb, Sharing, StoredIdentity, WorkspaceEntry};
 pub use quota::{StorageUse, request_persistence, storage_estimate};
 pub use workspace::{Compaction, LogRecord, WorkspaceDb};

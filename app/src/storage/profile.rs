@@ -8,6 +8,7 @@ use indexed_db_futures::prelude::*;
 use openprod_core::encoding::{DecodeError, Decoder, Encoder};
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
+use openprod_core::sync::WorkspaceSecret;
 use wasm_bindgen::JsValue;
 
 use super::StorageError;
@@ -21,6 +22,8 @@ const DEVICE: &str = "device";
 const WORKSPACES: &str = "workspaces";
 
 const FORMAT: u8 = 1;
+/// Workspace entries since sharing: the workspace secret and relay follow.
+const ENTRY_FORMAT: u8 = 2;
 
 /// The profile database. Dropping it closes the connection.
 pub struct ProfileDb {
@@ -42,6 +45,16 @@ pub struct WorkspaceEntry {
     pub name: String,
     /// When this device last opened it, in Unix milliseconds.
     pub last_opened_ms: u64,
+    /// How peers of this workspace find and recognise each other.
+    pub sharing: Option<Sharing>,
+}
+
+/// The secret of a workspace's share link, and the relay it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sharing {
+    pub secret: WorkspaceSecret,
+    /// The relay to meet peers at; `None`: the one serving this page.
+    pub relay: Option<String>,
 }
 
 fn create_stores(db: &Database) -> indexed_db_futures::Result<()> {
@@ -121,10 +134,14 @@ impl ProfileDb {
         commit(transaction).await
     }
 
-    /// Renames a workspace on this device's list; `false` if it is not listed.
-    /// Reading and writing happen in one transaction, so a concurrent
-    /// "opened" update is not lost.
-    pub async fn rename_workspace(&self, id: WorkspaceId, name: &str) -> Result<bool, StorageError> {
+    /// Changes a workspace's entry (its name, when it was opened, how it is
+    /// shared); `false` if it is not listed. Reading and writing happen in
+    /// one transaction, so a concurrent update is not lost.
+    pub async fn update_workspace(
+        &self,
+        id: WorkspaceId,
+        update: impl FnOnce(&mut WorkspaceEntry),
+    ) -> Result<bool, StorageError> {
         let key = id.to_string();
         let transaction = self.connection.write(WORKSPACES)?;
         {
@@ -136,7 +153,7 @@ impl ProfileDb {
             let bytes = bytes_from_js(value, record)?;
             let mut entry =
                 decode_entry(&key, &bytes).map_err(|error| StorageError::Damaged { record: record(), error })?;
-            entry.name = name.to_owned();
+            update(&mut entry);
             store.put(bytes_to_js(&encode_entry(&entry))).with_key(key.as_str()).primitive()?;
         }
         commit(transaction).await?;
@@ -163,18 +180,37 @@ fn decode_identity(bytes: &[u8]) -> Result<StoredIdentity, DecodeError> {
 
 fn encode_entry(entry: &WorkspaceEntry) -> Vec<u8> {
     let mut out = Encoder::new();
-    out.u8(FORMAT).str(&entry.name).varint(entry.last_opened_ms);
+    out.u8(ENTRY_FORMAT).str(&entry.name).varint(entry.last_opened_ms);
+    match &entry.sharing {
+        None => {
+            out.u8(0);
+        }
+        Some(sharing) => {
+            out.u8(1).fixed(sharing.secret.as_bytes()).str(sharing.relay.as_deref().unwrap_or(""));
+        }
+    }
     out.into_bytes()
 }
 
 fn decode_entry(key: &str, bytes: &[u8]) -> Result<WorkspaceEntry, DecodeError> {
     let id = WorkspaceId::parse(key).map_err(|_| DecodeError { offset: 0, what: "a workspace id as the key" })?;
     let mut input = Decoder::new(bytes);
-    check_format(&mut input)?;
+    let offset = input.position();
+    let format = input.u8("a format")?;
+    if format != FORMAT && format != ENTRY_FORMAT {
+        return Err(DecodeError { offset, what: "a known format" });
+    }
     let name = input.str("a workspace name")?.to_owned();
     let last_opened_ms = input.varint("the time it was last opened")?;
+    let sharing = if format == ENTRY_FORMAT && input.u8("whether it is shared")? == 1 {
+        let secret = WorkspaceSecret::from_bytes(input.fixed("the workspace secret")?);
+        let relay = input.str("the relay address")?;
+        Some(Sharing { secret, relay: (!relay.is_empty()).then(|| relay.to_owned()) })
+    } else {
+        None
+    };
     input.finish("the end of the workspace entry")?;
-    Ok(WorkspaceEntry { id, name, last_opened_ms })
+    Ok(WorkspaceEntry { id, name, last_opened_ms, sharing })
 }
 
 fn check_format(input: &mut Decoder<'_>) -> Result<(), DecodeError> {

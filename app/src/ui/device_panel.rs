@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 use super::format::bytes;
 use super::{ErrorNote, use_me};
 use crate::device::{BrowserEntropy, download, read_file, yield_to_browser};
+use crate::settings;
 use crate::storage::{StoredIdentity, request_persistence, storage_estimate};
 
 /// The file the person picked in `<input type=file>`, if any.
@@ -40,6 +41,38 @@ pub fn DevicePanel() -> impl IntoView {
             <IdentityExport />
         </section>
         <StoragePanel />
+        <ConnectionSettings />
+    }
+}
+
+/// STUN/TURN servers, for peers that meet across the internet rather than
+/// on one LAN. Used by workspaces opened after saving.
+#[component]
+fn ConnectionSettings() -> impl IntoView {
+    let text = RwSignal::new(settings::ice_servers_text());
+    let error = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(false);
+    let save = move |_| match settings::save_ice_servers(&text.get_untracked()) {
+        Ok(()) => {
+            error.set(None);
+            saved.set(true);
+        }
+        Err(problem) => error.set(Some(problem)),
+    };
+    view! {
+        <section class="card" data-testid="connection-settings">
+            <h2>"Connections across the internet"</h2>
+            <p class="hint">
+                "On one network nothing is needed. To connect across the internet, list STUN or TURN servers, \
+                 one per line; a TURN server is followed by its user name and password."
+            </p>
+            <textarea rows="3" prop:value=move || text.get()
+                on:input=move |event| { saved.set(false); text.set(event_target_value(&event)); }
+                placeholder="stun:stun.example.org:3478"></textarea>
+            <button on:click=save>"Save"</button>
+            {move || saved.get().then(|| view! { <p class="hint" role="status">"Saved."</p> })}
+            <ErrorNote error />
+        </section>
     }
 }
 

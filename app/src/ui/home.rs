@@ -9,11 +9,12 @@ use openprod_core::workspace::Workspace;
 use super::use_me;
 use crate::device::{download, now_ms};
 use crate::driver::Driver;
+use crate::net::Mesh;
 use crate::library::{copy_identity, export_file, export_file_name};
 use crate::route::Route;
 
 #[component]
-pub fn Home(driver: Driver, name: RwSignal<String>) -> impl IntoView {
+pub fn Home(driver: Driver, name: RwSignal<String>, mesh: RwSignal<Option<Mesh>, LocalStorage>) -> impl IntoView {
     let id = driver.peek(|workspace| workspace.id());
     let tables = move || {
         driver.read_structure(|workspace| {
@@ -46,7 +47,10 @@ pub fn Home(driver: Driver, name: RwSignal<String>) -> impl IntoView {
                     many => format!("{many} fields have conflicting values."),
                 }}
             </p>
+            <super::peers::ConflictList driver />
         </section>
+        <super::peers::PeersPanel mesh />
+        <super::peers::SharePanel driver />
         <Backup driver name />
         <Diagnostics driver />
     }

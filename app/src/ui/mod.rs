@@ -6,6 +6,7 @@ mod first_run;
 mod format;
 mod grid;
 mod home;
+mod peers;
 mod record;
 mod workspace;
 mod workspaces;
@@ -117,6 +118,15 @@ fn Screens() -> impl IntoView {
         <main class="page">
             {move || match route.get() {
                 Route::Workspaces => view! { <workspaces::Workspaces /> }.into_any(),
+                Route::Join(link) => view! { <peers::Joining link /> }.into_any(),
+                Route::BrokenJoin(problem) => view! {
+                    <section class="card error" role="alert" data-testid="broken-link">
+                        <h2>"This share link cannot be used"</h2>
+                        <p>{problem}</p>
+                        <p class="hint">"Ask for the link again, or scan its QR code."</p>
+                        <a class="button" href="#/">"Go to your workspaces"</a>
+                    </section>
+                }.into_any(),
                 Route::Unknown(link) => view! {
                     <section class="card error" role="alert">
                         <h2>"This link is not one Openprod knows"</h2>

@@ -9,10 +9,11 @@ use wasm_bindgen::JsCast;
 use send_wrapper::SendWrapper;
 use wasm_bindgen::closure::Closure;
 
-use super::use_me;
+use super::{Me, use_me};
 use crate::device::now_ms;
-use crate::driver::{self, Driver, OpenProgress, SaveState};
-use crate::library::copy_identity;
+use crate::driver::{self, Driver, OpenError, OpenProgress, SaveState};
+use crate::library::{self, copy_identity};
+use crate::net::{Mesh, MeshConfig};
 use crate::route::Route;
 use crate::storage::WorkspaceEntry;
 
@@ -22,8 +23,9 @@ use crate::storage::WorkspaceEntry;
 pub enum OpenWorkspace {
     None,
     Opening(WorkspaceId, OpenProgress),
-    /// With the name this device's list gives it.
-    Open(WorkspaceId, Driver, RwSignal<String>),
+    /// With the name this device's list gives it, and its network once
+    /// the workspace is fully open.
+    Open(WorkspaceId, Driver, RwSignal<String>, RwSignal<Option<Mesh>, LocalStorage>),
     Failed(WorkspaceId, &'static str, StoredValue<String>),
 }
 
@@ -45,7 +47,10 @@ impl OpenWorkspace {
             if current.id() == wanted {
                 return;
             }
-            if let OpenWorkspace::Open(_, driver, _) = current {
+            if let OpenWorkspace::Open(_, driver, _, mesh) = current {
+                if let Some(mesh) = mesh.get_untracked() {
+                    mesh.stop();
+                }
                 driver.close();
             }
             let Some(id) = wanted else { return open.set(OpenWorkspace::None) };
@@ -57,7 +62,13 @@ impl OpenWorkspace {
                         open.set(OpenWorkspace::Opening(id, progress));
                     }
                 };
-                let opened = driver::open(id, identity, on_progress).await;
+                let opened = match driver::open(id, identity, on_progress).await {
+                    // Joined by link, nothing received yet: its peers fill it.
+                    Err(OpenError::Empty) if library::is_being_joined(&me.profile(), id).await => {
+                        Driver::start(id, me.with_identity(copy_identity)).await
+                    }
+                    other => other,
+                };
                 if open.get_untracked().id() != Some(id) {
                     // The person moved on while it opened.
                     if let Ok(driver) = opened {
@@ -68,7 +79,9 @@ impl OpenWorkspace {
                 match opened {
                     Ok(driver) => {
                         let name = remember_opened(me.profile(), id, &driver).await;
-                        open.set(OpenWorkspace::Open(id, driver, RwSignal::new(name)));
+                        let mesh = RwSignal::new_local(None);
+                        open.set(OpenWorkspace::Open(id, driver, RwSignal::new(name), mesh));
+                        connect(me, id, driver, mesh, open).await;
                     }
                     Err(error) => open.set(OpenWorkspace::Failed(
                         id,
@@ -82,17 +95,53 @@ impl OpenWorkspace {
     }
 }
 
+/// Starts the workspace's network once its whole history is in (sync
+/// needs the verified log), unless the person moved on by then.
+async fn connect(me: Me, id: WorkspaceId, driver: Driver, mesh: RwSignal<Option<Mesh>, LocalStorage>, open: RwSignal<OpenWorkspace>) {
+    if driver.fully_open().await.is_err() {
+        return; // damaged: shown read-only, never offered to peers
+    }
+    let sharing = match library::sharing_of(&me.profile(), id).await {
+        Ok(sharing) => sharing,
+        Err(error) => return leptos::logging::warn!("this workspace cannot be shared: {error}"),
+    };
+    if open.get_untracked().id() != Some(id) {
+        return;
+    }
+    let config = MeshConfig {
+        relay_url: sharing.relay.unwrap_or_else(default_relay_url),
+        workspace: id,
+        secret: sharing.secret,
+        identity: me.with_identity(copy_identity),
+        display_name: me.name.get_untracked(),
+        ice_servers: crate::settings::ice_servers(),
+    };
+    mesh.set(Mesh::start(driver, config));
+}
+
+/// The relay that served this page: the usual set-up, one laptop serving both.
+fn default_relay_url() -> String {
+    let location = web_sys::window().expect("a page has a window").location();
+    let scheme = if location.protocol().is_ok_and(|protocol| protocol == "https:") { "wss" } else { "ws" };
+    format!("{scheme}://{}/ws", location.host().unwrap_or_default())
+}
+
 /// Moves the workspace to the top of this device's list; returns its name there.
 async fn remember_opened(profile: std::rc::Rc<crate::storage::ProfileDb>, id: WorkspaceId, driver: &Driver) -> String {
-    let listed = profile.workspaces().await.unwrap_or_default();
+    let listed = profile.workspaces().await.unwrap_or_default().into_iter().find(|entry| entry.id == id);
     let name = listed
-        .into_iter()
-        .find(|entry| entry.id == id)
-        .map(|entry| entry.name)
+        .as_ref()
+        .map(|entry| entry.name.clone())
         .or_else(|| driver.peek(|workspace| workspace.state().workspace_name().map(str::to_owned)))
         .unwrap_or_else(|| "Workspace".to_owned());
     // Only the list's order depends on it; a failure here changes nothing else.
-    let _ = profile.save_workspace(&WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms() }).await;
+    let _ = match listed {
+        Some(_) => profile.update_workspace(id, |entry| entry.last_opened_ms = now_ms()).await.map(drop),
+        None => {
+            let entry = WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms(), sharing: None };
+            profile.save_workspace(&entry).await
+        }
+    };
     name
 }
 
@@ -110,12 +159,13 @@ pub fn WorkspaceScreen(route: Route, open: RwSignal<OpenWorkspace>) -> impl Into
             </section>
         }
         .into_any(),
-        OpenWorkspace::Open(_, driver, name) => view! {
+        OpenWorkspace::Open(_, driver, name, mesh) => view! {
             <Toolbar driver name />
+            <super::peers::JoinedName driver name />
             {match route.get_value() {
                 Route::Table(_, table) => view! { <super::grid::Grid driver table /> }.into_any(),
                 Route::Record(_, table, record) => view! { <super::record::RecordDetail driver table record /> }.into_any(),
-                _ => view! { <super::home::Home driver name /> }.into_any(),
+                _ => view! { <super::home::Home driver name mesh /> }.into_any(),
             }}
         }
         .into_any(),

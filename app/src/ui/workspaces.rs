@@ -64,7 +64,7 @@ fn WorkspaceItem(entry: WorkspaceEntry, reload: impl Fn() + Copy + Send + Sync +
             return error.set(Some("A workspace needs a name.".into()));
         }
         spawn_local(async move {
-            match me.profile().rename_workspace(id, &new_name).await {
+            match me.profile().update_workspace(id, |entry| entry.name = new_name.clone()).await {
                 Ok(_) => reload(),
                 Err(failure) => error.set(Some(failure.to_string())),
             }

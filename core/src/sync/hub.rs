@@ -120,6 +120,10 @@ pub struct SyncHub {
     /// Per ticket: the peer to acknowledge once the bundles are durable.
     unpersisted: BTreeMap<PersistTicket, PeerId>,
     next_ticket: u64,
+    /// What the driver has confirmed durable, when it says so: only that is
+    /// offered or acknowledged, so a crash never leaves a peer believing we
+    /// hold what we lost. `None`: everything in the log counts.
+    durable: Option<VersionVector>,
 }
 
 impl SyncHub {
@@ -131,6 +135,7 @@ impl SyncHub {
             quarantine: Vec::new(),
             unpersisted: BTreeMap::new(),
             next_ticket: 1,
+            durable: None,
         }
     }
 
@@ -280,13 +285,25 @@ impl SyncHub {
         out
     }
 
+    /// Everything up to `durable` is now stored: from here on only that is
+    /// offered and acknowledged. Newly durable bundles go to every peer.
+    pub fn durable_up_to(&mut self, workspace: &Workspace, durable: VersionVector, now_ms: u64) -> Vec<Output> {
+        self.durable = Some(durable);
+        self.local_bundles(workspace, now_ms)
+    }
+
+    /// What we can vouch for holding: the durable part of the log.
+    fn held(&self, workspace: &Workspace) -> VersionVector {
+        self.durable.clone().unwrap_or_else(|| workspace.log().version_vector())
+    }
+
     /// The driver persisted what `ticket` named: acknowledge it, and pass
     /// the bundles on to the other peers (gossip).
     pub fn persisted(&mut self, workspace: &Workspace, ticket: PersistTicket, now_ms: u64) -> Vec<Output> {
         let mut out = Vec::new();
         let Some(from) = self.unpersisted.remove(&ticket) else { return out };
         if self.sessions.contains_key(&from) {
-            self.send(from, &Message::Ack { vector: workspace.log().version_vector() }, now_ms, &mut out);
+            self.send(from, &Message::Ack { vector: self.held(workspace) }, now_ms, &mut out);
         }
         for peer in self.active_peers() {
             if peer != from {
@@ -481,10 +498,16 @@ impl SyncHub {
 
     /// Sends what `peer` lacks and we have not sent yet, in batches.
     fn send_missing(&mut self, workspace: &Workspace, peer: PeerId, now_ms: u64, out: &mut Vec<Output>) {
+        let durable = self.durable.as_ref();
         let Some(session) = self.sessions.get_mut(&peer) else { return };
         let mut known = session.theirs.clone();
         merge_into(&mut known, &session.sent);
-        let missing: Vec<Bundle> = workspace.log().missing_for(&known).cloned().collect();
+        let missing: Vec<Bundle> = workspace
+            .log()
+            .missing_for(&known)
+            .filter(|bundle| durable.is_none_or(|durable| durable.get(&bundle.header.author) >= bundle.header.seq))
+            .cloned()
+            .collect();
         if missing.is_empty() {
             return;
         }

@@ -1,0 +1,148 @@
+//! The driver's side of peer sync: the engine's [`SyncHub`] runs against
+//! the open workspace, and the network layer (`crate::net`) carries its
+//! frames.
+//!
+//! **Invariant:** what a peer sent is acknowledged, and what this device
+//! made is offered, only once it is durable in IndexedDB. The hub is told
+//! the durable frontier after every write (`durable_up_to`), so a vector
+//! exchange arriving mid-write cannot offer an edit a crash would lose.
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+
+use openprod_core::identity::ActorId;
+use openprod_core::log::VersionVector;
+use openprod_core::sync::{Output, PeerId, PersistTicket};
+
+use super::{Driver, Engine, Inner, Pending};
+use crate::device::now_ms;
+
+/// Receives what the hub wants sent, closed or told, in order. Persist
+/// requests never reach it: the driver performs them.
+pub type SyncSink = Rc<dyn Fn(Vec<Output>)>;
+
+impl Driver {
+    /// Connects the network: from now on the hub's output goes to `sink`.
+    /// `false` while the workspace cannot take part in sync (still opening,
+    /// or its stored data failed its checks).
+    pub fn attach_sync(&self, sink: SyncSink) -> bool {
+        let Some(inner) = self.inner.try_get_value() else { return false };
+        if !matches!(&*inner.engine.borrow(), Engine::Ready(_)) {
+            return false;
+        }
+        *inner.sync_sink.borrow_mut() = Some(sink);
+        self.stored(&inner, None);
+        true
+    }
+
+    /// Disconnects the network; sessions start afresh when it comes back.
+    pub fn detach_sync(&self) {
+        let Some(inner) = self.inner.try_get_value() else { return };
+        inner.sync_sink.borrow_mut().take();
+        let peers: Vec<PeerId> = inner.hub.borrow().peers().map(|(peer, _)| peer).collect();
+        for peer in peers {
+            inner.hub.borrow_mut().disconnect(peer);
+        }
+    }
+
+    /// A transport to `peer` opened and the peer proved it belongs.
+    pub fn sync_connect(&self, peer: PeerId) {
+        self.with_hub(|hub, workspace| hub.connect(workspace, peer, now_ms()));
+    }
+
+    pub fn sync_disconnect(&self, peer: PeerId) {
+        if let Some(inner) = self.inner.try_get_value() {
+            inner.hub.borrow_mut().disconnect(peer);
+        }
+    }
+
+    /// A whole sync frame from `peer`.
+    pub fn sync_frame(&self, peer: PeerId, frame: &[u8]) {
+        let Some(inner) = self.inner.try_get_value() else { return };
+        let outputs = {
+            let mut engine = inner.engine.borrow_mut();
+            let Engine::Ready(workspace) = &mut *engine else { return };
+            inner.hub.borrow_mut().receive(workspace, peer, frame, now_ms())
+        };
+        self.dispatch(&inner, outputs);
+    }
+
+    /// Time passed: pings, vector exchange, state checks, timeouts.
+    pub fn sync_tick(&self) {
+        self.with_hub(|hub, workspace| hub.tick(workspace, now_ms()));
+    }
+
+    /// The actors of the peers whose sessions are running.
+    pub fn sync_peers(&self) -> Vec<(PeerId, ActorId)> {
+        self.inner.try_get_value().map(|inner| inner.hub.borrow().peers().collect()).unwrap_or_default()
+    }
+
+    fn with_hub(
+        &self,
+        step: impl FnOnce(&mut openprod_core::sync::SyncHub, &openprod_core::workspace::Workspace) -> Vec<Output>,
+    ) {
+        let Some(inner) = self.inner.try_get_value() else { return };
+        let outputs = {
+            let engine = inner.engine.borrow();
+            let Engine::Ready(workspace) = &*engine else { return };
+            step(&mut inner.hub.borrow_mut(), workspace)
+        };
+        self.dispatch(&inner, outputs);
+    }
+
+    /// Called after each write (and on attaching): tells the hub how far the
+    /// log is durable, then acknowledges what `ticket` named.
+    pub(super) fn stored(&self, inner: &Inner, ticket: Option<PersistTicket>) {
+        if inner.sync_sink.borrow().is_none() {
+            return;
+        }
+        let outputs = {
+            let engine = inner.engine.borrow();
+            let Engine::Ready(workspace) = &*engine else { return };
+            let durable = durable_vector(workspace.log().version_vector(), &inner.pending.borrow());
+            let now = now_ms();
+            let mut hub = inner.hub.borrow_mut();
+            let mut outputs = hub.durable_up_to(workspace, durable, now);
+            if let Some(ticket) = ticket {
+                outputs.extend(hub.persisted(workspace, ticket, now));
+            }
+            outputs
+        };
+        self.dispatch(inner, outputs);
+    }
+
+    /// Performs persist requests; passes everything else to the network.
+    fn dispatch(&self, inner: &Inner, outputs: Vec<Output>) {
+        let mut onward = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            match output {
+                Output::Persist { ticket, bundles } => self.queue(Pending::Received(bundles, Some(ticket))),
+                other => onward.push(other),
+            }
+        }
+        if onward.is_empty() {
+            return;
+        }
+        let sink = inner.sync_sink.borrow().clone();
+        if let Some(sink) = sink {
+            sink(onward);
+        }
+    }
+}
+
+/// The log's vector, cut back to just before the first bundle of each
+/// author still waiting to be written.
+fn durable_vector(mut vector: VersionVector, pending: &std::collections::VecDeque<Pending>) -> VersionVector {
+    let waiting = pending.iter().flat_map(|entry| match entry {
+        Pending::Local(bundle, _) => std::slice::from_ref(bundle).iter(),
+        Pending::Received(bundles, _) => bundles.iter(),
+    });
+    for bundle in waiting {
+        let (author, seq) = (bundle.header.author, bundle.header.seq);
+        if vector.get(&author) >= seq {
+            vector.set(author, seq - 1);
+        }
+    }
+    vector
+}
