@@ -2,10 +2,16 @@
 //! channel, negotiated with the "perfect negotiation" pattern so that both
 //! sides may start at once without deadlock.
 //!
-//! The channel is pre-negotiated (id 0 on both sides), so each side creates
-//! it and both offer; on a collision the polite side yields. Host
-//! candidates only, unless STUN/TURN servers are configured: on a LAN with
-//! no internet nothing else exists anyway.
+//! The channel is pre-negotiated (id 0 on both sides). The side that starts
+//! an attempt creates it at once, which makes it offer; the side that joins
+//! an attempt (on the other's first signal) creates it only once the offer
+//! is applied, so it never offers back. Both starting at once is avoided
+//! for the first attempt (only the impolite side starts it) and resolved by
+//! the polite side yielding otherwise: in Chromium an offer rolled back by a
+//! collision can leave the answer without ICE candidates, so collisions are
+//! kept rare rather than relied upon. Host candidates only, unless
+//! STUN/TURN servers are configured: on a LAN with no internet nothing else
+//! exists anyway.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -63,7 +69,8 @@ struct Shared {
     attempt: u32,
     polite: bool,
     pc: RtcPeerConnection,
-    channel: RtcDataChannel,
+    /// Made when this side offers, or once the other side's offer is in.
+    channel: RefCell<Option<RtcDataChannel>>,
     making_offer: Cell<bool>,
     ignore_offer: Cell<bool>,
     closed: Cell<bool>,
@@ -81,10 +88,13 @@ pub struct DirectLink {
 }
 
 impl DirectLink {
-    /// Starts attempt `attempt`; `polite` decides who yields when both offer.
+    /// Starts attempt `attempt`; `polite` decides who yields when both
+    /// offer. `offer`: this side starts the attempt (else it waits for the
+    /// other side's offer).
     pub fn start(
         attempt: u32,
         polite: bool,
+        offer: bool,
         ice_servers: &[IceServer],
         events: impl Fn(DirectEvent) + 'static,
     ) -> Result<DirectLink, String> {
@@ -102,18 +112,11 @@ impl DirectLink {
         config.set_ice_servers(&servers);
         let pc = RtcPeerConnection::new_with_configuration(&config)
             .map_err(|error| format!("this browser cannot open a direct connection: {}", describe(&error)))?;
-        let init = RtcDataChannelInit::new();
-        init.set_negotiated(true);
-        init.set_id(0);
-        init.set_ordered(true);
-        let channel = pc.create_data_channel_with_data_channel_dict("openprod-sync", &init);
-        channel.set_binary_type(RtcDataChannelType::Arraybuffer);
-        channel.set_buffered_amount_low_threshold(LOW_WATER);
         let shared = Rc::new(Shared {
             attempt,
             polite,
             pc,
-            channel,
+            channel: RefCell::default(),
             making_offer: Cell::new(false),
             ignore_offer: Cell::new(false),
             closed: Cell::new(false),
@@ -123,6 +126,9 @@ impl DirectLink {
             callbacks: RefCell::default(),
         });
         wire(&shared);
+        if offer {
+            open_channel(&shared);
+        }
         Ok(DirectLink { shared })
     }
 
@@ -131,7 +137,7 @@ impl DirectLink {
     }
 
     pub fn is_open(&self) -> bool {
-        self.shared.channel.ready_state() == RtcDataChannelState::Open
+        self.shared.channel.borrow().as_ref().is_some_and(|channel| channel.ready_state() == RtcDataChannelState::Open)
     }
 
     /// A description or candidate from the other side, for this attempt.
@@ -156,11 +162,14 @@ impl DirectLink {
 
     /// Queues one chunk on the channel; `false` if it is not open.
     pub fn send(&self, chunk: &[u8]) -> bool {
-        self.is_open() && self.shared.channel.send_with_u8_array(chunk).is_ok()
+        let channel = self.shared.channel.borrow();
+        channel.as_ref().is_some_and(|channel| {
+            channel.ready_state() == RtcDataChannelState::Open && channel.send_with_u8_array(chunk).is_ok()
+        })
     }
 
     pub fn buffered(&self) -> u32 {
-        self.shared.channel.buffered_amount()
+        self.shared.channel.borrow().as_ref().map_or(0, RtcDataChannel::buffered_amount)
     }
 
     /// Both DTLS fingerprints, as this side sees them: what the hello binds.
@@ -181,14 +190,16 @@ fn close(shared: &Shared) {
     if shared.closed.replace(true) {
         return;
     }
-    shared.channel.set_onopen(None);
-    shared.channel.set_onmessage(None);
-    shared.channel.set_onclose(None);
-    shared.channel.set_onbufferedamountlow(None);
+    if let Some(channel) = shared.channel.borrow().as_ref() {
+        channel.set_onopen(None);
+        channel.set_onmessage(None);
+        channel.set_onclose(None);
+        channel.set_onbufferedamountlow(None);
+        channel.close();
+    }
     shared.pc.set_onnegotiationneeded(None);
     shared.pc.set_onicecandidate(None);
     shared.pc.set_onconnectionstatechange(None);
-    shared.channel.close();
     shared.pc.close();
 }
 
@@ -231,23 +242,43 @@ fn wire(shared: &Rc<Shared>) {
             fail(shared, "the direct connection failed".into());
         }
     });
-    let open = on(|shared, _| (shared.events)(DirectEvent::Open));
-    let message = on(|shared, event| {
+    shared.pc.set_onnegotiationneeded(Some(&negotiation));
+    shared.pc.set_onicecandidate(Some(&candidate));
+    shared.pc.set_onconnectionstatechange(Some(&state));
+    shared.callbacks.borrow_mut().extend(callbacks);
+}
+
+/// Creates the data channel (id 0 on both sides) and listens to it.
+fn open_channel(shared: &Rc<Shared>) {
+    if shared.channel.borrow().is_some() {
+        return;
+    }
+    let init = RtcDataChannelInit::new();
+    init.set_negotiated(true);
+    init.set_id(0);
+    init.set_ordered(true);
+    let channel = shared.pc.create_data_channel_with_data_channel_dict("openprod-sync", &init);
+    channel.set_binary_type(RtcDataChannelType::Arraybuffer);
+    channel.set_buffered_amount_low_threshold(LOW_WATER);
+    let weak = Rc::downgrade(shared);
+    let mut callbacks = Vec::new();
+    let mut on = |work: fn(&Rc<Shared>, JsValue)| {
+        let closure = handler(&weak, work);
+        let function: js_sys::Function = closure.as_ref().unchecked_ref::<js_sys::Function>().clone();
+        callbacks.push(closure);
+        function
+    };
+    channel.set_onopen(Some(&on(|shared, _| (shared.events)(DirectEvent::Open))));
+    channel.set_onmessage(Some(&on(|shared, event| {
         let Ok(event) = event.dyn_into::<MessageEvent>() else { return };
         if let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() {
             (shared.events)(DirectEvent::Chunk(js_sys::Uint8Array::new(&buffer).to_vec()));
         }
-    });
-    let channel_closed = on(|shared, _| fail(shared, "the direct channel closed".into()));
-    let low = on(|shared, _| (shared.events)(DirectEvent::Writable));
-    shared.pc.set_onnegotiationneeded(Some(&negotiation));
-    shared.pc.set_onicecandidate(Some(&candidate));
-    shared.pc.set_onconnectionstatechange(Some(&state));
-    shared.channel.set_onopen(Some(&open));
-    shared.channel.set_onmessage(Some(&message));
-    shared.channel.set_onclose(Some(&channel_closed));
-    shared.channel.set_onbufferedamountlow(Some(&low));
-    *shared.callbacks.borrow_mut() = callbacks;
+    })));
+    channel.set_onclose(Some(&on(|shared, _| fail(shared, "the direct channel closed".into()))));
+    channel.set_onbufferedamountlow(Some(&on(|shared, _| (shared.events)(DirectEvent::Writable))));
+    shared.callbacks.borrow_mut().extend(callbacks);
+    *shared.channel.borrow_mut() = Some(channel);
 }
 
 fn handler(shared: &Weak<Shared>, work: fn(&Rc<Shared>, JsValue)) -> Closure<dyn FnMut(JsValue)> {
@@ -293,6 +324,8 @@ async fn take_signal(shared: &Rc<Shared>, signal: PeerSignal) -> Result<(), Stri
             // On a collision the polite side's own offer is rolled back by this.
             JsFuture::from(shared.pc.set_remote_description(&description)).await.map_err(|error| describe(&error))?;
             if offer {
+                // Now the channel's transport exists: creating it renegotiates nothing.
+                open_channel(shared);
                 describe_locally(&shared.pc).await.map_err(|error| describe(&error))?;
                 send_local_description(shared);
             }

@@ -43,6 +43,8 @@ use signaling::{PeerSignal, RelayPeer, Signaling, SignalingEvent};
 const FALLBACK_AFTER_MS: u64 = 2_500;
 /// A failed direct attempt is tried again after this long.
 const DIRECT_RETRY_MS: u64 = 20_000;
+/// A direct attempt not proven by then counts as failed.
+const DIRECT_TIMEOUT_MS: u64 = 10_000;
 /// How often the sessions hear the time pass.
 const TICK_MS: i32 = 1_000;
 /// Chunks on the data channel: large enough for throughput, under every
@@ -106,6 +108,8 @@ struct Remote {
     /// The last direct attempt this side knows of (either side may start one).
     attempt: u32,
     direct_retry_at: Option<u64>,
+    /// When the current direct attempt began.
+    direct_since_ms: u64,
     relayed: Option<Relayed>,
     since_ms: u64,
     actor: Option<ActorId>,
@@ -282,6 +286,7 @@ impl Mesh {
             direct: None,
             attempt: 0,
             direct_retry_at: None,
+            direct_since_ms: 0,
             relayed: None,
             since_ms: now_ms(),
             actor: None,
@@ -290,7 +295,8 @@ impl Mesh {
             status: status::Counters::default(),
         };
         self.inner.remotes.borrow_mut().insert(id, remote);
-        self.start_direct(id, 1);
+        // Both see each other at once: only one side offers first.
+        self.start_direct(id, 1, !self.polite_towards(relay_peer));
         id
     }
 
@@ -328,7 +334,7 @@ impl Mesh {
             PeerSignal::Description { attempt, .. } | PeerSignal::Candidate { attempt, .. } => {
                 let current = self.inner.remotes.borrow().get(&id).map_or(0, |remote| remote.attempt);
                 if attempt > current {
-                    self.start_direct(id, attempt);
+                    self.start_direct(id, attempt, false);
                 }
                 let remotes = self.inner.remotes.borrow();
                 if let Some((link, _)) = remotes.get(&id).and_then(|remote| remote.direct.as_ref())
@@ -343,21 +349,23 @@ impl Mesh {
 
     // ----- the direct path -----
 
-    fn start_direct(&self, id: PeerId, attempt: u32) {
+    /// Starts direct attempt `attempt`; `offer`: this side makes the offer.
+    fn start_direct(&self, id: PeerId, attempt: u32, offer: bool) {
         let Some(relay_peer) = self.inner.remotes.borrow().get(&id).and_then(|remote| remote.relay_peer) else {
             return;
         };
         let weak = Rc::downgrade(&self.inner);
-        let link =
-            DirectLink::start(attempt, self.polite_towards(relay_peer), &self.inner.config.ice_servers, move |event| {
-                if let Some(inner) = weak.upgrade() {
-                    Mesh { inner }.on_direct(id, attempt, event);
-                }
-            });
+        let polite = self.polite_towards(relay_peer);
+        let link = DirectLink::start(attempt, polite, offer, &self.inner.config.ice_servers, move |event| {
+            if let Some(inner) = weak.upgrade() {
+                Mesh { inner }.on_direct(id, attempt, event);
+            }
+        });
         let mut remotes = self.inner.remotes.borrow_mut();
         let Some(remote) = remotes.get_mut(&id) else { return };
         remote.attempt = attempt;
         remote.direct_retry_at = None;
+        remote.direct_since_ms = now_ms();
         match link {
             Ok(link) => remote.direct = Some((link, Wire::new())),
             Err(error) => {
@@ -722,7 +730,7 @@ impl Mesh {
     fn tick(&self) {
         self.inner.driver.sync_tick();
         let now = now_ms();
-        let (fallbacks, retries): (Vec<PeerId>, Vec<(PeerId, u32)>) = {
+        let (fallbacks, retries, stalled): (Vec<PeerId>, Vec<(PeerId, u32)>, Vec<PeerId>) = {
             let remotes = self.inner.remotes.borrow();
             let direct_up = |remote: &Remote| remote.direct.as_ref().is_some_and(|(_, wire)| wire.authenticated);
             let fallbacks = remotes
@@ -740,13 +748,24 @@ impl Mesh {
                 .filter(|(_, remote)| remote.direct.is_none() && remote.direct_retry_at.is_some_and(|at| now >= at))
                 .map(|(id, remote)| (*id, remote.attempt + 1))
                 .collect();
-            (fallbacks, retries)
+            let stalled = remotes
+                .iter()
+                .filter(|(_, remote)| {
+                    remote.direct.as_ref().is_some_and(|(_, wire)| !wire.authenticated)
+                        && now.saturating_sub(remote.direct_since_ms) >= DIRECT_TIMEOUT_MS
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            (fallbacks, retries, stalled)
         };
         for id in fallbacks {
             self.start_relayed(id);
         }
         for (id, attempt) in retries {
-            self.start_direct(id, attempt);
+            self.start_direct(id, attempt, true);
+        }
+        for id in stalled {
+            self.direct_failed(id, "no direct connection came up in time".into());
         }
         self.refresh_status();
     }
