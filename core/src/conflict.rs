@@ -94,7 +94,7 @@ impl State {
         let mut records = Vec::new();
         for entity in self.live_entities() {
             let mut seen_groups = BTreeSet::new();
-            for field in self.written_fields(entity) {
+            for field in self.fields_that_may_conflict(entity) {
                 let group = self.field_group(&field);
                 if seen_groups.insert(group) {
                     records.extend(self.conflict(entity, &field));

@@ -358,3 +358,34 @@ fn a_peer_deriving_another_state_from_the_same_operations_raises_a_diagnostic() 
         Output::Event(SyncEvent::StateMismatch { peer: PeerId(0), theirs, .. }) if theirs.0 == [7; 32]
     )));
 }
+
+#[test]
+fn in_a_mesh_every_pair_confirms_its_state_without_waiting_for_the_vector_exchange() {
+    let mut room = Room::new(3);
+    room.link(0, 1);
+    room.link(1, 2);
+    room.link(0, 2);
+    room.run();
+    room.edit(0, "Polonius");
+    room.edit(2, "Laertes");
+    room.run();
+    // Well inside the periodic vector exchange: what settles it is that
+    // duplicate copies (each bundle reaches each device twice) count as
+    // proof of what their sender holds.
+    for _ in 0..3 {
+        room.tick_all(config().quiescence_ms + 1);
+    }
+    assert!(room.now - NOW < config().vector_interval_ms);
+    for (index, device) in room.devices.iter().enumerate() {
+        let confirmed: std::collections::BTreeSet<u64> = device
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                SyncEvent::StateConfirmed { peer, .. } => Some(peer.0),
+                _ => None,
+            })
+            .collect();
+        let others: std::collections::BTreeSet<u64> = (0..3).filter(|other| *other != index as u64).collect();
+        assert_eq!(confirmed, others, "device {index} confirmed its state with both others");
+    }
+}

@@ -2,13 +2,35 @@
 // what survives a reload, a lost network and a crashed tab, undo and redo,
 // backups of workspaces and identities, renaming and deleting.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { artifacts, finishFirstRun, launchBrowser, repoRoot, startRelay, waitForOfflineReady, watchErrors } from "./support.mjs";
-
-const SAVED = "All changes saved on this device";
+import {
+  SAVED,
+  addRecord,
+  artifacts,
+  assertRebuildMatches,
+  cellOf,
+  createWorkspace,
+  diagnostics,
+  editCell,
+  eventually,
+  expectCount,
+  expectText,
+  finishFirstRun,
+  fixture as fixtureIn,
+  goHome,
+  goToWorkspaces,
+  launchBrowser,
+  openContacts,
+  pause,
+  repoRoot,
+  rowOf,
+  waitForOfflineReady,
+  waitSaved,
+  watchErrors,
+  workspaceIdOf,
+} from "./support.mjs";
 /** Key derivation (Argon2 in wasm) for identity files takes a few seconds. */
 const KDF_TIMEOUT = 60_000;
 
@@ -20,173 +42,11 @@ after(async () => {
   await browser?.close();
 });
 
-// ---------------------------------------------------------------------------
-// Fixtures and polling helpers
-
-/**
- * One relay and any number of fresh browser profiles (contexts) for a test;
- * `dispose` closes them all.
- */
-async function fixture() {
-  const relay = await startRelay();
-  const contexts = [];
-  const scratch = mkdtempSync(join(tmpdir(), "openprod-e2e-"));
-  return {
-    relay,
-    scratch,
-    /** A fresh profile with one page on the app, not yet past the first run. */
-    async newProfile() {
-      const context = await browser.newContext({ acceptDownloads: true });
-      context.setDefaultTimeout(15_000);
-      contexts.push(context);
-      const page = await context.newPage();
-      const errors = watchErrors(page);
-      await page.goto(relay.url);
-      return { context, page, errors };
-    },
-    /** A fresh profile past the first run, signed in as `name`. */
-    async newUser(name) {
-      const user = await this.newProfile();
-      await finishFirstRun(user.page, name);
-      return user;
-    },
-    async dispose() {
-      for (const context of contexts) await context.close().catch(() => {});
-      await relay.dispose();
-      rmSync(scratch, { recursive: true, force: true });
-    },
-  };
-}
-
-const pause = (ms) => new Promise((done) => setTimeout(done, ms));
-
-/** Polls `probe` until `accept(value)` holds; fails with the last value seen. */
-async function eventually(describe, probe, accept, { timeout = 15_000 } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-    } catch (error) {
-      last = `<${error.message.split("\n")[0]}>`;
-    }
-    if (accept(last)) return last;
-    if (Date.now() > deadline) {
-      throw new assert.AssertionError({ message: `${describe}: last seen ${JSON.stringify(last)}`, actual: last });
-    }
-    await pause(50); // the polling interval, not a wait for something to happen
-  }
-}
-
-/** Waits until the locator's text equals `expected` (a string, or a RegExp it matches). */
-function expectText(locator, expected, options) {
-  const accept = (text) => (expected instanceof RegExp ? expected.test(text) : text === expected);
-  return eventually(`${locator} should have text ${expected}`, async () => (await locator.innerText({ timeout: 1000 })).trim(), accept, options);
-}
-
-/** Waits until the locator matches exactly `count` elements. */
-function expectCount(locator, count, options) {
-  return eventually(`${locator} should match ${count} element(s)`, () => locator.count(), (seen) => seen === count, options);
-}
-
-function waitSaved(page, options) {
-  return expectText(page.getByTestId("save-state"), SAVED, options);
-}
-
-/** The workspace id in the page's current URL, for routes `#/w/<id>…`. */
-function workspaceIdOf(page) {
-  const match = new URL(page.url()).hash.match(/^#\/w\/([^/]+)/);
-  assert.ok(match, `no workspace in ${page.url()}`);
-  return match[1];
-}
+/** One relay and fresh profiles in this file's browser (see `fixture` in support.mjs). */
+const fixture = () => fixtureIn(browser);
 
 // ---------------------------------------------------------------------------
-// Steps through the UI
-
-/** Creates a workspace from the workspaces screen; resolves on its home, with its id. */
-async function createWorkspace(page, name) {
-  await page.getByTestId("new-workspace-name").fill(name);
-  await page.getByRole("button", { name: "Create workspace" }).click();
-  await page.waitForURL(/#\/w\/[^/]+$/);
-  await expectText(page.getByTestId("workspace-name"), name);
-  await page.getByTestId("table-link").first().waitFor();
-  return workspaceIdOf(page);
-}
-
-async function goToWorkspaces(page) {
-  await page.getByRole("link", { name: "Workspaces", exact: true }).click();
-  await page.getByTestId("device-panel").waitFor();
-}
-
-async function goHome(page) {
-  await page.getByTestId("workspace-name").click();
-  await page.getByTestId("diagnostics").waitFor();
-}
-
-async function openContacts(page) {
-  await page.getByTestId("table-link").filter({ hasText: "Contacts" }).click();
-  await expectText(page.getByTestId("table-title"), "Contacts");
-  await page.getByTestId("grid").waitFor();
-}
-
-/** Adds a record through the form; resolves with its entity id. */
-async function addRecord(page, values) {
-  const rows = page.getByTestId("row");
-  const before = await rows.count();
-  await page.getByTestId("add-record").click();
-  const form = page.getByTestId("new-record");
-  await form.waitFor();
-  for (const [field, value] of Object.entries(values)) await form.locator(`#new-${field}`).fill(value);
-  await form.getByRole("button", { name: "Save record" }).click();
-  await form.waitFor({ state: "detached" });
-  await expectCount(rows, before + 1);
-  const row = rows.filter({ has: page.locator(`td[data-field="full_name"]`, { hasText: values.full_name }) });
-  await expectCount(row, 1);
-  return row.getAttribute("data-entity");
-}
-
-const rowOf = (page, entity) => page.locator(`tr[data-testid="row"][data-entity="${entity}"]`);
-const cellOf = (page, entity, field) => rowOf(page, entity).locator(`td[data-field="${field}"]`);
-
-/**
- * Edits one cell in place: click, type, then leave the editor with `via`.
- * Enter (the default) saves; so does Tab, which moves the focus away (blur
- * saves). Either way the editor must close and the cell show the new text.
- * Tests about something else than the editor's keys leave with Tab, so that
- * they test their own subject; Enter has its own test.
- */
-async function editCell(page, entity, field, text, { via = "Enter" } = {}) {
-  const cell = cellOf(page, entity, field);
-  await cell.click();
-  const input = cell.getByTestId("cell-input");
-  await input.waitFor();
-  await input.fill(text);
-  await input.press(via);
-  await input.waitFor({ state: "detached", timeout: 5_000 });
-  await expectText(cellOf(page, entity, field), text);
-}
-
-async function diagnostics(page) {
-  const stateHash = await expectText(page.getByTestId("state-hash"), /^[0-9a-f]{64}$/);
-  const bundles = Number(await expectText(page.getByTestId("bundle-count"), /^\d+$/));
-  return { stateHash, bundles };
-}
-
-/** Runs "Check against a full rebuild" and asserts the rebuilt state matches. */
-async function assertRebuildMatches(page) {
-  await page.getByTestId("rebuild-check").click();
-  const result = page.getByTestId("rebuild-result");
-  await result.waitFor({ timeout: 30_000 });
-  const match = await expectText(result.getByTestId("rebuild-match"), /matches|DIFFERS/, { timeout: 30_000 }).catch(
-    async () => assert.fail(`the rebuild check failed: ${await result.innerText()}`),
-  );
-  assert.match(match, /^—\s*matches$/, "the state equals a full rebuild from the stored log");
-  assert.equal(
-    await result.getByTestId("rebuild-hash").innerText(),
-    await page.getByTestId("state-hash").innerText(),
-    "the rebuilt hash is the hash shown",
-  );
-}
+// Steps of these tests only
 
 /** Clicks a download button; resolves with the saved file's path and suggested name. */
 async function download(page, button, directory, options) {

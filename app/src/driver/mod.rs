@@ -12,7 +12,7 @@ mod opening;
 mod sync;
 
 pub use opening::{OPENED, OpenError, OpenProgress, open};
-pub use sync::SyncSink;
+pub use sync::{SYNC_FRAME, SyncSink};
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -42,6 +42,15 @@ const SNAPSHOT_EVERY: usize = 2_000;
 /// The User Timing measure from the start of a local edit to its bundle
 /// being durable in IndexedDB.
 pub const EDIT_DURABLE: &str = "openprod edit durable";
+
+/// Views are updated at most this often while received changes pour in.
+const RECEIVED_VIEW_UPDATE_MS: f64 = 250.0;
+/// Up to this many bundles received together are shown at once: a
+/// colleague's live edits, as opposed to a catch-up's batches.
+const LIVE_BUNDLES: usize = 8;
+
+/// The User Timing measure of taking a snapshot of the state in memory.
+pub const CHECKPOINT: &str = "openprod checkpoint";
 
 /// How often waiting for the driver (to open, to finish saving) looks again.
 const WAIT_POLL_MS: i32 = 10;
@@ -138,6 +147,10 @@ struct Inner {
     hub: RefCell<SyncHub>,
     /// Where the hub's frames and events go while the network is attached.
     sync_sink: RefCell<Option<SyncSink>>,
+    /// Received changes not yet shown, while view updates are spaced out.
+    unannounced: RefCell<(BTreeSet<EntityId>, bool)>,
+    announce_scheduled: Cell<bool>,
+    last_announced: Cell<f64>,
 }
 
 /// A handle on the open workspace: `Copy`, so any view closure can hold one.
@@ -185,6 +198,9 @@ impl Driver {
             written_since_snapshot: Cell::new(written_since_snapshot),
             hub: RefCell::new(SyncHub::new(SyncConfig::default())),
             sync_sink: RefCell::default(),
+            unannounced: RefCell::default(),
+            announce_scheduled: Cell::new(false),
+            last_announced: Cell::new(f64::NEG_INFINITY),
         };
         Driver {
             inner: StoredValue::new_local(Rc::new(inner)),
@@ -379,27 +395,55 @@ impl Driver {
 
     fn queue(&self, pending: Pending) {
         match &pending {
-            Pending::Local(bundle, _) => self.announce(std::slice::from_ref(bundle)),
-            Pending::Received(bundles, _) => self.announce(bundles),
+            Pending::Local(bundle, _) => {
+                let (records, structural) = changes_of(std::slice::from_ref(bundle));
+                self.notify(records, structural);
+            }
+            Pending::Received(bundles, _) => self.announce_received(bundles),
         }
         self.inner().pending.borrow_mut().push_back(pending);
         self.flush();
     }
 
-    /// Tells the views what `bundles` changed.
-    fn announce(&self, bundles: &[Bundle]) {
-        let mut records = BTreeSet::new();
-        let mut structural = false;
-        for op in bundles.iter().flat_map(|bundle| &bundle.ops) {
-            match &op.payload {
-                OpPayload::SetField { entity, .. }
-                | OpPayload::ClearField { entity, .. }
-                | OpPayload::ResolveConflict { entity, .. } => {
-                    records.insert(*entity);
-                }
-                _ => structural = true,
-            }
+    /// Tells the views what received bundles changed: at once when they come
+    /// a few at a time (a colleague's live edits), at most every
+    /// [`RECEIVED_VIEW_UPDATE_MS`] while a catch-up's batches pour in, so
+    /// that the page does not recompute its views for every batch.
+    fn announce_received(&self, bundles: &[Bundle]) {
+        let inner = self.inner();
+        let (records, structural) = changes_of(bundles);
+        {
+            let mut waiting = inner.unannounced.borrow_mut();
+            waiting.0.extend(records);
+            waiting.1 |= structural;
         }
+        if inner.announce_scheduled.get() {
+            return;
+        }
+        let since_last = monotonic_ms() - inner.last_announced.get();
+        if since_last >= RECEIVED_VIEW_UPDATE_MS || bundles.len() <= LIVE_BUNDLES {
+            self.announce_waiting(&inner);
+            return;
+        }
+        inner.announce_scheduled.set(true);
+        let driver = *self;
+        spawn_local(async move {
+            sleep_ms((RECEIVED_VIEW_UPDATE_MS - since_last).ceil() as i32).await;
+            let Some(inner) = driver.inner.try_get_value() else { return };
+            inner.announce_scheduled.set(false);
+            driver.announce_waiting(&inner);
+        });
+    }
+
+    fn announce_waiting(&self, inner: &Inner) {
+        let (records, structural) = std::mem::take(&mut *inner.unannounced.borrow_mut());
+        inner.last_announced.set(monotonic_ms());
+        self.notify(records, structural);
+    }
+
+    /// Re-runs the views of `records`, or of everything when the structure
+    /// changed.
+    fn notify(&self, records: BTreeSet<EntityId>, structural: bool) {
         // Past a few hundred records, one broad update costs less than many narrow ones.
         if structural || records.len() > 256 {
             self.structure.update(|structure| *structure += 1);
@@ -498,7 +542,10 @@ impl Driver {
                 if written < SNAPSHOT_EVERY.max(log_len / 4) || !inner.pending.borrow().is_empty() {
                     return;
                 }
-                (workspace.snapshot(), log_len)
+                let began = monotonic_ms();
+                let snapshot = workspace.snapshot();
+                record_measure(CHECKPOINT, began);
+                (snapshot, log_len)
             }
             // Opening: the snapshot stored is the newest; failed: keep the old one.
             _ => return,
@@ -515,6 +562,24 @@ impl Driver {
     pub async fn stored_bundles(&self) -> Result<Vec<Bundle>, StorageError> {
         self.inner().db.load_bundles().await
     }
+}
+
+/// The records `bundles` wrote fields of, and whether they changed more
+/// than fields (records created or deleted, schema, mappings, merges).
+fn changes_of(bundles: &[Bundle]) -> (BTreeSet<EntityId>, bool) {
+    let mut records = BTreeSet::new();
+    let mut structural = false;
+    for op in bundles.iter().flat_map(|bundle| &bundle.ops) {
+        match &op.payload {
+            OpPayload::SetField { entity, .. }
+            | OpPayload::ClearField { entity, .. }
+            | OpPayload::ResolveConflict { entity, .. } => {
+                records.insert(*entity);
+            }
+            _ => structural = true,
+        }
+    }
+    (records, structural)
 }
 
 fn waiting(pending: &VecDeque<Pending>) -> usize {

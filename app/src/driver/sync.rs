@@ -16,7 +16,11 @@ use openprod_core::log::VersionVector;
 use openprod_core::sync::{Output, PeerId, PersistTicket};
 
 use super::{Driver, Engine, Inner, Pending};
-use crate::device::now_ms;
+use crate::device::{monotonic_ms, now_ms, record_measure};
+
+/// The User Timing measure of taking in one sync frame (a batch of bundles:
+/// decode, verify, apply).
+pub const SYNC_FRAME: &str = "openprod sync frame";
 
 /// Receives what the hub wants sent, closed or told, in order. Persist
 /// requests never reach it: the driver performs them.
@@ -60,12 +64,14 @@ impl Driver {
     /// A whole sync frame from `peer`.
     pub fn sync_frame(&self, peer: PeerId, frame: &[u8]) {
         let Some(inner) = self.inner.try_get_value() else { return };
+        let began = monotonic_ms();
         let outputs = {
             let mut engine = inner.engine.borrow_mut();
             let Engine::Ready(workspace) = &mut *engine else { return };
             inner.hub.borrow_mut().receive(workspace, peer, frame, now_ms())
         };
         self.dispatch(&inner, outputs);
+        record_measure(SYNC_FRAME, began);
     }
 
     /// Time passed: pings, vector exchange, state checks, timeouts.

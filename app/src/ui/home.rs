@@ -26,7 +26,9 @@ pub fn Home(driver: Driver, name: RwSignal<String>, mesh: RwSignal<Option<Mesh>,
                 .collect::<Vec<_>>()
         })
     };
-    let conflicts = move || driver.read(|workspace| workspace.state().open_conflicts().len());
+    // Read once per change, by the count and the list together.
+    let open_conflicts = Memo::new(move |_| driver.read(|workspace| workspace.state().open_conflicts()));
+    let conflicts = move || open_conflicts.with(Vec::len);
     view! {
         <section class="card">
             <h2>"Tables"</h2>
@@ -47,7 +49,7 @@ pub fn Home(driver: Driver, name: RwSignal<String>, mesh: RwSignal<Option<Mesh>,
                     many => format!("{many} fields have conflicting values."),
                 }}
             </p>
-            <super::peers::ConflictList driver />
+            <super::peers::ConflictList driver conflicts=open_conflicts />
         </section>
         <super::peers::PeersPanel mesh />
         <super::peers::SharePanel driver />

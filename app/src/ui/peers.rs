@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use openprod_core::conflict::ConflictRecord;
 use openprod_core::sync::ShareLink;
 use qrcode::QrCode;
 use qrcode::render::svg;
@@ -196,12 +197,12 @@ fn PeerRow(peer: PeerStatus) -> impl IntoView {
 /// Fields where people's edits crossed, with every value and who wrote it.
 /// Deciding between them comes with the conflict screens.
 #[component]
-pub fn ConflictList(driver: Driver) -> impl IntoView {
+pub fn ConflictList(driver: Driver, conflicts: Memo<Vec<ConflictRecord>>) -> impl IntoView {
     let conflicts = move || {
-        driver.read(|workspace| {
+        let conflicts = conflicts.get();
+        driver.peek(|workspace| {
             let state = workspace.state();
-            state
-                .open_conflicts()
+            conflicts
                 .into_iter()
                 .map(|conflict| {
                     let record = conflict.entity.to_string();

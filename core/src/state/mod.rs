@@ -639,6 +639,30 @@ impl State {
     }
 
     /// The storage keys that hold any write on the entity (and its merged ones).
+    /// The fields of a record that can hold a conflict, open or settled:
+    /// more than one write no later write replaced, or a decision. A cheap
+    /// filter ahead of [`State::conflict`], which reads the whole history;
+    /// merged records and mapped fields always pass (their writes are spread
+    /// over several registers).
+    pub(crate) fn fields_that_may_conflict(&self, entity: EntityId) -> Vec<FieldKey> {
+        let survivor = self.resolve(entity);
+        if self.absorbed_by.get(&survivor).is_some_and(|absorbed| !absorbed.is_empty()) {
+            return self.written_fields(survivor);
+        }
+        let Some(record) = self.entities.get(&survivor) else { return Vec::new() };
+        record
+            .fields
+            .iter()
+            .filter(|(key, register)| {
+                let writes = register.writes();
+                self.mapping_of_field.contains_key(*key)
+                    || writes.iter().any(|write| write.resolution.is_some())
+                    || writes.iter().filter(|write| !record.replaced.contains(&write.stamp.op)).nth(1).is_some()
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     pub fn written_fields(&self, entity: EntityId) -> Vec<FieldKey> {
         let survivor = self.resolve(entity);
         let mut keys = BTreeSet::new();

@@ -385,6 +385,14 @@ impl SyncHub {
         // nothing more falls into place.
         let mut applied_bundles = Vec::new();
         let mut stale = Vec::new();
+        // Copies of what we already held still prove what the sender holds.
+        let held_already: Vec<(ActorId, u64)> = bundles
+            .iter()
+            .filter(|bundle| {
+                workspace.log().get(&bundle.header.author, bundle.header.seq).is_some_and(|held| held.digest() == bundle.digest())
+            })
+            .map(|bundle| (bundle.header.author, bundle.header.seq))
+            .collect();
         let mut batch = bundles;
         while !batch.is_empty() {
             let report = workspace.receive(batch.clone(), now_ms);
@@ -399,12 +407,20 @@ impl SyncHub {
         if !stale.is_empty() {
             out.push(Output::Event(SyncEvent::Stale { peer, operations: stale }));
         }
-        if !applied_bundles.is_empty() {
-            let session = self.sessions.get_mut(&peer).expect("an active session");
-            for bundle in &applied_bundles {
-                let held = session.theirs.get(&bundle.header.author).max(bundle.header.seq);
-                session.theirs.set(bundle.header.author, held);
+        let session = self.sessions.get_mut(&peer).expect("an active session");
+        let proven = applied_bundles.iter().map(|bundle| (bundle.header.author, bundle.header.seq));
+        for (author, seq) in held_already.iter().copied().chain(proven) {
+            let held = session.theirs.get(&author).max(seq);
+            session.theirs.set(author, held);
+        }
+        if applied_bundles.is_empty() {
+            // Nothing new to persist: say at once what we hold, so that both
+            // sides see they agree and compare state without waiting for the
+            // periodic vector exchange (in a mesh most bundles come twice).
+            if !held_already.is_empty() {
+                self.send(peer, &Message::Ack { vector: self.held(workspace) }, now_ms, out);
             }
+        } else {
             out.push(Output::Event(SyncEvent::Applied { peer, bundles: applied_bundles.len() }));
             let ticket = PersistTicket(self.next_ticket);
             self.next_ticket += 1;
