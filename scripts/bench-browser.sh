@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# In-browser benchmarks of the app (DESIGN.md §10), printed as a table and
-# written to target/bench/browser.json: import of a 100,000-op workspace,
-# reopening it to the first table, and local edit → durable latency.
+# In-browser benchmarks of the app (DESIGN.md §10), printed as tables and
+# written to target/bench/browser.json and target/bench/sync.json: import of
+# a 100,000-op workspace, reopening it to the first table, local edit →
+# durable latency; a new peer catching up on it over the data channel, and a
+# live edit reaching the other peer.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup.sh"
@@ -16,4 +18,4 @@ if [[ ! -f "$fixture" ]]; then
 fi
 cargo build -p openprod-relay
 with_wasm_env trunk build --release
-(cd tests && node bench/browser.mjs "$fixture")
+(cd tests && node bench/browser.mjs "$fixture" && node bench/sync.mjs "$fixture")

@@ -93,6 +93,12 @@ try {
     longestSyncFrameMs: await b.evaluate(() =>
       Math.max(0, ...performance.getEntriesByName("openprod sync frame").map((entry) => entry.duration)),
     ),
+    // From opening the link: when the first and the last batch were taken in.
+    batchesMs: await b.evaluate(() => {
+      const frames = performance.getEntriesByName("openprod sync frame");
+      const sum = frames.reduce((total, entry) => total + entry.duration, 0);
+      return { first: frames[0]?.startTime, last: frames.at(-1)?.startTime, count: frames.length, busy: sum };
+    }),
     longestCheckpointMs: await b.evaluate(() =>
       Math.max(0, ...performance.getEntriesByName("openprod checkpoint").map((entry) => entry.duration)),
     ),

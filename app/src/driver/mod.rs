@@ -26,6 +26,7 @@ use openprod_core::entropy::Entropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::ids::{EntityId, WorkspaceId};
+use openprod_core::log::VersionVector;
 use openprod_core::op::OpPayload;
 use openprod_core::sync::{PersistTicket, SyncConfig, SyncHub};
 use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace};
@@ -51,6 +52,9 @@ const LIVE_BUNDLES: usize = 8;
 
 /// The User Timing measure of taking a snapshot of the state in memory.
 pub const CHECKPOINT: &str = "openprod checkpoint";
+
+/// Most bundles stored in one segment when received batches are coalesced.
+const MAX_SEGMENT_BUNDLES: usize = 4_096;
 
 /// How often waiting for the driver (to open, to finish saving) looks again.
 const WAIT_POLL_MS: i32 = 10;
@@ -147,6 +151,9 @@ struct Inner {
     hub: RefCell<SyncHub>,
     /// Where the hub's frames and events go while the network is attached.
     sync_sink: RefCell<Option<SyncSink>>,
+    /// How far the log is written, per author, while the network is
+    /// attached: kept up to date write by write (see `sync.rs`).
+    durable: RefCell<Option<VersionVector>>,
     /// Received changes not yet shown, while view updates are spaced out.
     unannounced: RefCell<(BTreeSet<EntityId>, bool)>,
     announce_scheduled: Cell<bool>,
@@ -198,6 +205,7 @@ impl Driver {
             written_since_snapshot: Cell::new(written_since_snapshot),
             hub: RefCell::new(SyncHub::new(SyncConfig::default())),
             sync_sink: RefCell::default(),
+            durable: RefCell::default(),
             unannounced: RefCell::default(),
             announce_scheduled: Cell::new(false),
             last_announced: Cell::new(f64::NEG_INFINITY),
@@ -504,22 +512,41 @@ impl Driver {
     async fn write_pending(&self, inner: &Inner) -> Result<(), StorageError> {
         loop {
             self.save_state.set(SaveState::Saving { waiting: waiting(&inner.pending.borrow()) });
-            // Cloned out so no borrow is held across the write.
-            let (front, edit_began, ticket) = match inner.pending.borrow().front() {
-                None => return Ok(()),
-                Some(Pending::Local(bundle, began)) => (vec![bundle.clone()], Some(*began), None),
-                Some(Pending::Received(bundles, ticket)) => (bundles.clone(), None, *ticket),
+            // Cloned out so no borrow is held across the write. Consecutive
+            // received batches go in one transaction: a catch-up arrives
+            // faster than one transaction per batch could store it.
+            let (written, edit_began, tickets, entries) = {
+                let pending = inner.pending.borrow();
+                match pending.front() {
+                    None => return Ok(()),
+                    Some(Pending::Local(bundle, began)) => (vec![bundle.clone()], Some(*began), Vec::new(), 1),
+                    Some(Pending::Received(..)) => {
+                        let mut bundles = Vec::new();
+                        let mut tickets = Vec::new();
+                        let mut entries = 0;
+                        for entry in pending.iter() {
+                            let Pending::Received(batch, ticket) = entry else { break };
+                            if entries > 0 && bundles.len() + batch.len() > MAX_SEGMENT_BUNDLES {
+                                break;
+                            }
+                            bundles.extend(batch.iter().cloned());
+                            tickets.extend(*ticket);
+                            entries += 1;
+                        }
+                        (bundles, None, tickets, entries)
+                    }
+                }
             };
             match edit_began {
                 Some(began) => {
-                    inner.db.append_local(&front[0]).await?;
+                    inner.db.append_local(&written[0]).await?;
                     record_measure(EDIT_DURABLE, began);
                 }
-                None => inner.db.append_segment(&front).await?,
+                None => inner.db.append_segment(&written).await?,
             }
-            inner.pending.borrow_mut().pop_front();
-            inner.written_since_snapshot.set(inner.written_since_snapshot.get() + front.len());
-            self.stored(inner, ticket);
+            inner.pending.borrow_mut().drain(..entries);
+            inner.written_since_snapshot.set(inner.written_since_snapshot.get() + written.len());
+            self.stored(inner, &written, &tickets);
         }
     }
 

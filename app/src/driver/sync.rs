@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 
+use openprod_core::bundle::Bundle;
 use openprod_core::identity::ActorId;
 use openprod_core::log::VersionVector;
 use openprod_core::sync::{Output, PeerId, PersistTicket};
@@ -36,7 +37,9 @@ impl Driver {
             return false;
         }
         *inner.sync_sink.borrow_mut() = Some(sink);
-        self.stored(&inner, None);
+        let durable = durable_vector(self.peek(|workspace| workspace.log().version_vector()), &inner.pending.borrow());
+        *inner.durable.borrow_mut() = Some(durable);
+        self.stored(&inner, &[], &[]);
         true
     }
 
@@ -44,6 +47,7 @@ impl Driver {
     pub fn detach_sync(&self) {
         let Some(inner) = self.inner.try_get_value() else { return };
         inner.sync_sink.borrow_mut().take();
+        inner.durable.borrow_mut().take();
         let peers: Vec<PeerId> = inner.hub.borrow().peers().map(|(peer, _)| peer).collect();
         for peer in peers {
             inner.hub.borrow_mut().disconnect(peer);
@@ -97,21 +101,29 @@ impl Driver {
         self.dispatch(&inner, outputs);
     }
 
-    /// Called after each write (and on attaching): tells the hub how far the
-    /// log is durable, then acknowledges what `ticket` named.
-    pub(super) fn stored(&self, inner: &Inner, ticket: Option<PersistTicket>) {
-        if inner.sync_sink.borrow().is_none() {
-            return;
-        }
+    /// Called after each write of `written` (and on attaching): tells the
+    /// hub how far the log is durable, then acknowledges what `tickets` named.
+    /// Writes go in log order, so each author's durable part only grows.
+    pub(super) fn stored(&self, inner: &Inner, written: &[Bundle], tickets: &[PersistTicket]) {
+        let durable = {
+            let mut durable = inner.durable.borrow_mut();
+            let Some(durable) = durable.as_mut() else { return };
+            for bundle in written {
+                let (author, seq) = (bundle.header.author, bundle.header.seq);
+                if durable.get(&author) < seq {
+                    durable.set(author, seq);
+                }
+            }
+            durable.clone()
+        };
         let outputs = {
             let engine = inner.engine.borrow();
             let Engine::Ready(workspace) = &*engine else { return };
-            let durable = durable_vector(workspace.log().version_vector(), &inner.pending.borrow());
             let now = now_ms();
             let mut hub = inner.hub.borrow_mut();
             let mut outputs = hub.durable_up_to(workspace, durable, now);
-            if let Some(ticket) = ticket {
-                outputs.extend(hub.persisted(workspace, ticket, now));
+            for ticket in tickets {
+                outputs.extend(hub.persisted(workspace, *ticket, now));
             }
             outputs
         };
