@@ -389,3 +389,55 @@ fn in_a_mesh_every_pair_confirms_its_state_without_waiting_for_the_vector_exchan
         assert_eq!(confirmed, others, "device {index} confirmed its state with both others");
     }
 }
+
+#[test]
+fn with_stores_that_lag_behind_a_mesh_still_confirms_its_state_before_the_vector_exchange() {
+    let mut room = Room::new(3);
+    room.link(0, 1);
+    room.link(1, 2);
+    room.link(0, 2);
+    room.run();
+    // Every device tells its hub what is durable, as the browser driver does.
+    for index in 0..3 {
+        let vector = room.vector(index);
+        let device = &mut room.devices[index];
+        let outputs = device.hub.durable_up_to(&device.workspace, vector, room.now);
+        room.handle(index, outputs);
+    }
+    room.persist_at_once = false;
+    room.edit(0, "Polonius");
+    let stored = room.vector(0);
+    let device = &mut room.devices[0];
+    let outputs = device.hub.durable_up_to(&device.workspace, stored, room.now);
+    room.handle(0, outputs);
+    room.run();
+    // The copies and acknowledgements crossed while nothing was stored yet.
+    for index in [1, 2] {
+        let persists: Vec<Output> = room.devices[index].unpersisted.drain(..).collect();
+        for output in persists {
+            let Output::Persist { ticket, bundles } = output else { continue };
+            let device = &mut room.devices[index];
+            device.store.append_bundles(&bundles).unwrap();
+            let durable = device.workspace.log().version_vector();
+            let mut outputs = device.hub.durable_up_to(&device.workspace, durable, room.now);
+            outputs.extend(device.hub.persisted(&device.workspace, ticket, room.now));
+            room.handle(index, outputs);
+        }
+    }
+    room.run();
+    for _ in 0..3 {
+        room.tick_all(config().quiescence_ms + 1);
+    }
+    assert!(room.now - NOW < config().vector_interval_ms);
+    for (index, device) in room.devices.iter().enumerate() {
+        let confirmed: std::collections::BTreeSet<u64> = device
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                SyncEvent::StateConfirmed { peer, .. } => Some(peer.0),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(confirmed.len(), 2, "device {index} confirmed its state with both others");
+    }
+}

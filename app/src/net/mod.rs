@@ -690,9 +690,10 @@ impl Mesh {
     fn on_sync_event(&self, event: SyncEvent) {
         match event {
             SyncEvent::Progress { peer, received, remaining } => {
+                // Only what is applied unsettles agreement: copies of bundles
+                // held already (common in a mesh) change nothing.
                 self.with_remote(peer, |remote| {
                     remote.status.catching_up = (remaining > 0).then_some((received, remaining));
-                    remote.status.confirmed_at = None;
                 });
             }
             SyncEvent::StateConfirmed { peer, .. } => {

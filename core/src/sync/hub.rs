@@ -287,9 +287,23 @@ impl SyncHub {
 
     /// Everything up to `durable` is now stored: from here on only that is
     /// offered and acknowledged. Newly durable bundles go to every peer.
+    /// Peers hear the new frontier when it covers more of others' bundles:
+    /// an acknowledgement sent before they were stored said less, and would
+    /// otherwise stand until the periodic vector exchange.
     pub fn durable_up_to(&mut self, workspace: &Workspace, durable: VersionVector, now_ms: u64) -> Vec<Output> {
+        let me = workspace.actor();
+        let grew = self.durable.as_ref().is_some_and(|old| {
+            durable.iter().any(|(author, seq)| *author != me && old.get(author) < *seq)
+        });
         self.durable = Some(durable);
-        self.local_bundles(workspace, now_ms)
+        let mut out = self.local_bundles(workspace, now_ms);
+        if grew {
+            let held = self.held(workspace);
+            for peer in self.active_peers() {
+                self.send(peer, &Message::Ack { vector: held.clone() }, now_ms, &mut out);
+            }
+        }
+        out
     }
 
     /// What we can vouch for holding: the durable part of the log.
