@@ -6,7 +6,9 @@
 #                      rustc-web + std sources, built with cargo's build-std
 #   wasm-bindgen-cli   exactly the wasm-bindgen version in Cargo.lock
 #   trunk              pinned below; never downloads tools at build time
-#   chromium           Debian's, with chromedriver, for every browser test
+#   chromium           Debian's, with chromedriver, for every browser test, and
+#                      certutil (libnss3-tools) to make a test profile trust the
+#                      relay's local CA
 #   npm packages       tests/package-lock.json (playwright-core, no browser download)
 set -euo pipefail
 
@@ -97,7 +99,7 @@ setup_trunk() {
 }
 
 setup_browser() {
-  apt_install chromium chromium-driver
+  apt_install chromium chromium-driver libnss3-tools
 }
 
 setup_npm() {

@@ -28,23 +28,35 @@ export function workspaceVersion() {
  * `port` and `dist` restart a relay where a stopped one was: the same port
  * (so pages and their links still point at it) and the same copy of the app.
  * A relay given `dist` leaves that folder in place when disposed.
+ * `args` are more flags for the relay (`--tls-local-ca`, say); `url` is
+ * https when the relay says it speaks TLS.
  */
-export async function startRelay({ port = 0, dist } = {}) {
+export async function startRelay({ port = 0, dist, args = [] } = {}) {
   const appCopy = dist ?? mkdtempSync(join(tmpdir(), "openprod-dist-"));
   if (!dist) cpSync(builtApp, appCopy, { recursive: true });
-  const relay = spawn(relayBinary, ["--host", "127.0.0.1", "--port", String(port), "--dist", appCopy], {
+  const relay = spawn(relayBinary, ["--host", "127.0.0.1", "--port", String(port), "--dist", appCopy, ...args], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, OPENPROD_LOG: "warn" },
   });
-  const firstLine = await new Promise((resolveLine, reject) => {
+  // The first line names the address; a later one, the URL to open on this
+  // machine, and with it the scheme.
+  const { address, scheme } = await new Promise((resolveStart, reject) => {
     relay.once("error", reject);
     relay.once("exit", (code) => reject(new Error(`relay exited early with code ${code}`)));
-    createInterface({ input: relay.stdout }).once("line", resolveLine);
+    let address;
+    const lines = createInterface({ input: relay.stdout });
+    lines.on("line", (line) => {
+      address ??= line.replace("openprod-relay listening on ", "").trim();
+      const open = line.match(/^Open Openprod on this machine:\s+(https?):/);
+      if (open) {
+        lines.removeAllListeners("line");
+        resolveStart({ address, scheme: open[1] });
+      }
+    });
   });
-  const address = firstLine.replace("openprod-relay listening on ", "").trim();
   let stopped = false;
   return {
-    url: `http://${address}/`,
+    url: `${scheme}://${address}/`,
     port: Number(address.split(":").pop()),
     dist: appCopy,
     async stop() {
@@ -62,24 +74,36 @@ export async function startRelay({ port = 0, dist } = {}) {
   };
 }
 
+const chromiumPath = process.env.OPENPROD_CHROMIUM ?? "/usr/bin/chromium";
+const chromiumFlags = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
 /**
  * Debian's Chromium, headless, with nothing that reaches for the internet;
  * `args` are added to its command line.
  */
 export async function launchBrowser({ args = [] } = {}) {
-  return chromium.launch({
-    executablePath: process.env.OPENPROD_CHROMIUM ?? "/usr/bin/chromium",
+  return chromium.launch({ executablePath: chromiumPath, headless: true, args: [...chromiumFlags, ...args] });
+}
+
+/**
+ * The same Chromium with one persistent profile in `userDataDir` (a device
+ * of its own) and `home` as its HOME: Chromium on Linux takes the
+ * certificate authorities it trusts from `<home>/.pki/nssdb`.
+ */
+export async function launchProfile(userDataDir, { home, args = [] } = {}) {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
     headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      ...args,
-    ],
+    args: [...chromiumFlags, ...args],
+    env: { ...process.env, HOME: home },
   });
 }
 
