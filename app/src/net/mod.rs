@@ -97,6 +97,8 @@ struct Relayed {
     sealed: Option<SealedChannel>,
     remote_nonce: Option<[u8; 16]>,
     wire: Wire,
+    /// When this session began: one not proven in time starts over.
+    since_ms: u64,
 }
 
 struct Remote {
@@ -446,7 +448,13 @@ impl Mesh {
             let mut remotes = self.inner.remotes.borrow_mut();
             let Some(remote) = remotes.get_mut(&id) else { return };
             let Some(relay_peer) = remote.relay_peer else { return };
-            remote.relayed = Some(Relayed { local_nonce: nonce, sealed: None, remote_nonce: None, wire: Wire::new() });
+            remote.relayed = Some(Relayed {
+                local_nonce: nonce,
+                sealed: None,
+                remote_nonce: None,
+                wire: Wire::new(),
+                since_ms: now_ms(),
+            });
             relay_peer
         };
         self.signal(relay_peer, &PeerSignal::RelayNonce { nonce: hex::encode(nonce), reply: false });
@@ -480,6 +488,7 @@ impl Mesh {
                     sealed: Some(sealed),
                     remote_nonce: Some(remote_nonce),
                     wire: Wire::new(),
+                    since_ms: now_ms(),
                 });
                 Some(local_nonce)
             }
@@ -602,11 +611,13 @@ impl Mesh {
         let introduction = match open_hello(hello, config.workspace, &config.secret, &binding) {
             Ok(introduction) => introduction,
             Err(error) => {
+                // The link stays unproven: a direct one is closed, a sealed
+                // one starts over only when it counts as stalled, so a peer
+                // with a wrong secret is not asked again every second.
                 self.with_remote(id, |remote| {
                     remote.status.refused = Some(error.to_string());
-                    match path {
-                        Path::Direct => remote.direct = None,
-                        Path::Relayed => remote.relayed = None,
+                    if path == Path::Direct {
+                        remote.direct = None;
                     }
                 });
                 return self.refresh_status();
@@ -734,11 +745,18 @@ impl Mesh {
         let (fallbacks, retries, stalled): (Vec<PeerId>, Vec<(PeerId, u32)>, Vec<PeerId>) = {
             let remotes = self.inner.remotes.borrow();
             let direct_up = |remote: &Remote| remote.direct.as_ref().is_some_and(|(_, wire)| wire.authenticated);
+            // A sealed session whose nonces or hellos were lost (the relay
+            // restarted, a peer reloaded) starts over, like a stalled direct attempt.
+            let relayed_stalled = |remote: &Remote| {
+                remote.relayed.as_ref().is_some_and(|relayed| {
+                    !relayed.wire.authenticated && now.saturating_sub(relayed.since_ms) >= DIRECT_TIMEOUT_MS
+                })
+            };
             let fallbacks = remotes
                 .iter()
                 .filter(|(_, remote)| {
                     remote.relay_peer.is_some()
-                        && remote.relayed.is_none()
+                        && (remote.relayed.is_none() || relayed_stalled(remote))
                         && !direct_up(remote)
                         && now.saturating_sub(remote.since_ms) >= FALLBACK_AFTER_MS
                 })
