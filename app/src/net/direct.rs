@@ -15,7 +15,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use js_sys::{Array, Object, Promise, Reflect};
 use leptos::task::spawn_local;
@@ -210,14 +210,7 @@ fn fail(shared: &Shared, reason: String) {
 }
 
 fn wire(shared: &Rc<Shared>) {
-    let weak = Rc::downgrade(shared);
-    let mut callbacks = Vec::new();
-    let mut on = |work: fn(&Rc<Shared>, JsValue)| {
-        let closure = handler(&weak, work);
-        let function: js_sys::Function = closure.as_ref().unchecked_ref::<js_sys::Function>().clone();
-        callbacks.push(closure);
-        function
-    };
+    let on = |work: fn(&Rc<Shared>, JsValue)| listen(shared, work);
     let negotiation = on(|shared, _| {
         let shared = shared.clone();
         spawn_local(async move {
@@ -245,7 +238,6 @@ fn wire(shared: &Rc<Shared>) {
     shared.pc.set_onnegotiationneeded(Some(&negotiation));
     shared.pc.set_onicecandidate(Some(&candidate));
     shared.pc.set_onconnectionstatechange(Some(&state));
-    shared.callbacks.borrow_mut().extend(callbacks);
 }
 
 /// Creates the data channel (id 0 on both sides) and listens to it.
@@ -260,14 +252,7 @@ fn open_channel(shared: &Rc<Shared>) {
     let channel = shared.pc.create_data_channel_with_data_channel_dict("openprod-sync", &init);
     channel.set_binary_type(RtcDataChannelType::Arraybuffer);
     channel.set_buffered_amount_low_threshold(LOW_WATER);
-    let weak = Rc::downgrade(shared);
-    let mut callbacks = Vec::new();
-    let mut on = |work: fn(&Rc<Shared>, JsValue)| {
-        let closure = handler(&weak, work);
-        let function: js_sys::Function = closure.as_ref().unchecked_ref::<js_sys::Function>().clone();
-        callbacks.push(closure);
-        function
-    };
+    let on = |work: fn(&Rc<Shared>, JsValue)| listen(shared, work);
     channel.set_onopen(Some(&on(|shared, _| (shared.events)(DirectEvent::Open))));
     channel.set_onmessage(Some(&on(|shared, event| {
         let Ok(event) = event.dyn_into::<MessageEvent>() else { return };
@@ -277,17 +262,20 @@ fn open_channel(shared: &Rc<Shared>) {
     })));
     channel.set_onclose(Some(&on(|shared, _| fail(shared, "the direct channel closed".into()))));
     channel.set_onbufferedamountlow(Some(&on(|shared, _| (shared.events)(DirectEvent::Writable))));
-    shared.callbacks.borrow_mut().extend(callbacks);
     *shared.channel.borrow_mut() = Some(channel);
 }
 
-fn handler(shared: &Weak<Shared>, work: fn(&Rc<Shared>, JsValue)) -> Closure<dyn FnMut(JsValue)> {
-    let shared = shared.clone();
-    Closure::new(move |event: JsValue| {
-        if let Some(shared) = shared.upgrade().filter(|shared| !shared.closed.get()) {
+/// A JS listener calling `work` while the link lives; kept alive by it.
+fn listen(shared: &Rc<Shared>, work: fn(&Rc<Shared>, JsValue)) -> js_sys::Function {
+    let weak = Rc::downgrade(shared);
+    let closure = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        if let Some(shared) = weak.upgrade().filter(|shared| !shared.closed.get()) {
             work(&shared, event);
         }
-    })
+    });
+    let function = closure.as_ref().unchecked_ref::<js_sys::Function>().clone();
+    shared.callbacks.borrow_mut().push(closure);
+    function
 }
 
 async fn offer(shared: &Rc<Shared>) -> Result<(), String> {
