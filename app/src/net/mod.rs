@@ -59,7 +59,12 @@ const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 mod kind {
     pub const HELLO: u8 = 1;
     pub const SYNC: u8 = 2;
+    /// A sync frame, deflated: batches of bundles shrink by about half.
+    pub const SYNC_DEFLATED: u8 = 3;
 }
+
+/// Sync frames from this size on are deflated before they travel.
+const DEFLATE_FROM: usize = 2 * 1024;
 
 /// Everything the network needs to know about this workspace and device.
 pub struct MeshConfig {
@@ -537,6 +542,13 @@ impl Mesh {
 
     /// Splits one message into chunks on `path` and sends what fits now.
     fn send_on(&self, id: PeerId, path: Path, kind: u8, body: &[u8]) {
+        let deflated = (kind == kind::SYNC && body.len() >= DEFLATE_FROM)
+            .then(|| miniz_oxide::deflate::compress_to_vec(body, 1))
+            .filter(|deflated| deflated.len() < body.len());
+        let (kind, body) = match &deflated {
+            Some(deflated) => (kind::SYNC_DEFLATED, deflated.as_slice()),
+            None => (kind, body),
+        };
         let mut message = Vec::with_capacity(body.len() + 1);
         message.push(kind);
         message.extend_from_slice(body);
@@ -585,8 +597,15 @@ impl Mesh {
         let Some((&kind, body)) = message.split_first() else { return };
         match kind {
             kind::HELLO => self.on_hello(id, path, body),
-            kind::SYNC if self.authenticated(id, path) => self.inner.driver.sync_frame(id, body),
-            kind::SYNC => leptos::logging::warn!("peer {} sent data before proving it belongs; dropped", id.0),
+            kind::SYNC | kind::SYNC_DEFLATED if !self.authenticated(id, path) => {
+                leptos::logging::warn!("peer {} sent data before proving it belongs; dropped", id.0)
+            }
+            kind::SYNC => self.inner.driver.sync_frame(id, body),
+            // Bounded like any message, so a small frame cannot inflate without end.
+            kind::SYNC_DEFLATED => match miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_MESSAGE) {
+                Ok(frame) => self.inner.driver.sync_frame(id, &frame),
+                Err(error) => leptos::logging::warn!("a compressed frame from peer {} was dropped: {error}", id.0),
+            },
             other => leptos::logging::warn!("peer {} sent a message of unknown kind {other}; dropped", id.0),
         }
     }
