@@ -85,12 +85,7 @@ async fn malformed_binary_frames_get_errors_and_the_connection_survives() {
 #[tokio::test]
 async fn an_oversize_binary_frame_is_refused_and_one_at_the_limit_passes() {
     let limits = Limits { max_message_bytes: 1024, ..Limits::default() };
-    let addr = start_relay(limits).await;
-    let mut alice = connect(addr).await;
-    let mut bob = connect(addr).await;
-    let alice_id = join_as(&mut alice, "r").await;
-    join_as(&mut bob, "r").await;
-    receive(&mut alice).await; // bob joined
+    let (mut alice, alice_id, mut bob, _) = alice_and_bob(limits).await;
 
     // The limit counts the whole frame, peer id included.
     send_binary(&mut bob, alice_id, &[1; 1024 - 8 + 1]).await;
@@ -106,12 +101,7 @@ async fn an_oversize_binary_frame_is_refused_and_one_at_the_limit_passes() {
 #[tokio::test]
 async fn a_flood_of_bytes_is_rate_limited() {
     let limits = Limits { bytes_per_second: 4_000, max_message_bytes: 8_000, ..Limits::default() };
-    let addr = start_relay(limits).await;
-    let mut alice = connect(addr).await;
-    let mut bob = connect(addr).await;
-    let alice_id = join_as(&mut alice, "r").await;
-    join_as(&mut bob, "r").await;
-    receive(&mut alice).await; // bob joined
+    let (mut alice, alice_id, mut bob, _) = alice_and_bob(limits).await;
 
     // A burst of 8,000 bytes passes: the join message, then two frames of
     // 3,900. A third would need a second of refill, far longer than sending
@@ -165,4 +155,16 @@ async fn a_peer_that_reads_nothing_gets_its_sender_refused_not_the_relay_filled(
         }
         assert_eq!(reply["code"], "peer-busy", "{reply}");
     }
+}
+
+/// A relay with `limits`, and Alice and Bob in one room, Alice having heard
+/// Bob arrive: with their peer ids.
+async fn alice_and_bob(limits: Limits) -> (Client, u64, Client, u64) {
+    let addr = start_relay(limits).await;
+    let mut alice = connect(addr).await;
+    let mut bob = connect(addr).await;
+    let alice_id = join_as(&mut alice, "r").await;
+    let bob_id = join_as(&mut bob, "r").await;
+    receive(&mut alice).await; // bob joined
+    (alice, alice_id, bob, bob_id)
 }
