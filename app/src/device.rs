@@ -87,6 +87,18 @@ pub fn download(file_name: &str, bytes: &[u8], mime: &str) -> Result<(), String>
     Ok(())
 }
 
+/// Puts `text` on the clipboard; `false` where the browser has no clipboard
+/// for the page (one not served over HTTPS or from this machine) or refuses
+/// to write to it, so that the caller lets the person copy by hand.
+pub async fn copy_to_clipboard(text: &str) -> bool {
+    let Some(window) = web_sys::window() else { return false };
+    let navigator = window.navigator();
+    // Outside a secure context `navigator.clipboard` is undefined, and calling it would throw.
+    let has_clipboard =
+        js_sys::Reflect::get(&navigator, &"clipboard".into()).is_ok_and(|clipboard| !clipboard.is_undefined());
+    has_clipboard && JsFuture::from(navigator.clipboard().write_text(text)).await.is_ok()
+}
+
 /// The bytes of a file the user picked.
 pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(file.array_buffer())

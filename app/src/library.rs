@@ -1,13 +1,15 @@
-//! The workspaces on this device: creating, joining, importing, exporting
-//! and deleting them. Each is one IndexedDB database plus an entry in the
-//! profile's list; the database is written first, so the list names a
-//! workspace with no data only while it is being joined (its entry then
-//! carries the share link's secret, and peers fill it).
+//! The workspaces on this device: creating, forking, joining, importing,
+//! exporting and deleting them. Each is one IndexedDB database plus an
+//! entry in the profile's list; the database is written first, so the list
+//! names a workspace with no data only while it is being joined (its entry
+//! then carries the share link's secret, and peers fill it).
 
+use openprod_core::access::RecoveryKey;
 use openprod_core::backup::{WorkspaceFileReader, encode_workspace_file};
+use openprod_core::bundle::Bundle;
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
-use openprod_core::sync::{ShareLink, WorkspaceSecret};
+use openprod_core::sync::{Admission, ShareLink, WorkspaceSecret};
 use openprod_core::workspace::Workspace;
 
 use crate::device::{BrowserEntropy, now_ms, yield_to_browser};
@@ -22,7 +24,8 @@ pub fn copy_identity(identity: &Identity) -> Identity {
     Identity::from_seed(identity.secret_bytes())
 }
 
-/// Starts a workspace owned by this device, with the built-in modules.
+/// Starts a workspace owned by this device, with the built-in modules and
+/// a recovery key.
 pub async fn create_workspace(
     profile: &ProfileDb,
     identity: &Identity,
@@ -32,37 +35,133 @@ pub async fn create_workspace(
     let now = now_ms();
     let mut entropy = BrowserEntropy;
     let (mut workspace, first) = Workspace::create(copy_identity(identity), name, owner_name, now, &mut entropy);
+    let recovery_key = RecoveryKey::generate(&mut entropy);
     let mut change = workspace.change(now, &mut entropy);
     change.adopt_module(CONTACTS_MODULE, None).map_err(|error| format!("the Contacts module is broken: {error}"))?;
-    let modules = change.commit().map_err(|error| error.to_string())?;
-    let id = workspace.id();
-    let db = WorkspaceDb::open(id).await.map_err(|error| error.to_string())?;
-    db.append_local(&first).await.map_err(|error| error.to_string())?;
-    db.append_local(&modules).await.map_err(|error| error.to_string())?;
-    let sharing = Some(Sharing { secret: WorkspaceSecret::generate(&mut entropy), relay: None });
-    profile
-        .save_workspace(&WorkspaceEntry { id, name: name.to_owned(), last_opened_ms: now, sharing })
+    change.set_recovery_key(&recovery_key).map_err(|error| error.to_string())?;
+    let setup = change.commit().map_err(|error| error.to_string())?;
+    store_new_workspace(profile, workspace.id(), name, &[first, setup], recovery_key).await?;
+    Ok(workspace.id())
+}
+
+/// Stores a workspace made on this device: its bundles first, then its
+/// entry in the list, with a fresh workspace secret and its recovery key, so
+/// the list never names a workspace whose data is not all there. Whatever
+/// was stored of a workspace that could not be stored whole is deleted.
+async fn store_new_workspace(
+    profile: &ProfileDb,
+    id: WorkspaceId,
+    name: &str,
+    bundles: &[Bundle],
+    recovery_key: RecoveryKey,
+) -> Result<(), String> {
+    let stored = async {
+        let db = WorkspaceDb::open(id).await?;
+        for bundle in bundles {
+            db.append_local(bundle).await?;
+        }
+        Ok::<(), StorageError>(())
+    }
+    .await;
+    if let Err(error) = stored {
+        let _ = WorkspaceDb::delete_workspace(id).await;
+        return Err(format!("The new workspace could not be saved on this device: {error}. Nothing of it was kept."));
+    }
+    let sharing =
+        Some(Sharing { admission: Admission::Secret(WorkspaceSecret::generate(&mut BrowserEntropy)), relay: None });
+    let entry = WorkspaceEntry {
+        id,
+        name: name.to_owned(),
+        last_opened_ms: now_ms(),
+        sharing,
+        recovery_key: Some(recovery_key),
+    };
+    profile.save_workspace(&entry).await.map_err(|error| error.to_string())
+}
+
+/// Copies the open workspace as it stands, without its history, into a new
+/// one owned by this device (`spec/workspace.md`, Workspace Forks). The copy
+/// is stored and listed first; only then does the original record it, so
+/// its audit trail never names a copy that does not exist.
+pub async fn fork_workspace(
+    profile: &ProfileDb,
+    source: &Driver,
+    owner_name: &str,
+    name: &str,
+) -> Result<WorkspaceId, String> {
+    source.fully_open().await?;
+    let fork = source
+        .peek(|workspace| workspace.fork(name, owner_name, now_ms(), &mut BrowserEntropy))
+        .map_err(|error| format!("The copy could not be made: {error}."))?;
+    let id = fork.workspace.id();
+    store_new_workspace(profile, id, name, &fork.bundles, fork.recovery_key).await?;
+    let noted = source.edit(|change| {
+        change.record_fork(id);
+        Ok(())
+    });
+    let saved = match noted {
+        Ok(()) => source.settled().await,
+        Err(failure) => Err(failure.to_string()),
+    };
+    saved.map_err(|problem| {
+        format!("The copy “{name}” was made and is in your workspaces, but this workspace could not note it: {problem}")
+    })?;
+    Ok(id)
+}
+
+/// The recovery key this device keeps for the workspace, if any.
+pub async fn recovery_key_of(profile: &ProfileDb, id: WorkspaceId) -> Result<Option<RecoveryKey>, String> {
+    let listed = profile.workspaces().await.map_err(|error| error.to_string())?;
+    Ok(listed.into_iter().find(|entry| entry.id == id).and_then(|entry| entry.recovery_key))
+}
+
+/// Makes a new recovery key for the open workspace, which this device owns.
+/// The key is kept on this device first, then its verifier written to the
+/// workspace, replacing the old one (whose key then stops working): in that
+/// order, a failure never leaves the workspace checking a key nobody holds.
+pub async fn make_recovery_key(profile: &ProfileDb, driver: &Driver) -> Result<RecoveryKey, String> {
+    let id = driver.peek(|workspace| workspace.id());
+    let key = RecoveryKey::generate(&mut BrowserEntropy);
+    let kept = profile
+        .update_workspace(id, |entry| entry.recovery_key = Some(key.clone()))
         .await
         .map_err(|error| error.to_string())?;
-    Ok(id)
+    if !kept {
+        return Err("this workspace is not on this device's list".to_owned());
+    }
+    driver.edit(|change| change.set_recovery_key(&key)).map_err(|failure| failure.to_string())?;
+    Ok(key)
 }
 
 /// What a joined workspace is called until its first changes arrive.
 pub const JOINING_NAME: &str = "Joining…";
 
 /// Follows a share link: a workspace already here takes the link's secret
-/// and relay; a new one is listed empty, to be filled by its peers.
+/// and relay; a new one is listed empty, to be filled by its peers (once a
+/// member lets this device in, when the link carries no secret).
 pub async fn join_workspace(profile: &ProfileDb, link: &ShareLink) -> Result<WorkspaceId, String> {
     let id = link.workspace;
-    let sharing = Sharing { secret: link.secret.clone(), relay: link.relay.clone() };
+    let sharing = Sharing { admission: link.admission.clone(), relay: link.relay.clone() };
     let updated = profile
-        .update_workspace(id, |entry| entry.sharing = Some(sharing.clone()))
+        .update_workspace(id, |entry| {
+            // A device that holds the secret keeps it: a secretless link
+            // cannot make a member a stranger again.
+            if entry.sharing.as_ref().is_none_or(|held| held.secret().is_none() || sharing.secret().is_some()) {
+                entry.sharing = Some(sharing.clone());
+            }
+        })
         .await
         .map_err(|error| error.to_string())?;
     if !updated {
         // Created now, so that the list never names a workspace with no database.
         drop(WorkspaceDb::open(id).await.map_err(|error| error.to_string())?);
-        let entry = WorkspaceEntry { id, name: JOINING_NAME.to_owned(), last_opened_ms: now_ms(), sharing: Some(sharing) };
+        let entry = WorkspaceEntry {
+            id,
+            name: JOINING_NAME.to_owned(),
+            last_opened_ms: now_ms(),
+            sharing: Some(sharing),
+            recovery_key: None,
+        };
         profile.save_workspace(&entry).await.map_err(|error| error.to_string())?;
     }
     Ok(id)
@@ -82,12 +181,28 @@ pub async fn sharing_of(profile: &ProfileDb, id: WorkspaceId) -> Result<Sharing,
     if let Some(sharing) = listed.into_iter().find(|entry| entry.id == id).and_then(|entry| entry.sharing) {
         return Ok(sharing);
     }
-    let sharing = Sharing { secret: WorkspaceSecret::generate(&mut BrowserEntropy), relay: None };
+    let sharing = Sharing { admission: Admission::Secret(WorkspaceSecret::generate(&mut BrowserEntropy)), relay: None };
     profile
         .update_workspace(id, |entry| entry.sharing = Some(sharing.clone()))
         .await
         .map_err(|error| error.to_string())?;
     Ok(sharing)
+}
+
+/// A member let this device in: from now on it holds the secret, like
+/// everyone who joined by an open link.
+pub async fn let_in(profile: &ProfileDb, id: WorkspaceId, secret: WorkspaceSecret) -> Result<Sharing, String> {
+    let mut granted = None;
+    profile
+        .update_workspace(id, |entry| {
+            let relay = entry.sharing.as_ref().and_then(|sharing| sharing.relay.clone());
+            let sharing = Sharing { admission: Admission::Secret(secret.clone()), relay };
+            entry.sharing = Some(sharing.clone());
+            granted = Some(sharing);
+        })
+        .await
+        .map_err(|error| error.to_string())?;
+    granted.ok_or_else(|| "this workspace is no longer on this device".to_owned())
 }
 
 /// The whole workspace as one file: its every bundle, signed.
@@ -159,10 +274,9 @@ pub async fn import_file(
         (Ok(new_changes), Ok(())) => {
             let name = already_here.as_ref().map_or_else(|| reader.name().to_owned(), |entry| entry.name.clone());
             let sharing = already_here.as_ref().and_then(|entry| entry.sharing.clone());
-            profile
-                .save_workspace(&WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms(), sharing })
-                .await
-                .map_err(|error| error.to_string())?;
+            let recovery_key = already_here.as_ref().and_then(|entry| entry.recovery_key.clone());
+            let entry = WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms(), sharing, recovery_key };
+            profile.save_workspace(&entry).await.map_err(|error| error.to_string())?;
             return Ok(Imported { id, name, new_changes, merged: already_here.is_some() });
         }
         (Err(problem), _) => problem,

@@ -121,10 +121,12 @@ mod tests {
         assert_eq!(Route::parse("#/w/not-an-id"), Route::Unknown("#/w/not-an-id".to_owned()));
         let link = ShareLink {
             workspace: id,
-            secret: openprod_core::sync::WorkspaceSecret::from_bytes([3; 32]),
+            admission: openprod_core::sync::Admission::Secret(openprod_core::sync::WorkspaceSecret::from_bytes([3; 32])),
             relay: Some("wss://192.168.1.20:8443/ws".to_owned()),
         };
-        assert_eq!(Route::parse(&Route::Join(link.clone()).href()), Route::Join(link));
+        assert_eq!(Route::parse(&Route::Join(link.clone()).href()), Route::Join(link.clone()));
         assert!(matches!(Route::parse("#/join/not-an-id/x"), Route::BrokenJoin(_)));
+        let by_key = ShareLink { admission: openprod_core::sync::Admission::AccessKey, ..link };
+        assert_eq!(Route::parse(&Route::Join(by_key.clone()).href()), Route::Join(by_key));
     }
 }

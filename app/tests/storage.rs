@@ -10,6 +10,7 @@ use indexed_db_futures::transaction::TransactionMode;
 use openprod_app::storage::{
     Compaction, ProfileDb, StorageError, WorkspaceDb, Sharing, WorkspaceEntry, request_persistence, storage_estimate,
 };
+use openprod_core::access::RecoveryKey;
 use openprod_core::bundle::Bundle;
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
@@ -17,7 +18,7 @@ use openprod_core::identity::Identity;
 use openprod_core::ids::{UUID_RANDOM_BYTES, WorkspaceId};
 use openprod_core::names::TableId;
 use openprod_core::store::Snapshot;
-use openprod_core::sync::WorkspaceSecret;
+use openprod_core::sync::{Admission, WorkspaceSecret};
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
 use wasm_bindgen::JsValue;
@@ -280,9 +281,19 @@ async fn the_profile_keeps_the_identity_and_the_workspace_list() {
     assert_eq!(stored.display_name, "Jane");
 
     assert_eq!(profile.workspaces().await.unwrap(), Vec::new());
-    let sharing = Sharing { secret: WorkspaceSecret::from_bytes([9; 32]), relay: Some("wss://relay.example:8443/ws".into()) };
-    let hamlet = WorkspaceEntry { id: fresh_id(), name: "Hamlet".into(), last_opened_ms: NOW, sharing: Some(sharing.clone()) };
-    let lear = WorkspaceEntry { id: fresh_id(), name: "Lear".into(), last_opened_ms: NOW + 1, sharing: None };
+    let sharing = Sharing {
+        admission: Admission::Secret(WorkspaceSecret::from_bytes([9; 32])),
+        relay: Some("wss://relay.example:8443/ws".into()),
+    };
+    let hamlet = WorkspaceEntry {
+        id: fresh_id(),
+        name: "Hamlet".into(),
+        last_opened_ms: NOW,
+        sharing: Some(sharing.clone()),
+        recovery_key: Some(RecoveryKey::generate(&mut SeededEntropy::new(4))),
+    };
+    let lear =
+        WorkspaceEntry { id: fresh_id(), name: "Lear".into(), last_opened_ms: NOW + 1, sharing: None, recovery_key: None };
     profile.save_workspace(&hamlet).await.unwrap();
     profile.save_workspace(&lear).await.unwrap();
     assert_eq!(profile.workspaces().await.unwrap(), vec![lear.clone(), hamlet.clone()]);

@@ -59,6 +59,7 @@
 //! # Ok::<(), openprod_core::workspace::EditError>(())
 //! ```
 
+pub mod access;
 pub mod backup;
 pub mod bundle;
 pub mod conflict;

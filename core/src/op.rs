@@ -9,7 +9,7 @@
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
-use crate::ids::{EdgeId, EntityId, OpId};
+use crate::ids::{EdgeId, EntityId, OpId, WorkspaceId};
 use crate::names::{EdgeType, FieldKey, TableId};
 use crate::value::{Number, Value};
 
@@ -79,6 +79,44 @@ pub enum OpPayload {
     /// Creates `into` and moves `tables` to it from `source`. Field values
     /// the new record takes are `SetField`s on it in the same bundle.
     SplitEntity { source: EntityId, into: EntityId, tables: Vec<TableId> },
+    /// How people without the workspace secret get in (owner only).
+    SetJoinMode { mode: JoinMode },
+    /// A short code that lets people in while the join mode is
+    /// [`JoinMode::AccessKey`] (owner only). The operation's id names the key.
+    CreateAccessKey { code: String, expires: Hlc, max_uses: Option<u32> },
+    /// Ends a key before its time (owner only).
+    RevokeAccessKey { key: OpId },
+    /// Counts one use of `key`: written with the `AdmitActor` of the person it let in.
+    UseAccessKey { key: OpId, actor: ActorId },
+    /// The recovery key's verifier, a hash of the secret only the owner holds
+    /// (owner only); a new one replaces the old.
+    SetRecoveryKey { verifier: [u8; 32] },
+    /// This workspace was copied, without its history, into `new_workspace`.
+    Forked { new_workspace: WorkspaceId },
+    /// This workspace began as a copy of `source` as it stood at `source_hlc`.
+    ForkedFrom { source: WorkspaceId, source_hlc: Hlc },
+}
+
+/// How a device that does not hold the workspace secret is let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JoinMode {
+    /// The share link carries the secret: opening it is joining.
+    #[default]
+    Open,
+    /// The link carries no secret; a short code from the owner lets people in.
+    AccessKey,
+    /// The link carries no secret; a member approves each request.
+    Request,
+}
+
+impl JoinMode {
+    fn tag(self) -> u8 {
+        match self {
+            JoinMode::Open => 0,
+            JoinMode::AccessKey => 1,
+            JoinMode::Request => 2,
+        }
+    }
 }
 
 impl OpPayload {
@@ -150,6 +188,13 @@ mod tag {
     pub const MERGE_ENTITIES: u8 = 40;
     pub const SPLIT_ENTITY: u8 = 41;
     pub const RESOLVE_CONFLICT: u8 = 50;
+    pub const SET_JOIN_MODE: u8 = 60;
+    pub const CREATE_ACCESS_KEY: u8 = 61;
+    pub const REVOKE_ACCESS_KEY: u8 = 62;
+    pub const USE_ACCESS_KEY: u8 = 63;
+    pub const SET_RECOVERY_KEY: u8 = 64;
+    pub const FORKED: u8 = 65;
+    pub const FORKED_FROM: u8 = 66;
 
     pub const VALUE_STRING: u8 = 1;
     pub const VALUE_NUMBER: u8 = 2;
@@ -178,7 +223,7 @@ impl Operation {
     }
 }
 
-fn encode_payload(payload: &OpPayload, out: &mut Encoder) {
+pub(crate) fn encode_payload(payload: &OpPayload, out: &mut Encoder) {
     match payload {
         OpPayload::Bootstrap { workspace_name, owner_name } => {
             out.u8(tag::BOOTSTRAP).str(workspace_name).str(owner_name);
@@ -276,10 +321,34 @@ fn encode_payload(payload: &OpPayload, out: &mut Encoder) {
                 out.str(table.as_str());
             }
         }
+        OpPayload::SetJoinMode { mode } => {
+            out.u8(tag::SET_JOIN_MODE).u8(mode.tag());
+        }
+        OpPayload::CreateAccessKey { code, expires, max_uses } => {
+            out.u8(tag::CREATE_ACCESS_KEY).str(code).fixed(&expires.to_bytes());
+            encode_option(out, *max_uses, |out, uses| {
+                out.varint(u64::from(uses));
+            });
+        }
+        OpPayload::RevokeAccessKey { key } => {
+            out.u8(tag::REVOKE_ACCESS_KEY).fixed(key.as_bytes());
+        }
+        OpPayload::UseAccessKey { key, actor } => {
+            out.u8(tag::USE_ACCESS_KEY).fixed(key.as_bytes()).fixed(actor.as_bytes());
+        }
+        OpPayload::SetRecoveryKey { verifier } => {
+            out.u8(tag::SET_RECOVERY_KEY).fixed(verifier);
+        }
+        OpPayload::Forked { new_workspace } => {
+            out.u8(tag::FORKED).fixed(new_workspace.as_bytes());
+        }
+        OpPayload::ForkedFrom { source, source_hlc } => {
+            out.u8(tag::FORKED_FROM).fixed(source.as_bytes()).fixed(&source_hlc.to_bytes());
+        }
     }
 }
 
-fn decode_payload(input: &mut Decoder<'_>) -> Result<OpPayload, DecodeError> {
+pub(crate) fn decode_payload(input: &mut Decoder<'_>) -> Result<OpPayload, DecodeError> {
     let tag_offset = input.position();
     Ok(match input.u8("an operation type")? {
         tag::BOOTSTRAP => OpPayload::Bootstrap {
@@ -372,6 +441,38 @@ fn decode_payload(input: &mut Decoder<'_>) -> Result<OpPayload, DecodeError> {
             }
             OpPayload::SplitEntity { source, into, tables }
         }
+        tag::SET_JOIN_MODE => {
+            let offset = input.position();
+            let mode = match input.u8("a join mode")? {
+                0 => JoinMode::Open,
+                1 => JoinMode::AccessKey,
+                2 => JoinMode::Request,
+                _ => return Err(DecodeError { offset, what: "a known join mode" }),
+            };
+            OpPayload::SetJoinMode { mode }
+        }
+        tag::CREATE_ACCESS_KEY => OpPayload::CreateAccessKey {
+            code: input.str("an access key")?.to_owned(),
+            expires: Hlc::from_bytes(input.fixed("an expiry clock")?),
+            max_uses: decode_option(input, |input| {
+                let offset = input.position();
+                u32::try_from(input.varint("a number of uses")?)
+                    .map_err(|_| DecodeError { offset, what: "a number of uses below 2^32" })
+            })?,
+        },
+        tag::REVOKE_ACCESS_KEY => {
+            OpPayload::RevokeAccessKey { key: OpId::from_bytes(input.fixed("an access key's id")?) }
+        }
+        tag::USE_ACCESS_KEY => OpPayload::UseAccessKey {
+            key: OpId::from_bytes(input.fixed("an access key's id")?),
+            actor: ActorId::from_bytes(input.fixed("an actor id")?),
+        },
+        tag::SET_RECOVERY_KEY => OpPayload::SetRecoveryKey { verifier: input.fixed("a recovery key verifier")? },
+        tag::FORKED => OpPayload::Forked { new_workspace: WorkspaceId::from_bytes(input.fixed("a workspace id")?) },
+        tag::FORKED_FROM => OpPayload::ForkedFrom {
+            source: WorkspaceId::from_bytes(input.fixed("a workspace id")?),
+            source_hlc: Hlc::from_bytes(input.fixed("a clock")?),
+        },
         _ => return Err(DecodeError { offset: tag_offset, what: "a known operation type" }),
     })
 }

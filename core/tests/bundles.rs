@@ -257,6 +257,13 @@ fn operation_type_tags_never_change() {
         ("MergeEntities", 40),
         ("SplitEntity", 41),
         ("ResolveConflict", 50),
+        ("SetJoinMode", 60),
+        ("CreateAccessKey", 61),
+        ("RevokeAccessKey", 62),
+        ("UseAccessKey", 63),
+        ("SetRecoveryKey", 64),
+        ("Forked", 65),
+        ("ForkedFrom", 66),
     ];
     let pinned: BTreeMap<&str, u8> = pinned.into_iter().collect();
     assert_eq!(pinned.len(), ALL_VARIANTS.len());
@@ -1308,7 +1315,7 @@ mod random_round_trips {
     use super::*;
     use openprod_core::ids::EntityId;
     use openprod_core::names::{EdgeType, TableId};
-    use openprod_core::op::DataHandling;
+    use openprod_core::op::{DataHandling, JoinMode};
     use proptest::collection::{btree_map, vec};
     use proptest::prelude::*;
 
@@ -1427,6 +1434,20 @@ mod random_round_trips {
                 source,
                 into,
                 tables
+            }),
+            prop_oneof![Just(JoinMode::Open), Just(JoinMode::AccessKey), Just(JoinMode::Request)]
+                .prop_map(|mode| OpPayload::SetJoinMode { mode }),
+            (any::<String>(), hlc(), proptest::option::of(any::<u32>()))
+                .prop_map(|(code, expires, max_uses)| OpPayload::CreateAccessKey { code, expires, max_uses }),
+            op_id().prop_map(|key| OpPayload::RevokeAccessKey { key }),
+            (op_id(), any::<[u8; 32]>())
+                .prop_map(|(key, actor)| OpPayload::UseAccessKey { key, actor: ActorId::from_bytes(actor) }),
+            any::<[u8; 32]>().prop_map(|verifier| OpPayload::SetRecoveryKey { verifier }),
+            any::<[u8; 16]>()
+                .prop_map(|id| OpPayload::Forked { new_workspace: WorkspaceId::from_bytes(id) }),
+            (any::<[u8; 16]>(), hlc()).prop_map(|(id, source_hlc)| OpPayload::ForkedFrom {
+                source: WorkspaceId::from_bytes(id),
+                source_hlc
             }),
         ]
     }

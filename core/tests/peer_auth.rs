@@ -8,7 +8,7 @@ use openprod_core::entropy::SeededEntropy;
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
 use openprod_core::sync::{
-    AuthError, ChannelBinding, LinkError, MAX_DISPLAY_NAME_BYTES, PeerIntroduction, ShareLink, WorkspaceSecret,
+    Admission, AuthError, ChannelBinding, LinkError, MAX_DISPLAY_NAME_BYTES, PeerIntroduction, ShareLink, WorkspaceSecret,
     open_hello, room_name, seal_hello,
 };
 
@@ -68,7 +68,7 @@ fn damaged_secret_texts_are_refused() {
 #[test]
 fn debug_output_never_shows_the_secret() {
     let secret = WorkspaceSecret::from_bytes([0x5a; 32]);
-    let link = ShareLink { workspace: workspace_id(1), secret: secret.clone(), relay: None };
+    let link = ShareLink { workspace: workspace_id(1), admission: Admission::Secret(secret.clone()), relay: None };
     for debug in [format!("{secret:?}"), format!("{link:?}"), format!("{link:#?}")] {
         assert!(!debug.contains(&secret.to_text()), "{debug}");
         assert!(!debug.contains("90, 90"), "{debug}");
@@ -101,14 +101,14 @@ const ROOM_FOR_FIXED_WORKSPACE: &str = "86d81b2cbe85bddd7c847d42b23a2683";
 // The share link.
 
 fn link(relay: Option<&str>) -> ShareLink {
-    ShareLink { workspace: workspace_id(3), secret: secret(9), relay: relay.map(str::to_owned) }
+    ShareLink { workspace: workspace_id(3), admission: Admission::Secret(secret(9)), relay: relay.map(str::to_owned) }
 }
 
 #[test]
 fn a_link_without_relay_round_trips() {
     let link = link(None);
     let fragment = link.to_fragment();
-    assert_eq!(fragment, format!("#/join/{}/{}", link.workspace, link.secret.to_text()));
+    assert_eq!(fragment, format!("#/join/{}/{}", link.workspace, secret(9).to_text()));
     assert_eq!(ShareLink::parse(&fragment), Ok(link));
 }
 
@@ -180,6 +180,25 @@ fn links_that_cannot_be_used_say_why() {
     // An unescaped address still reads, as long as it is a WebSocket one.
     let unescaped = ShareLink::parse(&format!("#/join/{id}/{key}?relay=WSS://relay.example/ws")).unwrap();
     assert_eq!(unescaped.relay.as_deref(), Some("WSS://relay.example/ws"));
+}
+
+#[test]
+fn links_without_a_secret_say_how_their_holder_gets_in() {
+    let id = workspace_id(3);
+    for (admission, by) in [(Admission::AccessKey, "key"), (Admission::Request, "request")] {
+        let link = ShareLink { workspace: id, admission: admission.clone(), relay: Some("ws://10.0.0.2:8080/ws".into()) };
+        let fragment = link.to_fragment();
+        assert_eq!(fragment, format!("#/join/{id}?by={by}&relay=ws%3A%2F%2F10.0.0.2%3A8080%2Fws"));
+        assert_eq!(ShareLink::parse(&fragment), Ok(link));
+        let plain = ShareLink { workspace: id, admission, relay: None };
+        assert_eq!(plain.to_fragment(), format!("#/join/{id}?by={by}"));
+        assert_eq!(ShareLink::parse(&plain.to_fragment()), Ok(plain));
+    }
+    // A secret wins over a stray `by`; a missing secret with an unknown `by` is a cut link.
+    let key = secret(9).to_text();
+    let with_both = ShareLink::parse(&format!("#/join/{id}/{key}?by=request")).unwrap();
+    assert_eq!(with_both.admission, Admission::Secret(secret(9)));
+    assert_eq!(ShareLink::parse(&format!("#/join/{id}?by=magic")), Err(LinkError::BadSecret));
 }
 
 #[test]

@@ -163,12 +163,14 @@ export async function fixture(browser) {
     /**
      * A fresh profile with one page on the app, not yet past the first run.
      * `label` names it in `consoleLines`; `on` is another browser to open it
-     * in; `url` another address of the app (say, through a proxy).
+     * in; `url` another address of the app (say, through a proxy);
+     * `clock`: its time runs on Playwright's clock, which a test can move on.
      */
-    async newProfile({ label = `profile ${contexts.length + 1}`, on = browser, url = this.relay.url } = {}) {
+    async newProfile({ label = `profile ${contexts.length + 1}`, on = browser, url = this.relay.url, clock = false } = {}) {
       const context = await on.newContext({ acceptDownloads: true });
       context.setDefaultTimeout(15_000);
       contexts.push(context);
+      if (clock) await context.clock.install();
       const page = await context.newPage();
       const errors = watchErrors(page);
       page.on("console", (message) => consoleLines.push(`${Date.now()} ${label} [${message.type()}] ${message.text()}`));

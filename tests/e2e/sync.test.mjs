@@ -125,6 +125,17 @@ async function expectConverged(pages, { timeout = 20_000 } = {}) {
 
 const relayState = (page) => page.getByTestId("relay-state");
 
+/** Alice creates "Hamlet" with one record and is back on its home. */
+async function ownerWithOneRecord(fx, options) {
+  const alice = await fx.newUser("Alice", options);
+  const id = await createWorkspace(alice.page, "Hamlet");
+  await openContacts(alice.page);
+  await addRecord(alice.page, { full_name: "Ophelia", role: "Cast" });
+  await waitSaved(alice.page);
+  await goHome(alice.page);
+  return { alice, id };
+}
+
 // ---------------------------------------------------------------------------
 // The tests
 
@@ -337,12 +348,7 @@ test("the relay restarts on its port: peers reconnect by themselves, edits still
 
 test("a link with a wrong secret gets no data and is refused; a malformed link is shown as broken", async () => {
   await withFixture("wrong-secret", async (fx) => {
-    const alice = await fx.newUser("Alice");
-    const id = await createWorkspace(alice.page, "Hamlet");
-    await openContacts(alice.page);
-    await addRecord(alice.page, { full_name: "Ophelia", role: "Cast" });
-    await waitSaved(alice.page);
-    await goHome(alice.page);
+    const { alice, id } = await ownerWithOneRecord(fx);
     const before = await diagnostics(alice.page);
     const link = await shareLink(alice.page);
 
@@ -402,6 +408,153 @@ test("a link with a wrong secret gets no data and is refused; a malformed link i
     assert.match(await broken.innerText(), /This share link cannot be used/);
     assert.deepEqual(dora.errors, []);
     assert.deepEqual(alice.errors, []);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Join modes: links without the secret
+
+/** The owner chooses how people join (`open`, `key` or `request`); resolves with the link that follows. */
+async function chooseJoinMode(page, mode) {
+  await page.getByTestId("join-mode-choice").selectOption(mode);
+  await waitSaved(page);
+  if (await page.getByTestId("share").isVisible()) await page.getByTestId("share").click();
+  const expected = mode === "open" ? /#\/join\/[^?]+\/[A-Za-z0-9_-]{43}/ : new RegExp(`\\?by=${mode}`);
+  return eventually("the link follows the join mode", () => page.getByTestId("share-link").inputValue({ timeout: 1000 }), (shown) =>
+    expected.test(shown),
+  );
+}
+
+/** A new device opens a link that carries no secret; resolves on its waiting screen. */
+async function openLinkWithoutSecret(fx, name, link, options) {
+  const user = await fx.newUser(name, options);
+  await user.page.goto(link);
+  const id = link.match(/#\/join\/([^/?]+)\?/)[1];
+  await user.page.waitForURL(new RegExp(`#/w/${id}$`));
+  await user.page.getByTestId("waiting-to-join").waitFor();
+  return user;
+}
+
+const joinState = (page) => page.getByTestId("join-state");
+
+/** Types an access key on the waiting screen. */
+async function typeAccessKey(page, code) {
+  await page.getByTestId("access-key-input").fill(code);
+  await page.getByTestId("join-with-key").click();
+}
+
+/** Nothing of the workspace reached `page`, long after it was refused. */
+async function expectNoWorkspaceData(page) {
+  await pause(FALLBACK_AFTER_MS + 1_500);
+  assert.equal((await diagnostics(page)).bundles, 0, "no workspace data reached the refused device");
+  assert.equal(await page.getByTestId("table-link").count(), 0, "no tables on the refused device");
+}
+
+test("C joins by access key: a wrong key is refused, the right one lets C in, and the key counts the use", async () => {
+  await withFixture("access-key", async (fx) => {
+    const { alice, id } = await ownerWithOneRecord(fx);
+
+    // Bob joins by the open link first, as in any company.
+    const bob = await joinByLink(fx, "Bob", await shareLink(alice.page));
+    const link = await chooseJoinMode(alice.page, "key");
+    assert.match(link, new RegExp(`#/join/${id}\\?by=key$`));
+    assert.doesNotMatch(link, /[A-Za-z0-9_-]{43}/, "the link carries no secret any more");
+    await alice.page.getByTestId("key-max-uses").fill("2");
+    await alice.page.getByTestId("make-key").click();
+    const shownCode = (await alice.page.getByTestId("access-key-code").first().innerText()).trim();
+    assert.match(shownCode, /^[2-9A-HJKMNP-TW-Z]{4}-[2-9A-HJKMNP-TW-Z]{4}$/);
+    await expectText(alice.page.getByTestId("access-key").first(), /used by 0 of 2/);
+
+    const cleo = await openLinkWithoutSecret(fx, "Cleo", link);
+    // Same first characters (the same key named), wrong rest.
+    const last = shownCode.at(-1) === "2" ? "3" : "2";
+    await typeAccessKey(cleo.page, shownCode.slice(0, -1) + last);
+    await expectText(joinState(cleo.page), "Not let in: the access key is not right");
+    assert.equal((await diagnostics(cleo.page)).bundles, 0, "a wrong key gets no data");
+
+    // Typed as people type: lower case, no dash.
+    await typeAccessKey(cleo.page, shownCode.replace("-", "").toLowerCase());
+    await cleo.page.getByTestId("table-link").filter({ hasText: "Contacts" }).waitFor({ timeout: 20_000 });
+    await expectCount(cleo.page.getByTestId("waiting-to-join"), 0);
+    await expectText(cleo.page.getByTestId("workspace-name"), "Hamlet");
+    await expectPeers(alice.page, ["Bob", "Cleo"]);
+    await expectText(alice.page.getByTestId("access-key").first(), /used by 1 of 2/);
+
+    // Cleo is an ordinary member now: her edit reaches everyone.
+    await openContacts(cleo.page);
+    await addRecord(cleo.page, { full_name: "Laertes", role: "Cast" });
+    await waitSaved(cleo.page);
+    await goHome(cleo.page);
+    await expectConverged([alice.page, bob.page, cleo.page]);
+    await assertRebuildMatches(cleo.page);
+
+    // After a reload she still belongs: the secret was kept.
+    await cleo.page.reload();
+    await expectPeers(cleo.page, ["Alice", "Bob"]);
+    for (const user of [alice, bob, cleo]) assert.deepEqual(user.errors, []);
+  });
+});
+
+test("an expired or revoked access key is refused and receives no workspace data", async () => {
+  await withFixture("expired-key", async (fx) => {
+    const { alice } = await ownerWithOneRecord(fx, { clock: true });
+    const link = await chooseJoinMode(alice.page, "key");
+    await alice.page.getByTestId("key-lifetime").selectOption({ label: "1 hour" });
+    await alice.page.getByTestId("make-key").click();
+    const expiring = (await alice.page.getByTestId("access-key-code").first().innerText()).trim();
+    await alice.page.getByTestId("make-key").click();
+    await expectCount(alice.page.getByTestId("access-key"), 2);
+    const revoked = (await alice.page.getByTestId("access-key-code").first().innerText()).trim();
+    await alice.page.getByTestId("revoke-key").first().click();
+    await expectText(alice.page.getByTestId("access-key-state").first(), "this access key was revoked");
+
+    // Two hours pass on Alice's device.
+    await alice.page.clock.fastForward("02:00:00");
+    const before = await diagnostics(alice.page);
+
+    const dan = await openLinkWithoutSecret(fx, "Dan", link);
+    await typeAccessKey(dan.page, expiring);
+    await expectText(joinState(dan.page), "Not let in: this access key has expired", { timeout: 20_000 });
+    await typeAccessKey(dan.page, revoked);
+    await expectText(joinState(dan.page), "Not let in: this access key was revoked", { timeout: 20_000 });
+    await expectNoWorkspaceData(dan.page);
+    await expectText(dan.page.getByTestId("workspace-name"), "Joining…");
+    assert.deepEqual(await diagnostics(alice.page), before, "Alice's workspace is untouched");
+    await goHome(alice.page);
+    await expectText(alice.page.getByTestId("access-key-state").last(), "this access key has expired");
+    assert.deepEqual(dan.errors, []);
+    assert.deepEqual(alice.errors, []);
+  });
+});
+
+test("on request, a member sees the same check code as the asker and lets them in; a declined request gets nothing", async () => {
+  await withFixture("request", async (fx) => {
+    const alice = await fx.newUser("Alice");
+    await createWorkspace(alice.page, "Hamlet");
+    const link = await chooseJoinMode(alice.page, "request");
+
+    const dan = await openLinkWithoutSecret(fx, "Dan", link);
+    await dan.page.getByTestId("ask-to-join").click();
+    const danSees = await expectText(joinState(dan.page), /^Waiting for a member to let you in\. Check code: \d{3} \d{3}/, {
+      timeout: 20_000,
+    });
+    const request = alice.page.getByTestId("join-request");
+    await expectText(request.getByTestId("join-request-name"), "Dan");
+    const code = (await request.getByTestId("join-request-code").innerText()).trim();
+    assert.ok(danSees.includes(`Check code: ${code} `), `Dan's screen (${danSees}) shows Alice's code ${code}`);
+    await request.getByTestId("let-in").click();
+    await dan.page.getByTestId("table-link").filter({ hasText: "Contacts" }).waitFor({ timeout: 20_000 });
+    await expectPeers(alice.page, ["Dan"]);
+    await expectConverged([alice.page, dan.page]);
+
+    const erin = await openLinkWithoutSecret(fx, "Erin", link);
+    await erin.page.getByTestId("ask-to-join").click();
+    // Dan is a member now: his device shows the request too. Alice declines it.
+    await expectText(dan.page.getByTestId("join-request").getByTestId("join-request-name"), "Erin");
+    await alice.page.getByTestId("join-request").getByTestId("turn-away").click();
+    await expectText(joinState(erin.page), /^Not let in: Alice declined your request to join$/, { timeout: 20_000 });
+    await expectNoWorkspaceData(erin.page);
+    for (const user of [alice, dan, erin]) assert.deepEqual(user.errors, []);
   });
 });
 

@@ -330,7 +330,7 @@ async fn take_signal(shared: &Rc<Shared>, signal: PeerSignal) -> Result<(), Stri
                 return Err(describe(&error));
             }
         }
-        PeerSignal::RelayNonce { .. } => {}
+        PeerSignal::RelayNonce { .. } | PeerSignal::Enroll { .. } => {}
     }
     Ok(())
 }

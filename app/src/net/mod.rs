@@ -14,10 +14,14 @@
 //! - One sync session per peer actor: a newer link to the same actor
 //!   replaces the older one.
 
+mod admission;
 mod direct;
+mod enroll;
 mod signaling;
 mod status;
 
+pub use admission::JoinRequest;
+pub use enroll::{Asking, EnrollConfig, EnrollState, Enrollment};
 pub use signaling::RelayState;
 pub use status::{PathShown, PeerStatus, SyncShown};
 
@@ -135,6 +139,8 @@ struct Inner {
     stopped: Cell<bool>,
     peers: RwSignal<Vec<PeerStatus>>,
     relay: RwSignal<RelayState>,
+    admissions: RefCell<admission::Admissions>,
+    join_requests: RwSignal<Vec<JoinRequest>>,
 }
 
 /// The network of the open workspace; dropping the last clone stops it.
@@ -157,6 +163,8 @@ impl Mesh {
             stopped: Cell::new(false),
             peers: RwSignal::new(Vec::new()),
             relay: RwSignal::new(RelayState::Connecting),
+            admissions: RefCell::default(),
+            join_requests: RwSignal::new(Vec::new()),
         });
         let mesh = Mesh { inner };
         if !mesh.connect() {
@@ -308,6 +316,7 @@ impl Mesh {
     }
 
     fn relay_peer_gone(&self, relay_peer: RelayPeer) {
+        self.forget_asker(relay_peer);
         let Some(id) = self.find(|remote| remote.relay_peer == Some(relay_peer)) else { return };
         let keep = {
             let mut remotes = self.inner.remotes.borrow_mut();
@@ -336,9 +345,11 @@ impl Mesh {
     }
 
     fn on_peer_signal(&self, from: RelayPeer, signal: PeerSignal) {
-        let id = self.remote_for(from);
         match signal {
+            // From a device that is not a member yet: no link is made to it.
+            PeerSignal::Enroll { message } => self.on_enroll(from, &message),
             PeerSignal::Description { attempt, .. } | PeerSignal::Candidate { attempt, .. } => {
+                let id = self.remote_for(from);
                 let current = self.inner.remotes.borrow().get(&id).map_or(0, |remote| remote.attempt);
                 if attempt > current {
                     self.start_direct(id, attempt, false);
@@ -350,7 +361,10 @@ impl Mesh {
                     link.on_signal(signal);
                 }
             }
-            PeerSignal::RelayNonce { nonce, reply } => self.on_relay_nonce(id, from, &nonce, reply),
+            PeerSignal::RelayNonce { nonce, reply } => {
+                let id = self.remote_for(from);
+                self.on_relay_nonce(id, from, &nonce, reply);
+            }
         }
     }
 

@@ -41,6 +41,11 @@ pub enum PeerSignal {
         nonce: String,
         reply: bool,
     },
+    /// A message of the enrollment exchange (hex), between a device that
+    /// asks to be let in and a member.
+    Enroll {
+        message: String,
+    },
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,10 +5,11 @@
 
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
+use openprod_core::access::RecoveryKey;
 use openprod_core::encoding::{DecodeError, Decoder, Encoder};
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
-use openprod_core::sync::WorkspaceSecret;
+use openprod_core::sync::{Admission, WorkspaceSecret};
 use wasm_bindgen::JsValue;
 
 use super::StorageError;
@@ -23,7 +24,9 @@ const WORKSPACES: &str = "workspaces";
 
 const FORMAT: u8 = 1;
 /// Workspace entries since sharing: the workspace secret and relay follow.
-const ENTRY_FORMAT: u8 = 2;
+const ENTRY_FORMAT_SHARING: u8 = 2;
+/// Workspace entries since recovery keys: the owner's key follows the sharing.
+const ENTRY_FORMAT: u8 = 3;
 
 /// The profile database. Dropping it closes the connection.
 pub struct ProfileDb {
@@ -47,14 +50,36 @@ pub struct WorkspaceEntry {
     pub last_opened_ms: u64,
     /// How peers of this workspace find and recognise each other.
     pub sharing: Option<Sharing>,
+    /// The workspace's recovery key, on the owner's device that made it
+    /// only: the workspace itself keeps just its verifier.
+    pub recovery_key: Option<RecoveryKey>,
 }
 
-/// The secret of a workspace's share link, and the relay it names.
+/// How this device takes part: the workspace secret (or, while a member has
+/// not let it in yet, how it asks to be), and the relay to meet peers at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sharing {
-    pub secret: WorkspaceSecret,
-    /// The relay to meet peers at; `None`: the one serving this page.
+    pub admission: Admission,
+    /// `None`: the relay serving this page.
     pub relay: Option<String>,
+}
+
+impl Sharing {
+    /// The workspace secret, once this device has it.
+    pub fn secret(&self) -> Option<&WorkspaceSecret> {
+        match &self.admission {
+            Admission::Secret(secret) => Some(secret),
+            Admission::AccessKey | Admission::Request => None,
+        }
+    }
+}
+
+/// Tags of an entry's sharing part.
+mod shared {
+    pub const NO: u8 = 0;
+    pub const WITH_SECRET: u8 = 1;
+    pub const WAITING_FOR_KEY: u8 = 2;
+    pub const WAITING_FOR_APPROVAL: u8 = 3;
 }
 
 fn create_stores(db: &Database) -> indexed_db_futures::Result<()> {
@@ -181,15 +206,25 @@ fn decode_identity(bytes: &[u8]) -> Result<StoredIdentity, DecodeError> {
 fn encode_entry(entry: &WorkspaceEntry) -> Vec<u8> {
     let mut out = Encoder::new();
     out.u8(ENTRY_FORMAT).str(&entry.name).varint(entry.last_opened_ms);
-    match &entry.sharing {
-        None => {
-            out.u8(0);
-        }
-        Some(sharing) => {
-            out.u8(1).fixed(sharing.secret.as_bytes()).str(sharing.relay.as_deref().unwrap_or(""));
-        }
-    }
+    encode_sharing(&mut out, entry.sharing.as_ref());
+    match &entry.recovery_key {
+        None => out.u8(0),
+        Some(key) => out.u8(1).str(&key.to_text()),
+    };
     out.into_bytes()
+}
+
+fn encode_sharing(out: &mut Encoder, sharing: Option<&Sharing>) {
+    let Some(sharing) = sharing else {
+        out.u8(shared::NO);
+        return;
+    };
+    match &sharing.admission {
+        Admission::Secret(secret) => out.u8(shared::WITH_SECRET).fixed(secret.as_bytes()),
+        Admission::AccessKey => out.u8(shared::WAITING_FOR_KEY),
+        Admission::Request => out.u8(shared::WAITING_FOR_APPROVAL),
+    };
+    out.str(sharing.relay.as_deref().unwrap_or(""));
 }
 
 fn decode_entry(key: &str, bytes: &[u8]) -> Result<WorkspaceEntry, DecodeError> {
@@ -197,20 +232,48 @@ fn decode_entry(key: &str, bytes: &[u8]) -> Result<WorkspaceEntry, DecodeError> 
     let mut input = Decoder::new(bytes);
     let offset = input.position();
     let format = input.u8("a format")?;
-    if format != FORMAT && format != ENTRY_FORMAT {
+    if !(FORMAT..=ENTRY_FORMAT).contains(&format) {
         return Err(DecodeError { offset, what: "a known format" });
     }
     let name = input.str("a workspace name")?.to_owned();
     let last_opened_ms = input.varint("the time it was last opened")?;
-    let sharing = if format == ENTRY_FORMAT && input.u8("whether it is shared")? == 1 {
-        let secret = WorkspaceSecret::from_bytes(input.fixed("the workspace secret")?);
-        let relay = input.str("the relay address")?;
-        Some(Sharing { secret, relay: (!relay.is_empty()).then(|| relay.to_owned()) })
+    let sharing = if format >= ENTRY_FORMAT_SHARING {
+        let tag_offset = input.position();
+        let admission = match input.u8("whether it is shared")? {
+            shared::NO => None,
+            shared::WITH_SECRET => {
+                Some(Admission::Secret(WorkspaceSecret::from_bytes(input.fixed("the workspace secret")?)))
+            }
+            shared::WAITING_FOR_KEY => Some(Admission::AccessKey),
+            shared::WAITING_FOR_APPROVAL => Some(Admission::Request),
+            _ => return Err(DecodeError { offset: tag_offset, what: "a known way of sharing" }),
+        };
+        match admission {
+            Some(admission) => {
+                let relay = input.str("the relay address")?;
+                Some(Sharing { admission, relay: (!relay.is_empty()).then(|| relay.to_owned()) })
+            }
+            None => None,
+        }
     } else {
         None
     };
+    let recovery_key = if format >= ENTRY_FORMAT { decode_recovery_key(&mut input)? } else { None };
     input.finish("the end of the workspace entry")?;
-    Ok(WorkspaceEntry { id, name, last_opened_ms, sharing })
+    Ok(WorkspaceEntry { id, name, last_opened_ms, sharing, recovery_key })
+}
+
+fn decode_recovery_key(input: &mut Decoder<'_>) -> Result<Option<RecoveryKey>, DecodeError> {
+    let offset = input.position();
+    match input.u8("whether it has a recovery key")? {
+        0 => Ok(None),
+        1 => {
+            let offset = input.position();
+            let text = input.str("the recovery key")?;
+            RecoveryKey::parse(text).map(Some).map_err(|_| DecodeError { offset, what: "a recovery key" })
+        }
+        _ => Err(DecodeError { offset, what: "whether it has a recovery key" }),
+    }
 }
 
 fn check_format(input: &mut Decoder<'_>) -> Result<(), DecodeError> {

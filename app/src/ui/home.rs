@@ -51,8 +51,10 @@ pub fn Home(driver: Driver, name: RwSignal<String>, mesh: RwSignal<Option<Mesh>,
             </p>
             <super::peers::ConflictList driver conflicts=open_conflicts />
         </section>
+        <super::access::JoinRequests mesh />
         <super::peers::PeersPanel mesh />
-        <super::peers::SharePanel driver />
+        <super::access::SharePanel driver />
+        <super::ownership::Ownership driver name />
         <Backup driver name />
         <Diagnostics driver />
     }

@@ -1,11 +1,13 @@
 //! The screens. [`App`] boots the profile (who this device is), then shows
 //! the first-run screen or the screen the URL names.
 
+mod access;
 mod device_panel;
 mod first_run;
 mod format;
 mod grid;
 mod home;
+mod ownership;
 mod peers;
 mod record;
 mod workspace;

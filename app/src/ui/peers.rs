@@ -1,12 +1,10 @@
-//! Working together: following a share link, sharing one (with its QR
-//! code), who is connected and how, and the conflicts sync revealed.
+//! Working together: following a share link, who is connected and how, and
+//! the conflicts sync revealed.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use openprod_core::conflict::ConflictRecord;
 use openprod_core::sync::ShareLink;
-use qrcode::QrCode;
-use qrcode::render::svg;
 
 use super::format::{bytes, show_value};
 use super::use_me;
@@ -55,66 +53,6 @@ pub fn JoinedName(driver: Driver, name: RwSignal<String>) -> impl IntoView {
             let _ = me.profile().update_workspace(id, |entry| entry.name = shared_name).await;
         });
     });
-}
-
-/// The share link and its QR code, for a colleague to open or scan.
-#[component]
-pub fn SharePanel(driver: Driver) -> impl IntoView {
-    let me = use_me();
-    let id = driver.peek(|workspace| workspace.id());
-    let link = RwSignal::new(None::<Result<String, String>>);
-    let shown = RwSignal::new(false);
-    let reveal = move |_| {
-        shown.set(true);
-        spawn_local(async move {
-            let made = library::sharing_of(&me.profile(), id).await.map(|sharing| {
-                let fragment = ShareLink { workspace: id, secret: sharing.secret, relay: sharing.relay }.to_fragment();
-                format!("{}{fragment}", page_address())
-            });
-            link.set(Some(made));
-        });
-    };
-    let copy = move |_| {
-        if let (Some(Ok(text)), Some(window)) = (link.get_untracked(), web_sys::window()) {
-            let _ = window.navigator().clipboard().write_text(&text);
-        }
-    };
-    view! {
-        <section class="card">
-            <h2>"Share"</h2>
-            <p class="hint">
-                "Anyone with this link can join the workspace and change it. Share it only with your company."
-            </p>
-            <Show when=move || shown.get() fallback=move || view! {
-                <button data-testid="share" on:click=reveal>"Show the share link"</button>
-            }>
-                {move || match link.get() {
-                    None => view! { <p class="hint">"Preparing the link…"</p> }.into_any(),
-                    Some(Err(problem)) => view! { <p class="error-note" role="alert">{problem}</p> }.into_any(),
-                    Some(Ok(text)) => view! {
-                        <div class="share">
-                            <div class="qr" inner_html=qr_svg(&text) aria-label="QR code of the share link"></div>
-                            <input class="mono" readonly data-testid="share-link" prop:value=text.clone() />
-                            <button on:click=copy>"Copy link"</button>
-                        </div>
-                    }.into_any(),
-                }}
-            </Show>
-        </section>
-    }
-}
-
-/// This page's address without its fragment: where the link leads back to.
-fn page_address() -> String {
-    let href = web_sys::window().and_then(|window| window.location().href().ok()).unwrap_or_default();
-    href.split('#').next().unwrap_or_default().to_owned()
-}
-
-fn qr_svg(text: &str) -> String {
-    match QrCode::new(text.as_bytes()) {
-        Ok(code) => code.render::<svg::Color>().min_dimensions(200, 200).quiet_zone(true).build(),
-        Err(_) => String::new(), // too long for a QR code; the link itself is still shown
-    }
 }
 
 /// Who is connected, by which path, and how far sync has come.

@@ -13,9 +13,10 @@ use super::{Me, use_me};
 use crate::device::now_ms;
 use crate::driver::{self, Driver, OpenError, OpenProgress, SaveState};
 use crate::library::{self, copy_identity};
-use crate::net::{Mesh, MeshConfig};
+use crate::net::{Asking, EnrollConfig, Enrollment, Mesh, MeshConfig};
+use openprod_core::access::AccessCode;
 use crate::route::Route;
-use crate::storage::WorkspaceEntry;
+use crate::storage::{Sharing, WorkspaceEntry};
 
 /// The workspace the route names, opened once and kept while the route
 /// stays inside it.
@@ -23,9 +24,10 @@ use crate::storage::WorkspaceEntry;
 pub enum OpenWorkspace {
     None,
     Opening(WorkspaceId, OpenProgress),
-    /// With the name this device's list gives it, and its network once
-    /// the workspace is fully open.
-    Open(WorkspaceId, Driver, RwSignal<String>, RwSignal<Option<Mesh>, LocalStorage>),
+    /// With the name this device's list gives it, its network once the
+    /// workspace is fully open, and how it asks to be let in while no
+    /// member has let it in yet.
+    Open(WorkspaceId, Driver, RwSignal<String>, RwSignal<Option<Mesh>, LocalStorage>, RwSignal<Option<Sharing>>),
     Failed(WorkspaceId, &'static str, StoredValue<String>),
 }
 
@@ -47,7 +49,7 @@ impl OpenWorkspace {
             if current.id() == wanted {
                 return;
             }
-            if let OpenWorkspace::Open(_, driver, _, mesh) = current {
+            if let OpenWorkspace::Open(_, driver, _, mesh, _) = current {
                 if let Some(mesh) = mesh.get_untracked() {
                     mesh.stop();
                 }
@@ -80,8 +82,9 @@ impl OpenWorkspace {
                     Ok(driver) => {
                         let name = remember_opened(me.profile(), id, &driver).await;
                         let mesh = RwSignal::new_local(None);
-                        open.set(OpenWorkspace::Open(id, driver, RwSignal::new(name), mesh));
-                        connect(me, id, driver, mesh, open).await;
+                        let waiting = RwSignal::new(None);
+                        open.set(OpenWorkspace::Open(id, driver, RwSignal::new(name), mesh, waiting));
+                        connect(Network { me, id, driver, mesh, waiting, open }).await;
                     }
                     Err(error) => open.set(OpenWorkspace::Failed(
                         id,
@@ -95,9 +98,23 @@ impl OpenWorkspace {
     }
 }
 
+/// Everything that starting an open workspace's network touches.
+#[derive(Clone, Copy)]
+struct Network {
+    me: Me,
+    id: WorkspaceId,
+    driver: Driver,
+    mesh: RwSignal<Option<Mesh>, LocalStorage>,
+    /// How this device asks to be let in, while no member has let it in yet.
+    waiting: RwSignal<Option<Sharing>>,
+    open: RwSignal<OpenWorkspace>,
+}
+
 /// Starts the workspace's network once its whole history is in (sync
-/// needs the verified log), unless the person moved on by then.
-async fn connect(me: Me, id: WorkspaceId, driver: Driver, mesh: RwSignal<Option<Mesh>, LocalStorage>, open: RwSignal<OpenWorkspace>) {
+/// needs the verified log), unless the person moved on by then. A device
+/// without the secret first waits to be let in (`waiting`).
+async fn connect(network: Network) {
+    let Network { me, id, driver, mesh, waiting, open } = network;
     if driver.fully_open().await.is_err() {
         return; // damaged: shown read-only, never offered to peers
     }
@@ -108,15 +125,41 @@ async fn connect(me: Me, id: WorkspaceId, driver: Driver, mesh: RwSignal<Option<
     if open.get_untracked().id() != Some(id) {
         return;
     }
+    let Some(secret) = sharing.secret().cloned() else {
+        return waiting.set(Some(sharing));
+    };
+    waiting.set(None);
     let config = MeshConfig {
         relay_url: sharing.relay.unwrap_or_else(default_relay_url),
         workspace: id,
-        secret: sharing.secret,
+        secret,
         identity: me.with_identity(copy_identity),
         display_name: me.name.get_untracked(),
         ice_servers: crate::settings::ice_servers(),
     };
     mesh.set(Mesh::start(driver, config));
+}
+
+/// Asks the workspace's members to let this device in; once one does, the
+/// secret is kept and the ordinary network starts.
+fn start_enrollment(network: Network, code: Option<AccessCode>) -> Enrollment {
+    let Network { me, id, waiting, .. } = network;
+    let relay = waiting.get_untracked().and_then(|sharing| sharing.relay);
+    let config = EnrollConfig {
+        relay_url: relay.unwrap_or_else(default_relay_url),
+        workspace: id,
+        identity: me.with_identity(copy_identity),
+        display_name: me.name.get_untracked(),
+        asking: code.map_or(Asking::Request, Asking::AccessKey),
+    };
+    Enrollment::start(config, move |secret| {
+        spawn_local(async move {
+            match library::let_in(&me.profile(), id, secret).await {
+                Ok(_) => connect(network).await,
+                Err(error) => leptos::logging::warn!("the workspace key could not be kept: {error}"),
+            }
+        });
+    })
 }
 
 /// The relay that served this page: the usual set-up, one laptop serving both.
@@ -138,7 +181,8 @@ async fn remember_opened(profile: std::rc::Rc<crate::storage::ProfileDb>, id: Wo
     let _ = match listed {
         Some(_) => profile.update_workspace(id, |entry| entry.last_opened_ms = now_ms()).await.map(drop),
         None => {
-            let entry = WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms(), sharing: None };
+            let entry =
+                WorkspaceEntry { id, name: name.clone(), last_opened_ms: now_ms(), sharing: None, recovery_key: None };
             profile.save_workspace(&entry).await
         }
     };
@@ -159,9 +203,15 @@ pub fn WorkspaceScreen(route: Route, open: RwSignal<OpenWorkspace>) -> impl Into
             </section>
         }
         .into_any(),
-        OpenWorkspace::Open(_, driver, name, mesh) => view! {
+        OpenWorkspace::Open(id, driver, name, mesh, waiting) => view! {
             <Toolbar driver name />
             <super::peers::JoinedName driver name />
+            {move || waiting.get().map(|sharing| {
+                let me = use_me();
+                let network = Network { me, id, driver, mesh, waiting, open };
+                let start = Callback::new(move |code: Option<AccessCode>| start_enrollment(network, code));
+                view! { <super::access::WaitingToJoin by=sharing.admission start /> }
+            })}
             {match route.get_value() {
                 Route::Table(_, table) => view! { <super::grid::Grid driver table /> }.into_any(),
                 Route::Record(_, table, record) => view! { <super::record::RecordDetail driver table record /> }.into_any(),

@@ -9,7 +9,10 @@
 //! late operation costs no replay: applying the log in any order, or
 //! rebuilding from it, gives the same state.
 
+mod access;
 mod snapshot;
+
+pub use access::{AccessKey, ForkRecord, KeyRefusal};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -219,6 +222,7 @@ pub struct State {
     /// Survivor → the entities it absorbed.
     absorbed_by: BTreeMap<EntityId, BTreeSet<EntityId>>,
     split_ops: BTreeMap<(Hlc, OpId), (EntityId, EntityId, Vec<TableId>)>,
+    access: access::AccessLog,
     op_count: usize,
     /// The state hash until the next operation is applied: peers compare
     /// hashes often, and the state only changes through `apply`.
@@ -355,6 +359,15 @@ impl State {
                     self.set_membership(*into, table, stamp, true);
                 }
                 self.split_ops.insert((op.hlc, op.id), (*source, *into, tables.clone()));
+            }
+            OpPayload::SetJoinMode { .. }
+            | OpPayload::CreateAccessKey { .. }
+            | OpPayload::RevokeAccessKey { .. }
+            | OpPayload::UseAccessKey { .. }
+            | OpPayload::SetRecoveryKey { .. }
+            | OpPayload::Forked { .. }
+            | OpPayload::ForkedFrom { .. } => {
+                self.access.record(stamp, &op.payload);
             }
         }
     }
@@ -896,6 +909,9 @@ impl State {
         }
         if let Some((_, name)) = &self.workspace_name {
             out.str(name);
+        }
+        for (_, op) in self.access.events.keys() {
+            out.fixed(op.as_bytes());
         }
         Hash::of(&out.into_bytes())
     }

@@ -16,11 +16,11 @@ use crate::hlc::Hlc;
 use crate::identity::ActorId;
 use crate::ids::{EdgeId, EntityId, OpId};
 use crate::names::{EdgeType, FieldKey, TableId};
-use crate::op::{decode_value, encode_value};
+use crate::op::{decode_payload, decode_value, encode_payload, encode_value};
 
 /// Version of the snapshot encoding. A snapshot of another version is
 /// ignored and the state rebuilt from the log, which is always legal.
-const SNAPSHOT_FORMAT: u8 = 1;
+const SNAPSHOT_FORMAT: u8 = 2;
 
 /// The least bytes one stamp takes: clock, op id, actor index.
 const MIN_STAMP: usize = 12 + 16 + 1;
@@ -245,6 +245,11 @@ impl SnapshotWriter {
                 self.out.str(table.as_str());
             }
         }
+        self.out.varint(state.access.events.len() as u64);
+        for (stamp, payload) in state.access.events.values() {
+            self.stamp(stamp);
+            encode_payload(payload, &mut self.out);
+        }
         self.out.varint(state.op_count as u64);
     }
 }
@@ -440,6 +445,11 @@ impl SnapshotReader<'_> {
                 tables.push(self.name(TableId::parse, "a table name")?);
             }
             state.split_ops.insert((hlc, op), (source, into, tables));
+        }
+        for _ in 0..self.count(MIN_STAMP + 1, "the access settings")? {
+            let stamp = self.stamp()?;
+            let payload = decode_payload(&mut self.input)?;
+            state.access.record(stamp, &payload);
         }
         let op_count = self.input.varint("an operation count")?;
         state.op_count = usize::try_from(op_count).map_err(|_| self.input.error("an operation count"))?;

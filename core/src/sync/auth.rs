@@ -248,7 +248,7 @@ fn signed_message(transcript: &[u8], proof: &[u8; PROOF_LEN]) -> Vec<u8> {
     message
 }
 
-fn truncate(text: &str, max_bytes: usize) -> &str {
+pub(crate) fn truncate(text: &str, max_bytes: usize) -> &str {
     let mut end = text.len().min(max_bytes);
     while !text.is_char_boundary(end) {
         end -= 1;

@@ -1,7 +1,10 @@
 //! The share link that invites a device into a workspace, and the workspace
 //! secret it carries.
 //!
-//! A link looks like `https://host/#/join/<workspace id>/<secret>?relay=<url>`.
+//! A link looks like `https://host/#/join/<workspace id>/<secret>?relay=<url>`
+//! in open join mode; in the other modes it carries no secret
+//! (`#/join/<id>?by=key` or `?by=request`) and the device obtains the secret
+//! from a member ([`crate::access::enroll`]).
 //! Everything after `#` is a URL fragment, which browsers never send to a
 //! server: so the secret reaches the new device without the relay, or the
 //! host that serves the app, ever seeing it. Devices then prove to each other
@@ -28,6 +31,9 @@ const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 
 const JOIN_PREFIX: &str = "/join/";
 const RELAY_PARAMETER: &str = "relay=";
+const BY_PARAMETER: &str = "by=";
+const BY_KEY: &str = "key";
+const BY_REQUEST: &str = "request";
 
 /// The key every device of a workspace shares, handed over in the share
 /// link. Whoever holds it can join: it is compared in constant time, wiped
@@ -127,25 +133,50 @@ pub fn room_name(workspace: WorkspaceId) -> String {
     hex::encode(&key[..16])
 }
 
-/// Everything a new device needs to join a workspace: which one, its secret,
-/// and where to find the others when it is not the relay that served the app.
+/// Everything a new device needs to join a workspace: which one, how it is
+/// let in, and where to find the others when it is not the relay that
+/// served the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareLink {
     pub workspace: WorkspaceId,
-    pub secret: WorkspaceSecret,
+    pub admission: Admission,
     /// A `ws://` or `wss://` address of the signaling relay.
     pub relay: Option<String>,
 }
 
+/// What the link itself grants (the workspace's join modes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Open mode: the link carries the secret, so opening it is joining.
+    Secret(WorkspaceSecret),
+    /// The link carries no secret; the person types an access key.
+    AccessKey,
+    /// The link carries no secret; a member approves the request.
+    Request,
+}
+
 impl ShareLink {
-    /// `#/join/<workspace-id>/<secret>`, plus `?relay=<percent-encoded url>`
-    /// when there is a relay. The app puts it after its own address.
+    /// `#/join/<workspace-id>/<secret>` (open mode) or
+    /// `#/join/<workspace-id>?by=key` / `?by=request`, plus
+    /// `relay=<percent-encoded url>` when there is a relay. The app puts it
+    /// after its own address.
     pub fn to_fragment(&self) -> String {
-        let mut fragment = format!("#{JOIN_PREFIX}{}/{}", self.workspace, self.secret.to_text());
+        let mut fragment = format!("#{JOIN_PREFIX}{}", self.workspace);
+        let mut parameters = Vec::new();
+        match &self.admission {
+            Admission::Secret(secret) => {
+                fragment.push('/');
+                fragment.push_str(&secret.to_text());
+            }
+            Admission::AccessKey => parameters.push(format!("{BY_PARAMETER}{BY_KEY}")),
+            Admission::Request => parameters.push(format!("{BY_PARAMETER}{BY_REQUEST}")),
+        }
         if let Some(relay) = &self.relay {
+            parameters.push(format!("{RELAY_PARAMETER}{}", percent_encode(relay)));
+        }
+        if !parameters.is_empty() {
             fragment.push('?');
-            fragment.push_str(RELAY_PARAMETER);
-            fragment.push_str(&percent_encode(relay));
+            fragment.push_str(&parameters.join("&"));
         }
         fragment
     }
@@ -162,9 +193,9 @@ impl ShareLink {
         let path = path.strip_suffix('/').unwrap_or(path);
         let (workspace, secret) = path.split_once('/').unwrap_or((path, ""));
         let workspace = WorkspaceId::parse(workspace).map_err(|_| LinkError::BadWorkspaceId)?;
-        let secret = WorkspaceSecret::parse(secret)?;
 
         let mut relay = None;
+        let mut by = None;
         for parameter in query.into_iter().flat_map(|query| query.split('&')) {
             if let Some(value) = parameter.strip_prefix(RELAY_PARAMETER) {
                 // Two relays in one link would leave the choice to chance.
@@ -172,9 +203,18 @@ impl ShareLink {
                     return Err(LinkError::BadRelay);
                 }
                 relay = Some(relay_address(value)?);
+            } else if let Some(value) = parameter.strip_prefix(BY_PARAMETER) {
+                by = Some(value);
             }
         }
-        Ok(ShareLink { workspace, secret, relay })
+        // A link with a secret is an open-mode link whatever else it says;
+        // one without needs to say how its holder gets in, or it was cut short.
+        let admission = match (secret, by) {
+            ("", Some(BY_KEY)) => Admission::AccessKey,
+            ("", Some(BY_REQUEST)) => Admission::Request,
+            (secret, _) => Admission::Secret(WorkspaceSecret::parse(secret)?),
+        };
+        Ok(ShareLink { workspace, admission, relay })
     }
 }
 

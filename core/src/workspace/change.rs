@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{EditError, Workspace};
 use crate::bundle::Bundle;
 use crate::entropy::Entropy;
+use crate::access::{AccessCode, RecoveryKey};
+use crate::hlc::Hlc;
 use crate::identity::ActorId;
-use crate::ids::{EdgeId, EntityId, OpId, UUID_RANDOM_BYTES};
+use crate::ids::{EdgeId, EntityId, OpId, UUID_RANDOM_BYTES, WorkspaceId};
 use crate::names::{EdgeType, FieldKey, TableId};
-use crate::op::{DataHandling, OpPayload};
+use crate::op::{DataHandling, JoinMode, OpPayload};
 use crate::schema::{FieldDef, TableDef, parse_manifest};
 use crate::value::Value;
 
@@ -446,6 +448,61 @@ impl<'w> Change<'w> {
 
     pub fn admit_actor(&mut self, actor: ActorId, display_name: &str) {
         self.push(OpPayload::AdmitActor { actor, display_name: display_name.to_owned() });
+    }
+
+    // ----- who may join (owner only, but for using a key and forking) -----
+
+    fn require_owner(&self, what: &'static str) -> Result<(), EditError> {
+        if self.workspace.state.is_owner(&self.workspace.actor()) { Ok(()) } else { Err(EditError::OwnerOnly { what }) }
+    }
+
+    pub fn set_join_mode(&mut self, mode: JoinMode) -> Result<(), EditError> {
+        self.require_owner("change how people join")?;
+        self.push(OpPayload::SetJoinMode { mode });
+        Ok(())
+    }
+
+    /// A key that lets people in until `expires_ms` (wall clock), at most
+    /// `max_uses` of them. Returns the key's id.
+    pub fn create_access_key(
+        &mut self,
+        code: &AccessCode,
+        expires_ms: u64,
+        max_uses: Option<u32>,
+    ) -> Result<OpId, EditError> {
+        self.require_owner("make access keys")?;
+        Ok(self.push(OpPayload::CreateAccessKey {
+            code: code.as_str().to_owned(),
+            expires: Hlc::new(expires_ms, 0),
+            max_uses,
+        }))
+    }
+
+    pub fn revoke_access_key(&mut self, key: OpId) -> Result<(), EditError> {
+        self.require_owner("revoke access keys")?;
+        if !self.workspace.state.access_keys().iter().any(|held| held.id == key) {
+            return Err(EditError::NoSuchAccessKey(key));
+        }
+        self.push(OpPayload::RevokeAccessKey { key });
+        Ok(())
+    }
+
+    /// Lets `actor` in with `key`: the roster entry and the key's use, in
+    /// one bundle, so no peer ever sees one without the other.
+    pub fn admit_with_access_key(&mut self, key: OpId, actor: ActorId, display_name: &str) {
+        self.admit_actor(actor, display_name);
+        self.push(OpPayload::UseAccessKey { key, actor });
+    }
+
+    pub fn set_recovery_key(&mut self, key: &RecoveryKey) -> Result<(), EditError> {
+        self.require_owner("set the recovery key")?;
+        self.push(OpPayload::SetRecoveryKey { verifier: key.verifier() });
+        Ok(())
+    }
+
+    /// Records that this workspace was copied into `new_workspace`.
+    pub fn record_fork(&mut self, new_workspace: WorkspaceId) {
+        self.push(OpPayload::Forked { new_workspace });
     }
 
     /// Signs the change as one bundle, appends it to the log and applies it.

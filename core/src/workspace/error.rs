@@ -40,6 +40,9 @@ pub enum EditError {
     InvalidModule(Vec<SchemaError>),
     NoConflict { field: String },
     NothingToSave,
+    /// Settings the spec reserves to the workspace's owner.
+    OwnerOnly { what: &'static str },
+    NoSuchAccessKey(OpId),
 }
 
 impl fmt::Display for EditError {
@@ -93,6 +96,8 @@ impl fmt::Display for EditError {
             }
             EditError::NoConflict { field } => write!(f, "'{field}' has no conflict to settle"),
             EditError::NothingToSave => f.write_str("there is nothing to save"),
+            EditError::OwnerOnly { what } => write!(f, "only the workspace's owner can {what}"),
+            EditError::NoSuchAccessKey(key) => write!(f, "there is no access key {key}"),
         }
     }
 }

@@ -7,11 +7,13 @@
 
 mod change;
 mod error;
+mod fork;
 mod receive;
 mod undo;
 
 pub use change::Change;
 pub use error::EditError;
+pub use fork::{Fork, ForkError, ITEMS_PER_FORK_BUNDLE};
 pub use receive::{Awareness, ReceiveReport, Refusal, RefusedBundle, StaleOperation};
 pub use undo::UndoOutcome;
 
@@ -201,6 +203,26 @@ impl Workspace {
     /// Begins a local edit. Nothing changes until [`Change::commit`].
     pub fn change<'w>(&'w mut self, now_ms: u64, entropy: &'w mut dyn Entropy) -> Change<'w> {
         Change::new(self, now_ms, entropy)
+    }
+
+    /// Gives each of `payloads` a new op id, then signs and applies them as
+    /// this device's next bundle.
+    fn commit_new_payloads(
+        &mut self,
+        payloads: Vec<OpPayload>,
+        now_ms: u64,
+        entropy: &mut dyn Entropy,
+        step: undo::Step,
+    ) -> Bundle {
+        let payloads = payloads
+            .into_iter()
+            .map(|payload| {
+                let mut random = [0u8; crate::ids::UUID_RANDOM_BYTES];
+                entropy.fill(&mut random);
+                (OpId::new_v7(now_ms, random), payload)
+            })
+            .collect();
+        self.commit_payloads(payloads, now_ms, step)
     }
 
     /// Signs `payloads` (with their op ids) as this device's next bundle and applies it.

@@ -90,15 +90,7 @@ impl Workspace {
                 Err(reason) => return UndoOutcome::Skipped { reason },
             }
         }
-        let payloads = inverse
-            .into_iter()
-            .map(|payload| {
-                let mut random = [0u8; crate::ids::UUID_RANDOM_BYTES];
-                entropy.fill(&mut random);
-                (OpId::new_v7(now_ms, random), payload)
-            })
-            .collect();
-        UndoOutcome::Applied(self.commit_payloads(payloads, now_ms, step))
+        UndoOutcome::Applied(self.commit_new_payloads(inverse, now_ms, entropy, step))
     }
 }
 
@@ -197,7 +189,14 @@ fn inverse_of(state: &State, me: ActorId, op: &Operation) -> Result<Vec<OpPayloa
         | OpPayload::AdmitActor { .. }
         | OpPayload::AdoptModule { .. }
         | OpPayload::RejectMapping { .. }
-        | OpPayload::RevokeMapping { .. } => {
+        | OpPayload::RevokeMapping { .. }
+        | OpPayload::SetJoinMode { .. }
+        | OpPayload::CreateAccessKey { .. }
+        | OpPayload::RevokeAccessKey { .. }
+        | OpPayload::UseAccessKey { .. }
+        | OpPayload::SetRecoveryKey { .. }
+        | OpPayload::Forked { .. }
+        | OpPayload::ForkedFrom { .. } => {
             return Err("Cannot undo: workspace settings are changed, not undone".into());
         }
     })

@@ -10,7 +10,7 @@ use openprod_core::hlc::Hlc;
 use openprod_core::identity::{ActorId, Identity};
 use openprod_core::ids::{EdgeId, EntityId, OpId, UUID_RANDOM_BYTES, WorkspaceId};
 use openprod_core::names::{EdgeType, FieldKey, TableId};
-use openprod_core::op::{DataHandling, OpPayload, Operation};
+use openprod_core::op::{DataHandling, JoinMode, OpPayload, Operation};
 use openprod_core::value::Value;
 
 /// A fixed "now" for tests, in Unix milliseconds.
@@ -86,11 +86,18 @@ pub fn variant_name(payload: &OpPayload) -> &'static str {
         OpPayload::MergeEntities { .. } => "MergeEntities",
         OpPayload::ResolveConflict { .. } => "ResolveConflict",
         OpPayload::SplitEntity { .. } => "SplitEntity",
+        OpPayload::SetJoinMode { .. } => "SetJoinMode",
+        OpPayload::CreateAccessKey { .. } => "CreateAccessKey",
+        OpPayload::RevokeAccessKey { .. } => "RevokeAccessKey",
+        OpPayload::UseAccessKey { .. } => "UseAccessKey",
+        OpPayload::SetRecoveryKey { .. } => "SetRecoveryKey",
+        OpPayload::Forked { .. } => "Forked",
+        OpPayload::ForkedFrom { .. } => "ForkedFrom",
     }
 }
 
 /// Every `OpPayload` variant name, for coverage checks.
-pub const ALL_VARIANTS: [&str; 23] = [
+pub const ALL_VARIANTS: [&str; 30] = [
     "Bootstrap",
     "AdmitActor",
     "AdoptModule",
@@ -114,6 +121,13 @@ pub const ALL_VARIANTS: [&str; 23] = [
     "MergeEntities",
     "ResolveConflict",
     "SplitEntity",
+    "SetJoinMode",
+    "CreateAccessKey",
+    "RevokeAccessKey",
+    "UseAccessKey",
+    "SetRecoveryKey",
+    "Forked",
+    "ForkedFrom",
 ];
 
 /// One value of each kind, including the edges of each range.
@@ -211,6 +225,16 @@ pub fn sample_payloads() -> Vec<OpPayload> {
         },
         OpPayload::SplitEntity { source: entity_id(10), into: entity_id(11), tables: Vec::new() },
         OpPayload::SplitEntity { source: entity_id(10), into: entity_id(11), tables: vec![contacts, crew] },
+        OpPayload::SetJoinMode { mode: JoinMode::Open },
+        OpPayload::SetJoinMode { mode: JoinMode::AccessKey },
+        OpPayload::SetJoinMode { mode: JoinMode::Request },
+        OpPayload::CreateAccessKey { code: "K7XM4PQ9".into(), expires: Hlc::new(NOW + 3_600_000, 0), max_uses: None },
+        OpPayload::CreateAccessKey { code: String::new(), expires: Hlc::new(u64::MAX >> 16, 7), max_uses: Some(20) },
+        OpPayload::RevokeAccessKey { key: op_id(NOW, 4) },
+        OpPayload::UseAccessKey { key: op_id(NOW, 4), actor: actor("sam") },
+        OpPayload::SetRecoveryKey { verifier: [0x5a; 32] },
+        OpPayload::Forked { new_workspace: workspace_id(9) },
+        OpPayload::ForkedFrom { source: workspace_id(8), source_hlc: Hlc::new(NOW, 3) },
     ];
     for (index, value) in sample_values().into_iter().enumerate() {
         let replaces = if index % 2 == 0 { Vec::new() } else { replaced.clone() };
