@@ -9,7 +9,7 @@
 #   chromium           Debian's, with chromedriver, for every browser test, and
 #                      certutil (libnss3-tools) to make a test profile trust the
 #                      relay's local CA
-#   npm packages       tests/package-lock.json (playwright-core, no browser download)
+#   npm packages       tests/package-lock.json (playwright-core, no browser download; yjs and @automerge/automerge for scripts/bench-compare.sh)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

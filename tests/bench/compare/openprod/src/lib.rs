@@ -1,0 +1,238 @@
+//! Openprod's side of the comparison with Yjs and Automerge
+//! (`scripts/bench-compare.sh`; the workloads are described in
+//! `tests/bench/compare/workloads.mjs`).
+//!
+//! [`Bench`] holds two devices of one workspace, the writer (replica A) and a
+//! replica (B) that catches up from it, and does each step of the workloads
+//! the way the app does it: every write is its own signed bundle, a catch-up
+//! travels as the sync protocol's bundle batches into `Workspace::receive`
+//! (hash links and signatures verified), and reopening starts from the stored
+//! snapshot. The native binary (`main.rs`) times the steps itself; in wasm,
+//! `wasm.rs` hands them to the JavaScript harness, which times them exactly
+//! as it times the other engines.
+
+mod counting_alloc;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub use counting_alloc::live_heap_bytes;
+
+use openprod_core::bundle::Bundle;
+use openprod_core::encoding::{Decoder, Encoder};
+use openprod_core::entropy::SeededEntropy;
+use openprod_core::hlc::ClockConfig;
+use openprod_core::identity::Identity;
+use openprod_core::ids::EntityId;
+use openprod_core::names::{FieldKey, TableId};
+use openprod_core::state::State;
+use openprod_core::store::Snapshot;
+use openprod_core::sync::{Message, SyncConfig};
+use openprod_core::value::Value;
+use openprod_core::workspace::{Opening, Workspace};
+
+// The workloads' shape; `workloads.mjs` gives the other engines the same.
+pub const RECORDS: usize = 10_000;
+pub const BULK_WRITES: usize = 100_000;
+pub const LIVE_UPDATES: usize = 1_000;
+/// Contacts fields; `full_name` is required, so the first round's writes
+/// create the records.
+pub const FIELDS: [&str; 5] = ["full_name", "role", "email", "phone", "department"];
+
+/// W1's write `index`: round after round over every record, one field per
+/// round, so that each field is written twice (the second write replaces
+/// the first) and round 0 creates the records in order.
+pub fn bulk_write(index: usize) -> (usize, &'static str, String) {
+    let (round, record) = (index / RECORDS, index % RECORDS);
+    (record, FIELDS[round % FIELDS.len()], format!("value {round} of record {record}"))
+}
+
+/// W3's update `index`: records spread over the whole workspace.
+pub fn live_write(index: usize) -> (usize, &'static str, String) {
+    ((index * 7_919) % RECORDS, FIELDS[index % FIELDS.len()], format!("live {index}"))
+}
+
+/// A plausible wall clock, advanced by one millisecond per change: the
+/// engine reads no clock, and receivers refuse clocks far in their future.
+const START_MS: u64 = 1_790_000_000_000;
+const CONTACTS_MANIFEST: &str = include_str!("../../../../../modules/contacts/manifest.toml");
+
+pub struct Bench {
+    writer: Workspace,
+    replica: Option<Workspace>,
+    /// The writer's records by the harness's record index (creation order).
+    records: Vec<EntityId>,
+    table: TableId,
+    entropy: SeededEntropy,
+    now_ms: u64,
+}
+
+impl Default for Bench {
+    fn default() -> Self {
+        Bench::new()
+    }
+}
+
+impl Bench {
+    /// A new workspace on the writer with the Contacts module adopted, as a
+    /// stage manager starts one; not part of any workload's time. Seeded:
+    /// every `Bench` makes the same workspace, so one in a fresh process
+    /// can take in another's transfer (W5).
+    pub fn new() -> Bench {
+        let mut entropy = SeededEntropy::new(7);
+        let now_ms = START_MS;
+        let (mut writer, _) =
+            Workspace::create(Identity::from_seed([1; 32]), "Benchmark", "Writer", now_ms, &mut entropy);
+        let mut change = writer.change(now_ms, &mut entropy);
+        change.adopt_module(CONTACTS_MANIFEST, None).expect("the Contacts module parses");
+        change.commit().expect("adopting a module is a change");
+        Bench {
+            writer,
+            replica: None,
+            records: Vec::with_capacity(RECORDS),
+            table: TableId::new("contacts", "contacts"),
+            entropy,
+            now_ms,
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.now_ms += 1;
+        self.now_ms
+    }
+
+    /// One field write on the writer as its own change: one signed bundle.
+    /// The first write to a record (the next index) creates it.
+    pub fn write(&mut self, record: usize, field: &str, value: &str) -> Bundle {
+        let now_ms = self.tick();
+        let value = Value::String(value.to_owned());
+        let mut change = self.writer.change(now_ms, &mut self.entropy);
+        if record == self.records.len() {
+            self.records.push(change.create_record(&self.table, &[(field, value)]).expect("a valid record"));
+        } else {
+            change.set_field(self.records[record], &self.table, field, value).expect("a valid write");
+        }
+        change.commit().expect("a write is a change")
+    }
+
+    /// Everything the writer holds, as a sync session sends it to a peer that
+    /// holds nothing: `Bundles` messages of the hub's batch size. The
+    /// transport keeps message boundaries; here each message is laid after
+    /// the previous one with its length in front ([`messages`] splits them).
+    pub fn encode_log(&self) -> Vec<u8> {
+        let bundles = self.writer.log().bundles();
+        let batch_size = SyncConfig::default().batch_size;
+        let mut remaining = bundles.len();
+        let mut transfer = Vec::new();
+        for batch in bundles.chunks(batch_size) {
+            remaining -= batch.len();
+            let message = Message::Bundles { bundles: batch.to_vec(), remaining: remaining as u64 }.encode();
+            transfer.extend_from_slice(&(message.len() as u32).to_le_bytes());
+            transfer.extend_from_slice(&message);
+        }
+        transfer
+    }
+
+    /// A new, empty device of the workspace, to [`Bench::receive`] from the writer.
+    pub fn begin_catch_up(&mut self) {
+        let now_ms = self.tick();
+        self.replica = Some(Workspace::empty(self.writer.id(), replica_identity(), now_ms, ClockConfig::default()));
+    }
+
+    /// The replica takes in one message from the writer: decode, verify
+    /// (hash links and signatures) and apply.
+    pub fn receive(&mut self, message: &[u8]) {
+        let now_ms = self.tick();
+        let replica = self.replica.as_mut().expect("begin_catch_up came first");
+        let report = replica.receive(bundles_of(message), now_ms);
+        assert!(report.refused.is_empty(), "the writer's bundles verify: {:?}", report.refused.first());
+    }
+
+    /// A live edit on the writer, encoded as the one-bundle message a sync
+    /// session sends at once.
+    pub fn live_update(&mut self, record: usize, field: &str, value: &str) -> Vec<u8> {
+        let bundle = self.write(record, field, value);
+        Message::Bundles { bundles: vec![bundle], remaining: 0 }.encode()
+    }
+
+    /// A field of the replica.
+    pub fn read(&self, record: usize, field: &str) -> String {
+        read_text(self.replica().state(), self.records[record], &FieldKey::new("contacts", field))
+    }
+
+    /// What the app stores for the replica: its snapshot and its log (as
+    /// segments, bundles back to back), here put one after the other with
+    /// the snapshot's length in front.
+    pub fn save(&self) -> Vec<u8> {
+        let replica = self.replica();
+        let mut out = Encoder::new();
+        out.bytes(&replica.snapshot().encode());
+        for bundle in replica.log().bundles() {
+            bundle.encode(&mut out);
+        }
+        out.into_bytes()
+    }
+
+    /// Reopening as the app does up to its first table on screen: decode the
+    /// snapshot, then read. The stored log is not read yet.
+    pub fn load_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
+        let (opening, _) = self.start_opening(saved);
+        read_text(opening.workspace().state(), self.records[record], &FieldKey::new("contacts", field))
+    }
+
+    /// Reopening to the point where the workspace is editable: the snapshot,
+    /// then every stored bundle decoded and checked (hash links and
+    /// signatures) behind it. Returns how many bundles were checked.
+    pub fn load_fully(&self, saved: &[u8]) -> usize {
+        let (mut opening, mut log) = self.start_opening(saved);
+        let mut bundles = Vec::new();
+        while !log.is_empty() {
+            bundles.push(Bundle::decode(&mut log).expect("a stored bundle decodes"));
+        }
+        opening.feed(bundles, self.now_ms);
+        let restored = opening.finish();
+        assert!(restored.report.refused.is_empty() && restored.snapshot_used, "the stored log verifies");
+        restored.workspace.log().len()
+    }
+
+    fn start_opening<'a>(&self, saved: &'a [u8]) -> (Opening, Decoder<'a>) {
+        let mut input = Decoder::new(saved);
+        let snapshot =
+            Snapshot::decode(input.bytes("the snapshot").expect("saved by Bench::save")).expect("a snapshot");
+        let opening =
+            Opening::new(self.writer.id(), replica_identity(), Some(&snapshot), self.now_ms, ClockConfig::default());
+        (opening, input)
+    }
+
+    fn replica(&self) -> &Workspace {
+        self.replica.as_ref().expect("begin_catch_up came first")
+    }
+}
+
+fn replica_identity() -> Identity {
+    Identity::from_seed([2; 32])
+}
+
+/// The messages of [`Bench::encode_log`]'s transfer, in order.
+pub fn messages(transfer: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = transfer;
+    std::iter::from_fn(move || {
+        let (length, after) = rest.split_first_chunk::<4>()?;
+        let (message, after) = after.split_at(u32::from_le_bytes(*length) as usize);
+        rest = after;
+        Some(message)
+    })
+}
+
+fn bundles_of(message: &[u8]) -> Vec<Bundle> {
+    match Message::decode(message) {
+        Ok(Message::Bundles { bundles, .. }) => bundles,
+        other => panic!("expected a Bundles message, got {other:?}"),
+    }
+}
+
+fn read_text(state: &State, record: EntityId, key: &FieldKey) -> String {
+    match state.field(record, key).value {
+        Some(Value::String(text)) => text,
+        other => panic!("expected a text value, found {other:?}"),
+    }
+}
