@@ -129,6 +129,15 @@ impl OpLog {
         if self.check(&bundle)? == Appended::Duplicate {
             return Ok(Appended::Duplicate);
         }
+        self.append_new(bundle);
+        Ok(Appended::New)
+    }
+
+    /// Appends a verified bundle that [`OpLog::check`] found new, with
+    /// nothing appended since: receiving checks each bundle right before it
+    /// is applied, and checking it a third time would cost a set and a
+    /// lookup per operation on every bundle of a catch-up.
+    pub(crate) fn append_new(&mut self, bundle: Bundle) {
         let index = self.bundles.len();
         for (op_index, op) in bundle.ops.iter().enumerate() {
             self.canonical.insert((op.hlc, op.id), OpLocation { bundle: index, op: op_index });
@@ -138,7 +147,6 @@ impl OpLog {
         chain.bundles.push(index);
         chain.tip = Some(bundle.tip());
         self.bundles.push(bundle);
-        Ok(Appended::New)
     }
 
     pub fn get(&self, author: &ActorId, seq: u64) -> Option<&Bundle> {

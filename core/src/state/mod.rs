@@ -162,19 +162,23 @@ impl FieldValue {
     /// Reads a field from its writes in canonical order, `replaced` telling
     /// which writes a later write replaced.
     fn from_writes(writes: Vec<Write>, replaced: impl Fn(OpId) -> bool) -> FieldValue {
+        FieldValue::from_live(writes.into_iter().filter(|write| !replaced(write.stamp.op)))
+    }
+
+    /// From the writes no later write replaced, in canonical order.
+    fn from_live(live: impl Iterator<Item = Write>) -> FieldValue {
         let mut heads = Vec::new();
         let mut overruled = Vec::new();
-        let mut settled: BTreeSet<&[OpId]> = BTreeSet::new();
-        let live: Vec<Write> = writes.into_iter().filter(|write| !replaced(write.stamp.op)).collect();
-        for write in &live {
+        let mut settled: BTreeSet<Vec<OpId>> = BTreeSet::new();
+        for write in live {
             match &write.resolution {
-                Some(resolution) if !settled.insert(&resolution.resolves) => overruled.push(write.clone()),
-                _ => heads.push(write.clone()),
+                Some(resolution) if !settled.insert(resolution.resolves.clone()) => overruled.push(write),
+                _ => heads.push(write),
             }
         }
-        let shown = heads.iter().rev().find(|write| write.resolution.is_some()).or(heads.last());
-        let value = shown.and_then(|write| write.value.clone());
-        FieldValue { value, heads, overruled }
+        let mut field = FieldValue { value: None, heads, overruled };
+        field.value = field.shown().and_then(|write| write.value.clone());
+        field
     }
 
     fn empty() -> FieldValue {
@@ -188,6 +192,12 @@ impl FieldValue {
     /// The resolution the field shows, if a decision stands among its heads.
     pub fn standing_resolution(&self) -> Option<&Write> {
         self.heads.iter().rev().find(|write| write.resolution.is_some())
+    }
+
+    /// The write whose value the field shows: the standing resolution, or
+    /// else the last writer's (by canonical position).
+    pub fn shown(&self) -> Option<&Write> {
+        self.standing_resolution().or(self.heads.last())
     }
 }
 
@@ -618,6 +628,14 @@ impl State {
     /// The field's current value and its heads.
     pub fn field(&self, entity: EntityId, field: &FieldKey) -> FieldValue {
         let survivor = self.resolve(entity);
+        // Most fields are one register of one record: read it in place (it
+        // is kept in canonical order) rather than gather and sort a copy.
+        if !self.absorbed_by.contains_key(&survivor) && !self.mapping_of_field.contains_key(field) {
+            let Some(record) = self.entities.get(&survivor) else { return FieldValue::empty() };
+            let Some(register) = record.fields.get(field) else { return FieldValue::empty() };
+            let live = register.writes().iter().filter(|write| !record.replaced.contains(&write.stamp.op));
+            return FieldValue::from_live(live.cloned());
+        }
         let history = self.field_history(survivor, field);
         FieldValue::from_writes(history, |op| self.replaced_in_class(survivor, op))
     }

@@ -150,8 +150,7 @@ impl Workspace {
             }
             let field = state.field(entity, &key);
             let Some(value) = field.value.clone() else { continue };
-            let shown = field.standing_resolution().or(field.heads.last());
-            let carrier = shown.and_then(|write| self.storage_key_of(write.stamp.op)).unwrap_or(key);
+            let carrier = field.shown().and_then(|write| self.storage_key_of(write.stamp.op)).unwrap_or(key);
             payloads.push(OpPayload::SetField { entity, field: carrier, value, replaces: Vec::new() });
         }
         payloads
