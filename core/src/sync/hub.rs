@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::message::{FrameError, Message, NackReason, RefuseReason};
+use super::message::{FrameError, Message, NackReason, RefuseReason, encode_bundles};
 use crate::bundle::{Bundle, Hash, VerifyError};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
@@ -532,11 +532,10 @@ impl SyncHub {
         let Some(session) = self.sessions.get_mut(&peer) else { return };
         let mut known = session.theirs.clone();
         merge_into(&mut known, &session.sent);
-        let missing: Vec<Bundle> = workspace
+        let missing: Vec<&Bundle> = workspace
             .log()
             .missing_for(&known)
             .filter(|bundle| durable.is_none_or(|durable| durable.get(&bundle.header.author) >= bundle.header.seq))
-            .cloned()
             .collect();
         if missing.is_empty() {
             return;
@@ -551,16 +550,20 @@ impl SyncHub {
         let mut sent = 0;
         for chunk in missing.chunks(batch_size) {
             sent += chunk.len();
-            let message = Message::Bundles { bundles: chunk.to_vec(), remaining: (total - sent) as u64 };
-            self.send(peer, &message, now_ms, out);
+            let frame = encode_bundles(chunk.iter().copied(), (total - sent) as u64);
+            self.send_frame(peer, frame, now_ms, out);
         }
     }
 
     fn send(&mut self, peer: PeerId, message: &Message, now_ms: u64, out: &mut Vec<Output>) {
+        self.send_frame(peer, message.encode(), now_ms, out);
+    }
+
+    fn send_frame(&mut self, peer: PeerId, frame: Vec<u8>, now_ms: u64, out: &mut Vec<Output>) {
         if let Some(session) = self.sessions.get_mut(&peer) {
             session.last_sent_ms = now_ms;
         }
-        out.push(Output::Send { peer, frame: message.encode() });
+        out.push(Output::Send { peer, frame });
     }
 
     fn refuse(&mut self, peer: PeerId, reason: RefuseReason, detail: String, now_ms: u64, out: &mut Vec<Output>) {

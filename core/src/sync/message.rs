@@ -92,6 +92,17 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
+/// A `Bundles` message from bundles borrowed where they are kept: a
+/// catch-up sends a large part of the log, which is not copied for it.
+pub fn encode_bundles<'a>(bundles: impl ExactSizeIterator<Item = &'a Bundle>, remaining: u64) -> Vec<u8> {
+    let mut out = Encoder::new();
+    out.u8(PROTOCOL_VERSION).u8(tag::BUNDLES).varint(remaining).varint(bundles.len() as u64);
+    for bundle in bundles {
+        bundle.encode(&mut out);
+    }
+    out.into_bytes()
+}
+
 impl Message {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Encoder::new();
@@ -102,12 +113,7 @@ impl Message {
                 encode_vector(&mut out, vector);
                 out.bool(*wants_reply);
             }
-            Message::Bundles { bundles, remaining } => {
-                out.u8(tag::BUNDLES).varint(*remaining).varint(bundles.len() as u64);
-                for bundle in bundles {
-                    bundle.encode(&mut out);
-                }
-            }
+            Message::Bundles { bundles, remaining } => return encode_bundles(bundles.iter(), *remaining),
             Message::Ack { vector } => {
                 out.u8(tag::ACK);
                 encode_vector(&mut out, vector);

@@ -26,5 +26,5 @@ pub use auth::{
 pub use chunk::{ChunkError, MIN_CHUNK, Reassembler, split};
 pub use hub::{Output, PeerId, PersistTicket, Quarantined, SyncConfig, SyncEvent, SyncHub};
 pub use link::{Admission, LinkError, ShareLink, WorkspaceSecret, room_name};
-pub use message::{FrameError, Message, NackReason, PROTOCOL_VERSION, RefuseReason};
+pub use message::{FrameError, Message, NackReason, PROTOCOL_VERSION, RefuseReason, encode_bundles};
 pub use sealed::{SealError, SealedChannel};

@@ -26,7 +26,7 @@ use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::state::State;
 use openprod_core::store::Snapshot;
-use openprod_core::sync::{Message, SyncConfig};
+use openprod_core::sync::{Message, SyncConfig, encode_bundles};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Opening, Workspace};
 
@@ -125,7 +125,7 @@ impl Bench {
         let mut transfer = Vec::new();
         for batch in bundles.chunks(batch_size) {
             remaining -= batch.len();
-            let message = Message::Bundles { bundles: batch.to_vec(), remaining: remaining as u64 }.encode();
+            let message = encode_bundles(batch.iter(), remaining as u64);
             transfer.extend_from_slice(&(message.len() as u32).to_le_bytes());
             transfer.extend_from_slice(&message);
         }
