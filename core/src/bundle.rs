@@ -2,11 +2,16 @@
 //!
 //! A bundle carries its operations, and a header with the BLAKE3 hash of each
 //! operation, the author's sequence number and the hash of the author's
-//! previous bundle (header and signature). One Ed25519 signature over the
-//! header signs every operation. Because bundles chain, a verified signature on the newest
+//! previous bundle. One Ed25519 signature over the header signs every
+//! operation. Because bundles chain, a verified signature on the newest
 //! bundle of a contiguous run authenticates the whole run once its links and
 //! operation hashes check out ([`verify_run`]); live edits are checked one by
 //! one ([`Bundle::verify`]).
+//!
+//! So the bundles inside a run need no signature of their own: a catch-up
+//! sends only the newest one of each run, and a receiver keeps exactly the
+//! signatures it verified. A bundle without one is vouched for by a later
+//! signed bundle of its author's chain, which every stored chain ends with.
 
 use std::fmt;
 
@@ -38,12 +43,18 @@ impl fmt::Display for Hash {
     }
 }
 
-/// Version of the bundle encoding; bumped only with a migration.
-const BUNDLE_FORMAT: u8 = 1;
+/// Version of the bundle encoding that new bundles are signed in. Format 1
+/// chained bundles by a hash over header *and* signature, so every bundle of
+/// a run had to carry its signature; format 2 hashes the header alone. Both
+/// stay readable and verifiable, and chains may mix them.
+pub const BUNDLE_FORMAT: u8 = 2;
+const FORMAT_SIGNATURE_IN_HASH: u8 = 1;
 
 /// The signed part of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleHeader {
+    /// [`BUNDLE_FORMAT`] for new bundles; 1 for those signed before it.
+    pub format: u8,
     pub workspace: WorkspaceId,
     pub author: ActorId,
     /// 1 for an author's first bundle, then 2, 3, …
@@ -60,7 +71,7 @@ pub struct BundleHeader {
 
 impl BundleHeader {
     pub fn encode(&self, out: &mut Encoder) {
-        out.u8(BUNDLE_FORMAT).fixed(self.workspace.as_bytes()).fixed(self.author.as_bytes());
+        out.u8(self.format).fixed(self.workspace.as_bytes()).fixed(self.author.as_bytes());
         out.varint(self.seq);
         match &self.previous {
             Some(hash) => out.u8(1).fixed(&hash.0),
@@ -85,7 +96,8 @@ impl BundleHeader {
 
     pub fn decode(input: &mut Decoder<'_>) -> Result<BundleHeader, DecodeError> {
         let format_offset = input.position();
-        if input.u8("a bundle format")? != BUNDLE_FORMAT {
+        let format = input.u8("a bundle format")?;
+        if !(FORMAT_SIGNATURE_IN_HASH..=BUNDLE_FORMAT).contains(&format) {
             return Err(DecodeError { offset: format_offset, what: "a known bundle format" });
         }
         let workspace = WorkspaceId::from_bytes(input.fixed("a workspace id")?);
@@ -113,7 +125,13 @@ impl BundleHeader {
         for _ in 0..op_count {
             op_hashes.push(Hash(input.fixed("an operation hash")?));
         }
-        Ok(BundleHeader { workspace, author, seq, previous, hlc, module_versions, op_hashes })
+        Ok(BundleHeader { format, workspace, author, seq, previous, hlc, module_versions, op_hashes })
+    }
+
+    /// Whether the bundle's hash covers its signature (format 1), so that
+    /// the signature must travel and be kept with it.
+    pub fn hash_covers_signature(&self) -> bool {
+        self.format == FORMAT_SIGNATURE_IN_HASH
     }
 }
 
@@ -122,7 +140,10 @@ impl BundleHeader {
 pub struct Bundle {
     pub header: BundleHeader,
     pub ops: Vec<Operation>,
-    pub signature: Signature,
+    /// Always present on a bundle as its author made it, and on the newest
+    /// bundle of every run a device received. `None` only in format 2, for
+    /// a bundle that a later signed bundle of the chain vouches for.
+    pub signature: Option<Signature>,
 }
 
 /// What an author needs to make the next bundle of their chain.
@@ -146,6 +167,7 @@ impl Bundle {
         module_versions.sort();
         module_versions.dedup_by(|a, b| a.0 == b.0);
         let header = BundleHeader {
+            format: BUNDLE_FORMAT,
             workspace,
             author: identity.actor_id(),
             seq: tip.map_or(1, |tip| tip.seq + 1),
@@ -154,34 +176,54 @@ impl Bundle {
             module_versions,
             op_hashes: ops.iter().map(|op| Hash::of(&op.encoded())).collect(),
         };
-        let signature = identity.sign(&header.encoded());
+        let signature = Some(identity.sign(&header.encoded()));
         Bundle { header, ops, signature }
     }
 
     /// The bundle's identity: what the author's next bundle names as
-    /// `previous`. It covers the signature too, so the newest signature of a
-    /// run vouches for every byte of every bundle before it.
+    /// `previous`. It covers the header, and so every operation through
+    /// their hashes; the newest signature of a run thus vouches for every
+    /// byte of every bundle before it. (In format 1 it covers the signature too.)
     pub fn hash(&self) -> Hash {
         let mut hasher = blake3::Hasher::new();
         hasher.update(&self.header.encoded());
-        hasher.update(&self.signature.to_bytes());
+        if self.header.hash_covers_signature() {
+            hasher.update(&self.signature.map_or([0; SIGNATURE_LEN], |signature| signature.to_bytes()));
+        }
         Hash(*hasher.finalize().as_bytes())
     }
 
-    /// BLAKE3 of the whole encoding, operations included: tells apart two
-    /// bundles with one header, such as a genuine bundle and a copy whose
-    /// operations were altered after signing.
+    /// BLAKE3 of the whole encoding: tells apart two copies of a bundle,
+    /// such as a genuine one and one altered after signing, or one with a
+    /// signature and one without.
     pub fn digest(&self) -> Hash {
         Hash::of(&self.encoded())
+    }
+
+    /// The same header and operations, whatever the signatures.
+    pub fn same_contents(&self, other: &Bundle) -> bool {
+        self.header == other.header && self.ops == other.ops
     }
 
     pub fn tip(&self) -> ChainTip {
         ChainTip { seq: self.header.seq, hash: self.hash() }
     }
 
+    /// The stored form: header, signature (in format 2 after a presence
+    /// marker), operations.
     pub fn encode(&self, out: &mut Encoder) {
         self.header.encode(out);
-        out.fixed(&self.signature.to_bytes());
+        match (self.header.hash_covers_signature(), &self.signature) {
+            (true, signature) => {
+                out.fixed(&signature.map_or([0; SIGNATURE_LEN], |signature| signature.to_bytes()));
+            }
+            (false, Some(signature)) => {
+                out.u8(1).fixed(&signature.to_bytes());
+            }
+            (false, None) => {
+                out.u8(0);
+            }
+        }
         for op in &self.ops {
             op.encode(out);
         }
@@ -196,7 +238,11 @@ impl Bundle {
     /// Decodes one bundle; the operation count comes from the header.
     pub fn decode(input: &mut Decoder<'_>) -> Result<Bundle, DecodeError> {
         let header = BundleHeader::decode(input)?;
-        let signature = Signature::from_bytes(input.fixed::<SIGNATURE_LEN>("a signature")?);
+        let signature = if header.hash_covers_signature() || input.bool("a signature marker")? {
+            Some(Signature::from_bytes(input.fixed::<SIGNATURE_LEN>("a signature")?))
+        } else {
+            None
+        };
         let count = header.op_hashes.len();
         if count == 0 {
             return Err(input.error("a bundle with at least one operation"));
@@ -220,10 +266,14 @@ impl Bundle {
     /// largest of the operations', and the author signed the header.
     pub fn verify(&self, workspace: WorkspaceId) -> Result<(), VerifyError> {
         self.verify_contents(workspace)?;
-        self.header
-            .author
-            .verify(&self.header.encoded(), &self.signature)
-            .map_err(|_| VerifyError::BadSignature { seq: self.header.seq })
+        self.verify_signature()
+    }
+
+    /// Checks the signature alone (the contents are known to be sound).
+    pub fn verify_signature(&self) -> Result<(), VerifyError> {
+        let seq = self.header.seq;
+        let signature = self.signature.as_ref().ok_or(VerifyError::Unvouched { seq })?;
+        self.header.author.verify(&self.header.encoded(), signature).map_err(|_| VerifyError::BadSignature { seq })
     }
 
     /// Every check of [`Bundle::verify`] except the signature.
@@ -250,56 +300,126 @@ impl Bundle {
 /// The smallest encoded operation: id, clock and a one-byte tag at least.
 const MIN_ENCODED_OP: usize = 16 + 12 + 1;
 
+/// The smallest stored bundle: the fixed parts of a header with one
+/// operation hash, an absent-signature marker and one operation. Bounds
+/// bundle counts against the bytes present before anything is allocated.
+pub const MIN_ENCODED_BUNDLE: usize = (1 + 16 + 32 + 1 + 1 + 12 + 1 + 1 + 32) + 1 + MIN_ENCODED_OP;
+
 /// Verifies many independent bundles at once (live edits from several
 /// authors): contents one by one, signatures in one batch. When the batch
 /// fails, falls back to single checks to name the bad bundle.
 pub fn verify_each(bundles: &[Bundle], workspace: WorkspaceId) -> Result<(), (usize, VerifyError)> {
     for (index, bundle) in bundles.iter().enumerate() {
         bundle.verify_contents(workspace).map_err(|error| (index, error))?;
-    }
-    let messages: Vec<Vec<u8>> = bundles.iter().map(|bundle| bundle.header.encoded()).collect();
-    let batch: Vec<(ActorId, &[u8], Signature)> = bundles
-        .iter()
-        .zip(&messages)
-        .map(|(bundle, message)| (bundle.header.author, message.as_slice(), bundle.signature))
-        .collect();
-    if crate::identity::verify_batch(&batch).is_ok() {
-        return Ok(());
-    }
-    for (index, (author, message, signature)) in batch.iter().enumerate() {
-        if author.verify(message, signature).is_err() {
-            return Err((index, VerifyError::BadSignature { seq: bundles[index].header.seq }));
+        if bundle.signature.is_none() {
+            return Err((index, VerifyError::Unvouched { seq: bundle.header.seq }));
         }
     }
-    // The batch failed but each signature holds alone: only possible with
-    // signatures crafted against batch verification. Refuse to be sure.
-    Err((0, VerifyError::BadSignature { seq: bundles.first().map_or(0, |bundle| bundle.header.seq) }))
+    let every: Vec<usize> = (0..bundles.len()).collect();
+    first_bad_signature(bundles, &every).map_or(Ok(()), Err)
 }
 
-/// Verifies a contiguous run of one author's chain by its links and its
-/// newest signature. `after` is the chain tip the run must extend (`None` if
-/// the run starts at seq 1). On failure, re-checks bundle by bundle so the
-/// error names the first bad one.
-pub fn verify_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId) -> Result<(), VerifyError> {
-    let Some(newest) = run.last() else { return Ok(()) };
+/// How much of a run of one author's chain its links and signatures prove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunProof {
+    /// The first `proven` bundles are authentic and extend the chain.
+    pub proven: usize,
+    /// The first bundle after them that is damaged, forged or out of chain,
+    /// by index, and why. The bundles between are intact as far as anyone
+    /// can tell, but no signature vouches for them.
+    pub fault: Option<(usize, VerifyError)>,
+}
+
+/// Which signatures of a run [`prove_run`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signatures {
+    /// Every signature the run carries: bundles from a peer, which keep
+    /// them, so that everything kept was checked. An honest catch-up
+    /// carries one per author per message.
+    Every,
+    /// The newest one that holds: bundles from this device's own storage,
+    /// whose signatures were checked when they came.
+    Newest,
+}
+
+/// Checks a contiguous run of one author's chain by its links and
+/// signatures: a signature that holds vouches for every bundle up to it,
+/// signed or not. `after` is the chain tip the run must extend (`None` if
+/// the run starts at seq 1).
+pub fn prove_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId, signatures: Signatures) -> RunProof {
+    let Some(newest) = run.last() else { return RunProof { proven: 0, fault: None } };
     let author = newest.header.author;
     let mut expected = after;
-    for bundle in run {
-        bundle.verify_contents(workspace)?;
-        if bundle.header.author != author {
-            return Err(VerifyError::MixedAuthors { seq: bundle.header.seq });
+    let mut linked = run.len();
+    let mut link_fault = None;
+    for (index, bundle) in run.iter().enumerate() {
+        let check = bundle
+            .verify_contents(workspace)
+            .and_then(|()| {
+                if bundle.header.author == author { Ok(()) } else { Err(VerifyError::MixedAuthors { seq: bundle.header.seq }) }
+            })
+            .and_then(|()| check_link(&bundle.header, expected));
+        if let Err(error) = check {
+            linked = index;
+            link_fault = Some((index, error));
+            break;
         }
-        check_link(&bundle.header, expected)?;
         expected = Some(bundle.tip());
     }
-    if newest.verify(workspace).is_ok() {
-        return Ok(());
+    let signed: Vec<usize> = (0..linked).filter(|index| run[*index].signature.is_some()).collect();
+    let (vouching, signature_fault) = match signatures {
+        Signatures::Every => {
+            let bad = first_bad_signature(run, &signed);
+            let before_bad = bad.as_ref().map_or(linked, |(index, _)| *index);
+            (signed.iter().copied().filter(|index| *index < before_bad).last(), bad)
+        }
+        Signatures::Newest => {
+            // Newest first: the first that holds proves everything before
+            // it; the oldest that failed after it is the forgery to report.
+            let mut bad = None;
+            let mut vouching = None;
+            for &index in signed.iter().rev() {
+                match run[index].verify_signature() {
+                    Ok(()) => {
+                        vouching = Some(index);
+                        break;
+                    }
+                    Err(error) => bad = Some((index, error)),
+                }
+            }
+            (vouching, bad)
+        }
+    };
+    RunProof { proven: vouching.map_or(0, |index| index + 1), fault: signature_fault.or(link_fault) }
+}
+
+/// The oldest of the signatures at `signed` that does not hold: all checked
+/// in one batch, then one by one when the batch fails.
+fn first_bad_signature(run: &[Bundle], signed: &[usize]) -> Option<(usize, VerifyError)> {
+    let messages: Vec<Vec<u8>> = signed.iter().map(|index| run[*index].header.encoded()).collect();
+    let batch: Vec<(ActorId, &[u8], Signature)> = signed
+        .iter()
+        .zip(&messages)
+        .filter_map(|(index, message)| Some((run[*index].header.author, message.as_slice(), run[*index].signature?)))
+        .collect();
+    if crate::identity::verify_batch(&batch).is_ok() {
+        return None;
     }
-    // The newest signature failed: find which bundle is at fault.
-    for bundle in run {
-        bundle.verify(workspace)?;
+    let bad = signed.iter().find_map(|index| run[*index].verify_signature().err().map(|error| (*index, error)));
+    // The batch failed but each signature holds alone: only possible with
+    // signatures crafted against batch verification. Refuse to be sure.
+    bad.or_else(|| signed.first().map(|index| (*index, VerifyError::BadSignature { seq: run[*index].header.seq })))
+}
+
+/// [`prove_run`] checking every signature, for a run that must hold whole:
+/// the error names the first bundle that does not.
+pub fn verify_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId) -> Result<(), VerifyError> {
+    let proof = prove_run(run, after, workspace, Signatures::Every);
+    match (proof.fault, run.get(proof.proven)) {
+        (_, None) => Ok(()),
+        (Some((index, error)), Some(_)) if index == proof.proven => Err(error),
+        (_, Some(unvouched)) => Err(VerifyError::Unvouched { seq: unvouched.header.seq }),
     }
-    Err(VerifyError::BadSignature { seq: newest.header.seq })
 }
 
 /// Checks that `header` directly extends `tip` in its author's chain.
@@ -321,6 +441,9 @@ pub enum VerifyError {
     BadOperationHash { seq: u64, index: usize },
     WrongBundleClock { seq: u64 },
     BadSignature { seq: u64 },
+    /// Neither the bundle nor a later one of its run carries a signature
+    /// that holds for it: it may be genuine, but nothing proves it yet.
+    Unvouched { seq: u64 },
     /// The bundle does not follow the author's latest known bundle.
     ChainGap { seq: u64, expected: u64 },
     /// The bundle's `previous` hash is not the hash of the author's bundle before it.
@@ -345,6 +468,9 @@ impl fmt::Display for VerifyError {
             VerifyError::WrongBundleClock { seq } => write!(f, "change #{seq} is damaged: its timestamp is inconsistent"),
             VerifyError::BadSignature { seq } => {
                 write!(f, "change #{seq} is not signed by its author: it was forged or damaged")
+            }
+            VerifyError::Unvouched { seq } => {
+                write!(f, "change #{seq} came without its author's signature or a later signed change that vouches for it")
             }
             VerifyError::ChainGap { seq, expected } => {
                 write!(f, "change #{seq} arrived before change #{expected} of the same author")

@@ -223,227 +223,331 @@ impl Operation {
     }
 }
 
-pub(crate) fn encode_payload(payload: &OpPayload, out: &mut Encoder) {
+/// Where a payload's ids (entities, edges, operations) and names (fields,
+/// tables, edge types, properties) go. The canonical encoding, which hashes
+/// and signatures cover, writes them in full; a sync batch writes a
+/// reference to one it already carried.
+pub(crate) trait PayloadWriter {
+    fn out(&mut self) -> &mut Encoder;
+    fn id(&mut self, id: &[u8; 16]);
+    fn name(&mut self, name: &str);
+}
+
+impl PayloadWriter for Encoder {
+    fn out(&mut self) -> &mut Encoder {
+        self
+    }
+
+    fn id(&mut self, id: &[u8; 16]) {
+        self.fixed(id);
+    }
+
+    fn name(&mut self, name: &str) {
+        self.str(name);
+    }
+}
+
+/// The reading side of [`PayloadWriter`].
+pub(crate) trait PayloadReader<'a> {
+    /// The fewest bytes an id takes: bounds list lengths before allocating.
+    const MIN_ID_BYTES: usize;
+    fn input(&mut self) -> &mut Decoder<'a>;
+    fn id(&mut self, what: &'static str) -> Result<[u8; 16], DecodeError>;
+    /// Reads a name and makes it a `T`; `None` from `parse` is an error naming `what`.
+    fn name<T>(&mut self, what: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, DecodeError>;
+}
+
+impl<'a> PayloadReader<'a> for Decoder<'a> {
+    const MIN_ID_BYTES: usize = 16;
+
+    fn input(&mut self) -> &mut Decoder<'a> {
+        self
+    }
+
+    fn id(&mut self, what: &'static str) -> Result<[u8; 16], DecodeError> {
+        self.fixed(what)
+    }
+
+    fn name<T>(&mut self, what: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, DecodeError> {
+        let offset = self.position();
+        parse(self.str(what)?).ok_or(DecodeError { offset, what })
+    }
+}
+
+pub(crate) fn encode_payload(payload: &OpPayload, w: &mut impl PayloadWriter) {
     match payload {
         OpPayload::Bootstrap { workspace_name, owner_name } => {
-            out.u8(tag::BOOTSTRAP).str(workspace_name).str(owner_name);
+            w.out().u8(tag::BOOTSTRAP).str(workspace_name).str(owner_name);
         }
         OpPayload::AdmitActor { actor, display_name } => {
-            out.u8(tag::ADMIT_ACTOR).fixed(actor.as_bytes()).str(display_name);
+            w.out().u8(tag::ADMIT_ACTOR).fixed(actor.as_bytes()).str(display_name);
         }
         OpPayload::AdoptModule { manifest_toml, tables_toml } => {
-            out.u8(tag::ADOPT_MODULE).str(manifest_toml);
+            let out = w.out().u8(tag::ADOPT_MODULE).str(manifest_toml);
             encode_option(out, tables_toml.as_deref(), |out, text| {
                 out.str(text);
             });
         }
         OpPayload::CreateEntity { entity, initial_table } => {
-            out.u8(tag::CREATE_ENTITY).fixed(entity.as_bytes());
-            encode_option(out, initial_table.as_ref(), |out, table| {
-                out.str(table.as_str());
-            });
+            w.out().u8(tag::CREATE_ENTITY);
+            w.id(entity.as_bytes());
+            match initial_table {
+                Some(table) => {
+                    w.out().u8(1);
+                    w.name(table.as_str());
+                }
+                None => {
+                    w.out().u8(0);
+                }
+            }
         }
         OpPayload::DeleteEntity { entity, cascade_edges } => {
-            out.u8(tag::DELETE_ENTITY).fixed(entity.as_bytes());
-            encode_ids(out, cascade_edges.iter().map(EdgeId::as_bytes));
+            w.out().u8(tag::DELETE_ENTITY);
+            w.id(entity.as_bytes());
+            encode_ids(w, cascade_edges.iter().map(EdgeId::as_bytes));
         }
         OpPayload::RestoreEntity { entity, restore_edges } => {
-            out.u8(tag::RESTORE_ENTITY).fixed(entity.as_bytes());
-            encode_ids(out, restore_edges.iter().map(EdgeId::as_bytes));
+            w.out().u8(tag::RESTORE_ENTITY);
+            w.id(entity.as_bytes());
+            encode_ids(w, restore_edges.iter().map(EdgeId::as_bytes));
         }
         OpPayload::SetField { entity, field, value, replaces } => {
-            out.u8(tag::SET_FIELD).fixed(entity.as_bytes()).str(field.as_str());
-            encode_value(out, value);
-            encode_ids(out, replaces.iter().map(OpId::as_bytes));
+            w.out().u8(tag::SET_FIELD);
+            w.id(entity.as_bytes());
+            w.name(field.as_str());
+            encode_value(w.out(), value);
+            encode_ids(w, replaces.iter().map(OpId::as_bytes));
         }
         OpPayload::ClearField { entity, field, replaces } => {
-            out.u8(tag::CLEAR_FIELD).fixed(entity.as_bytes()).str(field.as_str());
-            encode_ids(out, replaces.iter().map(OpId::as_bytes));
+            w.out().u8(tag::CLEAR_FIELD);
+            w.id(entity.as_bytes());
+            w.name(field.as_str());
+            encode_ids(w, replaces.iter().map(OpId::as_bytes));
         }
         OpPayload::AddToTable { entity, table } => {
-            out.u8(tag::ADD_TO_TABLE).fixed(entity.as_bytes()).str(table.as_str());
+            w.out().u8(tag::ADD_TO_TABLE);
+            w.id(entity.as_bytes());
+            w.name(table.as_str());
         }
         OpPayload::RemoveFromTable { entity, table, handling } => {
-            out.u8(tag::REMOVE_FROM_TABLE).fixed(entity.as_bytes()).str(table.as_str());
-            out.bool(*handling == DataHandling::Discard);
+            w.out().u8(tag::REMOVE_FROM_TABLE);
+            w.id(entity.as_bytes());
+            w.name(table.as_str());
+            w.out().bool(*handling == DataHandling::Discard);
         }
         OpPayload::RestoreFacet { entity, table, from_op } => {
-            out.u8(tag::RESTORE_FACET).fixed(entity.as_bytes()).str(table.as_str()).fixed(from_op.as_bytes());
+            w.out().u8(tag::RESTORE_FACET);
+            w.id(entity.as_bytes());
+            w.name(table.as_str());
+            w.id(from_op.as_bytes());
         }
         OpPayload::CreateEdge { edge, edge_type, source, target, properties } => {
-            out.u8(tag::CREATE_EDGE).fixed(edge.as_bytes()).str(edge_type.as_str());
-            out.fixed(source.as_bytes()).fixed(target.as_bytes());
-            encode_named_values(out, properties.iter().map(|(name, value)| (name.as_str(), value)));
+            w.out().u8(tag::CREATE_EDGE);
+            w.id(edge.as_bytes());
+            w.name(edge_type.as_str());
+            w.id(source.as_bytes());
+            w.id(target.as_bytes());
+            w.out().varint(properties.len() as u64);
+            for (name, value) in properties {
+                w.name(name);
+                encode_value(w.out(), value);
+            }
         }
         OpPayload::DeleteEdge { edge } => {
-            out.u8(tag::DELETE_EDGE).fixed(edge.as_bytes());
+            w.out().u8(tag::DELETE_EDGE);
+            w.id(edge.as_bytes());
         }
         OpPayload::RestoreEdge { edge } => {
-            out.u8(tag::RESTORE_EDGE).fixed(edge.as_bytes());
+            w.out().u8(tag::RESTORE_EDGE);
+            w.id(edge.as_bytes());
         }
         OpPayload::SetEdgeProperty { edge, property, value, replaces } => {
-            out.u8(tag::SET_EDGE_PROPERTY).fixed(edge.as_bytes()).str(property);
-            encode_option(out, value.as_ref(), encode_value);
-            encode_ids(out, replaces.iter().map(OpId::as_bytes));
+            w.out().u8(tag::SET_EDGE_PROPERTY);
+            w.id(edge.as_bytes());
+            w.name(property);
+            encode_option(w.out(), value.as_ref(), encode_value);
+            encode_ids(w, replaces.iter().map(OpId::as_bytes));
         }
         OpPayload::LinkTables { source, target } => {
-            out.u8(tag::LINK_TABLES).str(source.as_str()).str(target.as_str());
+            w.out().u8(tag::LINK_TABLES);
+            w.name(source.as_str());
+            w.name(target.as_str());
         }
         OpPayload::UnlinkTables { source, target } => {
-            out.u8(tag::UNLINK_TABLES).str(source.as_str()).str(target.as_str());
+            w.out().u8(tag::UNLINK_TABLES);
+            w.name(source.as_str());
+            w.name(target.as_str());
         }
         OpPayload::ConfirmMapping { shared_key, fields } => {
-            out.u8(tag::CONFIRM_MAPPING).str(shared_key);
-            encode_field_keys(out, fields);
+            w.out().u8(tag::CONFIRM_MAPPING).str(shared_key);
+            encode_field_keys(w, fields);
         }
         OpPayload::RejectMapping { shared_key, fields } => {
-            out.u8(tag::REJECT_MAPPING).str(shared_key);
-            encode_field_keys(out, fields);
+            w.out().u8(tag::REJECT_MAPPING).str(shared_key);
+            encode_field_keys(w, fields);
         }
         OpPayload::RevokeMapping { mapping } => {
-            out.u8(tag::REVOKE_MAPPING).fixed(mapping.as_bytes());
+            w.out().u8(tag::REVOKE_MAPPING);
+            w.id(mapping.as_bytes());
         }
         OpPayload::MergeEntities { first, second } => {
-            out.u8(tag::MERGE_ENTITIES).fixed(first.as_bytes()).fixed(second.as_bytes());
+            w.out().u8(tag::MERGE_ENTITIES);
+            w.id(first.as_bytes());
+            w.id(second.as_bytes());
         }
         OpPayload::ResolveConflict { entity, field, value, resolves, supersedes } => {
-            out.u8(tag::RESOLVE_CONFLICT).fixed(entity.as_bytes()).str(field.as_str());
-            encode_option(out, value.as_ref(), encode_value);
-            encode_ids(out, resolves.iter().map(OpId::as_bytes));
-            encode_option(out, supersedes.as_ref(), |out, op| {
-                out.fixed(op.as_bytes());
-            });
+            w.out().u8(tag::RESOLVE_CONFLICT);
+            w.id(entity.as_bytes());
+            w.name(field.as_str());
+            encode_option(w.out(), value.as_ref(), encode_value);
+            encode_ids(w, resolves.iter().map(OpId::as_bytes));
+            match supersedes {
+                Some(op) => {
+                    w.out().u8(1);
+                    w.id(op.as_bytes());
+                }
+                None => {
+                    w.out().u8(0);
+                }
+            }
         }
         OpPayload::SplitEntity { source, into, tables } => {
-            out.u8(tag::SPLIT_ENTITY).fixed(source.as_bytes()).fixed(into.as_bytes());
-            out.varint(tables.len() as u64);
+            w.out().u8(tag::SPLIT_ENTITY);
+            w.id(source.as_bytes());
+            w.id(into.as_bytes());
+            w.out().varint(tables.len() as u64);
             for table in tables {
-                out.str(table.as_str());
+                w.name(table.as_str());
             }
         }
         OpPayload::SetJoinMode { mode } => {
-            out.u8(tag::SET_JOIN_MODE).u8(mode.tag());
+            w.out().u8(tag::SET_JOIN_MODE).u8(mode.tag());
         }
         OpPayload::CreateAccessKey { code, expires, max_uses } => {
-            out.u8(tag::CREATE_ACCESS_KEY).str(code).fixed(&expires.to_bytes());
+            let out = w.out().u8(tag::CREATE_ACCESS_KEY).str(code).fixed(&expires.to_bytes());
             encode_option(out, *max_uses, |out, uses| {
                 out.varint(u64::from(uses));
             });
         }
         OpPayload::RevokeAccessKey { key } => {
-            out.u8(tag::REVOKE_ACCESS_KEY).fixed(key.as_bytes());
+            w.out().u8(tag::REVOKE_ACCESS_KEY);
+            w.id(key.as_bytes());
         }
         OpPayload::UseAccessKey { key, actor } => {
-            out.u8(tag::USE_ACCESS_KEY).fixed(key.as_bytes()).fixed(actor.as_bytes());
+            w.out().u8(tag::USE_ACCESS_KEY);
+            w.id(key.as_bytes());
+            w.out().fixed(actor.as_bytes());
         }
         OpPayload::SetRecoveryKey { verifier } => {
-            out.u8(tag::SET_RECOVERY_KEY).fixed(verifier);
+            w.out().u8(tag::SET_RECOVERY_KEY).fixed(verifier);
         }
         OpPayload::Forked { new_workspace } => {
-            out.u8(tag::FORKED).fixed(new_workspace.as_bytes());
+            w.out().u8(tag::FORKED).fixed(new_workspace.as_bytes());
         }
         OpPayload::ForkedFrom { source, source_hlc } => {
-            out.u8(tag::FORKED_FROM).fixed(source.as_bytes()).fixed(&source_hlc.to_bytes());
+            w.out().u8(tag::FORKED_FROM).fixed(source.as_bytes()).fixed(&source_hlc.to_bytes());
         }
     }
 }
 
-pub(crate) fn decode_payload(input: &mut Decoder<'_>) -> Result<OpPayload, DecodeError> {
-    let tag_offset = input.position();
-    Ok(match input.u8("an operation type")? {
+pub(crate) fn decode_payload<'a>(r: &mut impl PayloadReader<'a>) -> Result<OpPayload, DecodeError> {
+    let tag_offset = r.input().position();
+    Ok(match r.input().u8("an operation type")? {
         tag::BOOTSTRAP => OpPayload::Bootstrap {
-            workspace_name: input.str("a workspace name")?.to_owned(),
-            owner_name: input.str("an owner name")?.to_owned(),
+            workspace_name: r.input().str("a workspace name")?.to_owned(),
+            owner_name: r.input().str("an owner name")?.to_owned(),
         },
         tag::ADMIT_ACTOR => OpPayload::AdmitActor {
-            actor: ActorId::from_bytes(input.fixed("an actor id")?),
-            display_name: input.str("a display name")?.to_owned(),
+            actor: ActorId::from_bytes(r.input().fixed("an actor id")?),
+            display_name: r.input().str("a display name")?.to_owned(),
         },
         tag::ADOPT_MODULE => OpPayload::AdoptModule {
-            manifest_toml: input.str("a module manifest")?.to_owned(),
-            tables_toml: decode_option(input, |input| Ok(input.str("a tables file")?.to_owned()))?,
+            manifest_toml: r.input().str("a module manifest")?.to_owned(),
+            tables_toml: decode_option(r.input(), |input| Ok(input.str("a tables file")?.to_owned()))?,
         },
         tag::CREATE_ENTITY => OpPayload::CreateEntity {
-            entity: decode_entity(input)?,
-            initial_table: decode_option(input, decode_table)?,
+            entity: decode_entity(r)?,
+            initial_table: if r.input().bool("an optional value marker")? { Some(decode_table(r)?) } else { None },
         },
-        tag::DELETE_ENTITY => OpPayload::DeleteEntity {
-            entity: decode_entity(input)?,
-            cascade_edges: decode_ids(input, EdgeId::from_bytes)?,
-        },
-        tag::RESTORE_ENTITY => OpPayload::RestoreEntity {
-            entity: decode_entity(input)?,
-            restore_edges: decode_ids(input, EdgeId::from_bytes)?,
-        },
+        tag::DELETE_ENTITY => {
+            OpPayload::DeleteEntity { entity: decode_entity(r)?, cascade_edges: decode_ids(r, EdgeId::from_bytes)? }
+        }
+        tag::RESTORE_ENTITY => {
+            OpPayload::RestoreEntity { entity: decode_entity(r)?, restore_edges: decode_ids(r, EdgeId::from_bytes)? }
+        }
         tag::SET_FIELD => OpPayload::SetField {
-            entity: decode_entity(input)?,
-            field: decode_field_key(input)?,
-            value: decode_value(input)?,
-            replaces: decode_ids(input, OpId::from_bytes)?,
+            entity: decode_entity(r)?,
+            field: decode_field_key(r)?,
+            value: decode_value(r.input())?,
+            replaces: decode_ids(r, OpId::from_bytes)?,
         },
         tag::CLEAR_FIELD => OpPayload::ClearField {
-            entity: decode_entity(input)?,
-            field: decode_field_key(input)?,
-            replaces: decode_ids(input, OpId::from_bytes)?,
+            entity: decode_entity(r)?,
+            field: decode_field_key(r)?,
+            replaces: decode_ids(r, OpId::from_bytes)?,
         },
-        tag::ADD_TO_TABLE => OpPayload::AddToTable { entity: decode_entity(input)?, table: decode_table(input)? },
+        tag::ADD_TO_TABLE => OpPayload::AddToTable { entity: decode_entity(r)?, table: decode_table(r)? },
         tag::REMOVE_FROM_TABLE => OpPayload::RemoveFromTable {
-            entity: decode_entity(input)?,
-            table: decode_table(input)?,
-            handling: if input.bool("a data handling flag")? { DataHandling::Discard } else { DataHandling::Preserve },
+            entity: decode_entity(r)?,
+            table: decode_table(r)?,
+            handling: if r.input().bool("a data handling flag")? { DataHandling::Discard } else { DataHandling::Preserve },
         },
         tag::RESTORE_FACET => OpPayload::RestoreFacet {
-            entity: decode_entity(input)?,
-            table: decode_table(input)?,
-            from_op: OpId::from_bytes(input.fixed("an operation id")?),
+            entity: decode_entity(r)?,
+            table: decode_table(r)?,
+            from_op: OpId::from_bytes(r.id("an operation id")?),
         },
-        tag::CREATE_EDGE => OpPayload::CreateEdge {
-            edge: decode_edge(input)?,
-            edge_type: EdgeType::parse(input.str("an edge type")?).ok_or(input.error("an edge type"))?,
-            source: decode_entity(input)?,
-            target: decode_entity(input)?,
-            properties: decode_named_values(input, |input| Ok(input.str("a property name")?.to_owned()))?,
-        },
-        tag::DELETE_EDGE => OpPayload::DeleteEdge { edge: decode_edge(input)? },
-        tag::RESTORE_EDGE => OpPayload::RestoreEdge { edge: decode_edge(input)? },
+        tag::CREATE_EDGE => {
+            let edge = decode_edge(r)?;
+            let edge_type = r.name("an edge type", EdgeType::parse)?;
+            let (source, target) = (decode_entity(r)?, decode_entity(r)?);
+            let count = r.input().length(1 + MIN_ENCODED_VALUE, "a list of values")?;
+            let properties = (0..count)
+                .map(|_| Ok((r.name("a property name", |name| Some(name.to_owned()))?, decode_value(r.input())?)))
+                .collect::<Result<_, DecodeError>>()?;
+            OpPayload::CreateEdge { edge, edge_type, source, target, properties }
+        }
+        tag::DELETE_EDGE => OpPayload::DeleteEdge { edge: decode_edge(r)? },
+        tag::RESTORE_EDGE => OpPayload::RestoreEdge { edge: decode_edge(r)? },
         tag::SET_EDGE_PROPERTY => OpPayload::SetEdgeProperty {
-            edge: decode_edge(input)?,
-            property: input.str("a property name")?.to_owned(),
-            value: decode_option(input, decode_value)?,
-            replaces: decode_ids(input, OpId::from_bytes)?,
+            edge: decode_edge(r)?,
+            property: r.name("a property name", |name| Some(name.to_owned()))?,
+            value: decode_option(r.input(), decode_value)?,
+            replaces: decode_ids(r, OpId::from_bytes)?,
         },
-        tag::LINK_TABLES => OpPayload::LinkTables { source: decode_table(input)?, target: decode_table(input)? },
-        tag::UNLINK_TABLES => OpPayload::UnlinkTables { source: decode_table(input)?, target: decode_table(input)? },
+        tag::LINK_TABLES => OpPayload::LinkTables { source: decode_table(r)?, target: decode_table(r)? },
+        tag::UNLINK_TABLES => OpPayload::UnlinkTables { source: decode_table(r)?, target: decode_table(r)? },
         tag::CONFIRM_MAPPING => OpPayload::ConfirmMapping {
-            shared_key: input.str("a shared key")?.to_owned(),
-            fields: decode_field_keys(input)?,
+            shared_key: r.input().str("a shared key")?.to_owned(),
+            fields: decode_field_keys(r)?,
         },
         tag::REJECT_MAPPING => OpPayload::RejectMapping {
-            shared_key: input.str("a shared key")?.to_owned(),
-            fields: decode_field_keys(input)?,
+            shared_key: r.input().str("a shared key")?.to_owned(),
+            fields: decode_field_keys(r)?,
         },
-        tag::REVOKE_MAPPING => OpPayload::RevokeMapping { mapping: OpId::from_bytes(input.fixed("an operation id")?) },
-        tag::MERGE_ENTITIES => OpPayload::MergeEntities { first: decode_entity(input)?, second: decode_entity(input)? },
+        tag::REVOKE_MAPPING => OpPayload::RevokeMapping { mapping: OpId::from_bytes(r.id("an operation id")?) },
+        tag::MERGE_ENTITIES => OpPayload::MergeEntities { first: decode_entity(r)?, second: decode_entity(r)? },
         tag::RESOLVE_CONFLICT => OpPayload::ResolveConflict {
-            entity: decode_entity(input)?,
-            field: decode_field_key(input)?,
-            value: decode_option(input, decode_value)?,
-            resolves: decode_ids(input, OpId::from_bytes)?,
-            supersedes: decode_option(input, |input| input.fixed("an operation id").map(OpId::from_bytes))?,
+            entity: decode_entity(r)?,
+            field: decode_field_key(r)?,
+            value: decode_option(r.input(), decode_value)?,
+            resolves: decode_ids(r, OpId::from_bytes)?,
+            supersedes: if r.input().bool("an optional value marker")? {
+                Some(OpId::from_bytes(r.id("an operation id")?))
+            } else {
+                None
+            },
         },
         tag::SPLIT_ENTITY => {
-            let source = decode_entity(input)?;
-            let into = decode_entity(input)?;
-            let count = input.length(1, "a list of tables")?;
-            let mut tables = Vec::with_capacity(count);
-            for _ in 0..count {
-                tables.push(decode_table(input)?);
-            }
+            let source = decode_entity(r)?;
+            let into = decode_entity(r)?;
+            let count = r.input().length(1, "a list of tables")?;
+            let tables = (0..count).map(|_| decode_table(r)).collect::<Result<_, _>>()?;
             OpPayload::SplitEntity { source, into, tables }
         }
         tag::SET_JOIN_MODE => {
-            let offset = input.position();
-            let mode = match input.u8("a join mode")? {
+            let offset = r.input().position();
+            let mode = match r.input().u8("a join mode")? {
                 0 => JoinMode::Open,
                 1 => JoinMode::AccessKey,
                 2 => JoinMode::Request,
@@ -451,27 +555,30 @@ pub(crate) fn decode_payload(input: &mut Decoder<'_>) -> Result<OpPayload, Decod
             };
             OpPayload::SetJoinMode { mode }
         }
-        tag::CREATE_ACCESS_KEY => OpPayload::CreateAccessKey {
-            code: input.str("an access key")?.to_owned(),
-            expires: Hlc::from_bytes(input.fixed("an expiry clock")?),
-            max_uses: decode_option(input, |input| {
-                let offset = input.position();
-                u32::try_from(input.varint("a number of uses")?)
-                    .map_err(|_| DecodeError { offset, what: "a number of uses below 2^32" })
-            })?,
-        },
-        tag::REVOKE_ACCESS_KEY => {
-            OpPayload::RevokeAccessKey { key: OpId::from_bytes(input.fixed("an access key's id")?) }
+        tag::CREATE_ACCESS_KEY => {
+            let input = r.input();
+            OpPayload::CreateAccessKey {
+                code: input.str("an access key")?.to_owned(),
+                expires: Hlc::from_bytes(input.fixed("an expiry clock")?),
+                max_uses: decode_option(input, |input| {
+                    let offset = input.position();
+                    u32::try_from(input.varint("a number of uses")?)
+                        .map_err(|_| DecodeError { offset, what: "a number of uses below 2^32" })
+                })?,
+            }
         }
+        tag::REVOKE_ACCESS_KEY => OpPayload::RevokeAccessKey { key: OpId::from_bytes(r.id("an access key's id")?) },
         tag::USE_ACCESS_KEY => OpPayload::UseAccessKey {
-            key: OpId::from_bytes(input.fixed("an access key's id")?),
-            actor: ActorId::from_bytes(input.fixed("an actor id")?),
+            key: OpId::from_bytes(r.id("an access key's id")?),
+            actor: ActorId::from_bytes(r.input().fixed("an actor id")?),
         },
-        tag::SET_RECOVERY_KEY => OpPayload::SetRecoveryKey { verifier: input.fixed("a recovery key verifier")? },
-        tag::FORKED => OpPayload::Forked { new_workspace: WorkspaceId::from_bytes(input.fixed("a workspace id")?) },
+        tag::SET_RECOVERY_KEY => OpPayload::SetRecoveryKey { verifier: r.input().fixed("a recovery key verifier")? },
+        tag::FORKED => {
+            OpPayload::Forked { new_workspace: WorkspaceId::from_bytes(r.input().fixed("a workspace id")?) }
+        }
         tag::FORKED_FROM => OpPayload::ForkedFrom {
-            source: WorkspaceId::from_bytes(input.fixed("a workspace id")?),
-            source_hlc: Hlc::from_bytes(input.fixed("a clock")?),
+            source: WorkspaceId::from_bytes(r.input().fixed("a workspace id")?),
+            source_hlc: Hlc::from_bytes(r.input().fixed("a clock")?),
         },
         _ => return Err(DecodeError { offset: tag_offset, what: "a known operation type" }),
     })
@@ -528,60 +635,42 @@ fn decode_option<T>(
     if input.bool("an optional value marker")? { decode(input).map(Some) } else { Ok(None) }
 }
 
-fn encode_ids<'a>(out: &mut Encoder, ids: impl ExactSizeIterator<Item = &'a [u8; 16]>) {
-    out.varint(ids.len() as u64);
+fn encode_ids<'a>(w: &mut impl PayloadWriter, ids: impl ExactSizeIterator<Item = &'a [u8; 16]>) {
+    w.out().varint(ids.len() as u64);
     for id in ids {
-        out.fixed(id);
+        w.id(id);
     }
 }
 
-fn decode_ids<T>(input: &mut Decoder<'_>, make: fn([u8; 16]) -> T) -> Result<Vec<T>, DecodeError> {
-    let count = input.length(16, "a list of ids")?;
-    (0..count).map(|_| input.fixed("an id").map(make)).collect()
+fn decode_ids<'a, T, R: PayloadReader<'a>>(r: &mut R, make: fn([u8; 16]) -> T) -> Result<Vec<T>, DecodeError> {
+    let count = r.input().length(R::MIN_ID_BYTES, "a list of ids")?;
+    (0..count).map(|_| r.id("an id").map(make)).collect()
 }
 
-fn encode_field_keys(out: &mut Encoder, fields: &[FieldKey]) {
-    out.varint(fields.len() as u64);
+fn encode_field_keys(w: &mut impl PayloadWriter, fields: &[FieldKey]) {
+    w.out().varint(fields.len() as u64);
     for field in fields {
-        out.str(field.as_str());
+        w.name(field.as_str());
     }
 }
 
-fn decode_field_keys(input: &mut Decoder<'_>) -> Result<Vec<FieldKey>, DecodeError> {
-    let count = input.length(1, "a list of fields")?;
-    (0..count).map(|_| decode_field_key(input)).collect()
+fn decode_field_keys<'a>(r: &mut impl PayloadReader<'a>) -> Result<Vec<FieldKey>, DecodeError> {
+    let count = r.input().length(1, "a list of fields")?;
+    (0..count).map(|_| decode_field_key(r)).collect()
 }
 
-fn encode_named_values<'a>(out: &mut Encoder, values: impl ExactSizeIterator<Item = (&'a str, &'a Value)>) {
-    out.varint(values.len() as u64);
-    for (name, value) in values {
-        out.str(name);
-        encode_value(out, value);
-    }
+fn decode_entity<'a>(r: &mut impl PayloadReader<'a>) -> Result<EntityId, DecodeError> {
+    r.id("an entity id").map(EntityId::from_bytes)
 }
 
-fn decode_named_values<K>(
-    input: &mut Decoder<'_>,
-    decode_name: impl Fn(&mut Decoder<'_>) -> Result<K, DecodeError>,
-) -> Result<Vec<(K, Value)>, DecodeError> {
-    let count = input.length(1 + MIN_ENCODED_VALUE, "a list of values")?;
-    (0..count).map(|_| Ok((decode_name(input)?, decode_value(input)?))).collect()
+fn decode_edge<'a>(r: &mut impl PayloadReader<'a>) -> Result<EdgeId, DecodeError> {
+    r.id("an edge id").map(EdgeId::from_bytes)
 }
 
-fn decode_entity(input: &mut Decoder<'_>) -> Result<EntityId, DecodeError> {
-    input.fixed("an entity id").map(EntityId::from_bytes)
+fn decode_table<'a>(r: &mut impl PayloadReader<'a>) -> Result<TableId, DecodeError> {
+    r.name("a table name (module.table)", TableId::parse)
 }
 
-fn decode_edge(input: &mut Decoder<'_>) -> Result<EdgeId, DecodeError> {
-    input.fixed("an edge id").map(EdgeId::from_bytes)
-}
-
-fn decode_table(input: &mut Decoder<'_>) -> Result<TableId, DecodeError> {
-    let offset = input.position();
-    TableId::parse(input.str("a table name")?).ok_or(DecodeError { offset, what: "a table name (module.table)" })
-}
-
-fn decode_field_key(input: &mut Decoder<'_>) -> Result<FieldKey, DecodeError> {
-    let offset = input.position();
-    FieldKey::parse(input.str("a field name")?).ok_or(DecodeError { offset, what: "a field name (module.field)" })
+fn decode_field_key<'a>(r: &mut impl PayloadReader<'a>) -> Result<FieldKey, DecodeError> {
+    r.name("a field name (module.field)", FieldKey::parse)
 }

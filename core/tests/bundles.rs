@@ -214,7 +214,7 @@ fn every_operation_kind_round_trips_inside_a_bundle() {
 fn a_bundle_encodes_as_header_then_signature_then_operations() {
     let bundle = &jane_run()[1];
     let header = &bundle.header;
-    let mut expected_header = vec![1]; // the bundle format
+    let mut expected_header = vec![2]; // the bundle format
     expected_header.extend_from_slice(header.workspace.as_bytes());
     expected_header.extend_from_slice(header.author.as_bytes());
     expected_header.push(2); // seq, a one-byte varint
@@ -226,8 +226,16 @@ fn a_bundle_encodes_as_header_then_signature_then_operations() {
     expected_header.extend_from_slice(&Hash::of(&bundle.ops[0].encoded()).0);
     assert_eq!(header.encoded(), expected_header);
 
-    let expected = [expected_header, bundle.signature.to_bytes().to_vec(), bundle.ops[0].encoded()].concat();
+    let signature = bundle.signature.expect("signed by its author").to_bytes().to_vec();
+    let expected = [expected_header.clone(), vec![1], signature, bundle.ops[0].encoded()].concat();
     assert_eq!(bundle.encoded(), expected);
+    // Without its signature (vouched for by a later bundle): a 0 marker.
+    let unsigned = Bundle { signature: None, ..bundle.clone() };
+    assert_eq!(unsigned.encoded(), [expected_header, vec![0], bundle.ops[0].encoded()].concat());
+    assert_eq!(Bundle::decode_one(&unsigned.encoded()), Ok(unsigned.clone()));
+    // The hash covers the header alone, so both copies link alike.
+    assert_eq!(unsigned.hash(), bundle.hash());
+    assert_eq!(unsigned.hash(), Hash::of(&bundle.header.encoded()));
 }
 
 #[test]
@@ -343,9 +351,16 @@ fn non_canonical_and_malformed_bundles_are_refused() {
     // Trailing bytes would give two encodings of one bundle.
     refuse(&[bytes.clone(), vec![0]].concat(), "a trailing byte");
     // An unknown bundle format.
-    let mut unknown_format = bytes.clone();
-    unknown_format[0] = 2;
-    refuse(&unknown_format, "bundle format 2");
+    for format in [0, 3] {
+        let mut unknown_format = bytes.clone();
+        unknown_format[0] = format;
+        refuse(&unknown_format, "an unknown bundle format");
+    }
+    // The signature marker must be 0 or 1.
+    let marker_at = good.header.encoded().len();
+    let mut marker = bytes.clone();
+    marker[marker_at] = 2;
+    refuse(&marker, "signature marker 2");
     // The seq (5, at byte 49) padded to two bytes.
     assert_eq!(bytes[49], 5);
     refuse(&[&bytes[..49], &[0x85, 0x00], &bytes[50..]].concat(), "a padded seq");
@@ -382,7 +397,7 @@ fn non_canonical_and_malformed_bundles_are_refused() {
     refuse(&reencoded(&|b| b.ops.push(b.ops[0].clone())), "more operations than hashes");
 
     // Operations: an unknown tag, an unknown value tag, a bad flag, a bad name.
-    let op_start = good.header.encoded().len() + 64;
+    let op_start = good.header.encoded().len() + 1 + 64;
     let mut unknown_tag = bytes.clone();
     unknown_tag[op_start + 28] = 99;
     refuse(&unknown_tag, "operation tag 99");
@@ -484,7 +499,7 @@ fn verify_refuses_a_changed_header_field() {
 #[test]
 fn verify_refuses_a_signature_by_another_key() {
     let mut forged = jane_run()[3].clone();
-    forged.signature = forged_signature(&forged);
+    forged.signature = Some(forged_signature(&forged));
     assert_eq!(forged.verify(workspace()), Err(VerifyError::BadSignature { seq: 4 }));
     // The signature of another bundle of the same author does not fit either.
     forged.signature = jane_run()[2].signature;
@@ -568,6 +583,7 @@ fn named_seq(error: &VerifyError) -> u64 {
         | VerifyError::BadOperationHash { seq, .. }
         | VerifyError::WrongBundleClock { seq }
         | VerifyError::BadSignature { seq }
+        | VerifyError::Unvouched { seq }
         | VerifyError::ChainGap { seq, .. }
         | VerifyError::BrokenChain { seq }
         | VerifyError::Fork { seq }
@@ -656,7 +672,7 @@ fn flip_every_byte(target: &Target<'_>, region: Region, bits: &[u8]) -> FlipOutc
         let bytes = bundle.encoded();
         let start = match region {
             Region::Everything => 0,
-            Region::Operations => bundle.header.encoded().len() + 64,
+            Region::Operations => bundle.header.encoded().len() + 1 + 64,
         };
         for position in start..bytes.len() {
             for &bit in bits {
@@ -792,7 +808,7 @@ fn verify_run_refuses_a_run_mixing_authors() {
 fn verify_run_names_the_newest_bundle_when_only_its_signature_is_bad() {
     let mut run = jane_run()[..6].to_vec();
     let newest = run.last_mut().unwrap();
-    newest.signature = forged_signature(newest);
+    newest.signature = Some(forged_signature(newest));
     assert_eq!(verify_run(&run, None, workspace()), Err(VerifyError::BadSignature { seq: 6 }));
     assert_eq!(verify_run(&run[3..], Some(run[2].tip()), workspace()), Err(VerifyError::BadSignature { seq: 6 }));
 }
@@ -827,9 +843,10 @@ fn verify_run_pinpoints_a_bad_bundle_in_the_middle() {
         }),
         Err(VerifyError::ForeignWorkspace { seq: 5, workspace: workspace_id(2) })
     );
-    // A forged signature: the fifth bundle's hash changes, so the sixth no
-    // longer links to it.
-    assert_eq!(with_fifth(&|b| b.signature = forged_signature(b)), Err(VerifyError::BrokenChain { seq: 6 }));
+    // A forged signature: every signature a run carries is checked.
+    assert_eq!(with_fifth(&|b| b.signature = Some(forged_signature(b))), Err(VerifyError::BadSignature { seq: 5 }));
+    // A missing one is not missed: the newest signature vouches for the fifth.
+    assert_eq!(with_fifth(&|b| b.signature = None), Ok(()));
     // Another fifth bundle, validly signed by Jane on her fourth (a fork),
     // breaks the same link.
     let op = operation(op_id(NOW, 0x55), run[4].ops[0].hlc, set_field(entity_id(5), "email", text("fork")));
@@ -859,7 +876,7 @@ fn verify_each_accepts_bundles_from_several_authors() {
 fn verify_each_names_the_one_forged_signature_among_64() {
     let mut bundles = crew_round_robin();
     let forged = 37;
-    bundles[forged].signature = forged_signature(&bundles[forged]);
+    bundles[forged].signature = Some(forged_signature(&bundles[forged]));
     let seq = bundles[forged].header.seq;
     assert_eq!(verify_each(&bundles, workspace()), Err((forged, VerifyError::BadSignature { seq })));
 }
@@ -1467,9 +1484,12 @@ mod random_round_trips {
             btree_map(any::<String>(), any::<String>(), 0..3),
             vec(random_operation(), 1..4),
             vec(any::<u8>(), 64),
+            1..=2u8,
+            any::<bool>(),
         )
-            .prop_map(|(workspace, author, seq, previous, modules, ops, signature)| {
+            .prop_map(|(workspace, author, seq, previous, modules, ops, signature, format, signed)| {
                 let header = openprod_core::bundle::BundleHeader {
+                    format,
                     workspace: WorkspaceId::from_bytes(workspace),
                     author: ActorId::from_bytes(author),
                     seq,
@@ -1478,7 +1498,9 @@ mod random_round_trips {
                     module_versions: modules.into_iter().collect(),
                     op_hashes: ops.iter().map(|op| Hash::of(&op.encoded())).collect(),
                 };
-                Bundle { header, ops, signature: Signature::from_bytes(signature.try_into().unwrap()) }
+                // Format 1 hashes the signature, so it always has one.
+                let signature = (signed || format == 1).then(|| Signature::from_bytes(signature.try_into().unwrap()));
+                Bundle { header, ops, signature }
             })
     }
 

@@ -9,7 +9,10 @@ use openprod_core::ids::WorkspaceId;
 use openprod_core::log::VersionVector;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::store::{MemoryStore, Store};
-use openprod_core::sync::{FrameError, Message, Output, PeerId, RefuseReason, SyncConfig, SyncEvent, SyncHub};
+use openprod_core::sync::{
+    FrameError, Message, Output, PeerId, RefuseReason, StreamWriter, SyncConfig, SyncEvent, SyncHub, decode_bundles,
+    encode_bundles,
+};
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
 
@@ -285,7 +288,7 @@ fn messages_round_trip_and_hostile_frames_are_refused_without_panicking() {
     let workspace = &room.devices[0].workspace;
     let messages = vec![
         Message::Hello { workspace: workspace.id(), actor: workspace.actor(), vector: workspace.log().version_vector(), wants_reply: false },
-        Message::Bundles { bundles: workspace.log().bundles().to_vec(), remaining: 3 },
+        Message::Bundles(StreamWriter::new(0).part(workspace.id(), &workspace.log().bundles().iter().collect::<Vec<_>>(), 3)),
         Message::Ack { vector: workspace.log().version_vector() },
         Message::Vector { vector: VersionVector::new() },
         Message::StateCheck {
@@ -305,6 +308,12 @@ fn messages_round_trip_and_hostile_frames_are_refused_without_panicking() {
             assert!(Message::decode(&frame[..length]).is_err(), "a truncated {message:?} must not decode");
         }
     }
+    let bundles = workspace.log().bundles().to_vec();
+    // One author's run: only its newest bundle travels with its signature.
+    let mut travelled = bundles.clone();
+    let newest = travelled.len() - 1;
+    travelled[..newest].iter_mut().for_each(|bundle| bundle.signature = None);
+    assert_eq!(decode_bundles(&encode_bundles(&bundles, 3)), Ok((travelled, 3)));
     let mut entropy = SeededEntropy::new(77);
     for length in 0..2_000 {
         let mut frame = vec![0u8; length % 300];

@@ -20,9 +20,8 @@
 //! bundles are opened with [`crate::workspace::Workspace::open`].
 
 use super::{BackupError, FileKind, check_preamble};
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, MIN_ENCODED_BUNDLE};
 use crate::encoding::{DecodeError, Decoder, Encoder};
-use crate::identity::SIGNATURE_LEN;
 use crate::ids::WorkspaceId;
 
 pub(super) const MAGIC: &[u8] = b"OPENPROD-WS\n";
@@ -32,10 +31,9 @@ const FORMAT: u8 = 1;
 
 const CHECKSUM_LEN: usize = 32;
 
-/// The smallest a length-prefixed bundle can be: prefix, the fixed parts of
-/// a header with one operation hash, and the signature. Bounds the bundle
-/// count against the bytes present before anything is allocated.
-const MIN_FRAMED_BUNDLE: usize = 1 + (1 + 16 + 32 + 1 + 1 + 12 + 1 + 1 + 32) + SIGNATURE_LEN;
+/// The smallest a length-prefixed bundle can be. Bounds the bundle count
+/// against the bytes present before anything is allocated.
+const MIN_FRAMED_BUNDLE: usize = 1 + MIN_ENCODED_BUNDLE;
 
 /// A decoded workspace file: checked for integrity and for belonging to one
 /// workspace, not yet for signatures.

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::message::{FrameError, Message, NackReason, RefuseReason, encode_bundles};
+use super::message::{FrameError, Message, NackReason, RefuseReason};
+use super::stream::{StreamReader, StreamWriter};
 use crate::bundle::{Bundle, Hash, VerifyError};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
@@ -104,6 +105,10 @@ struct Session {
     next_ping: u64,
     /// Frames that overtook the peer's hello, replayed once it arrives.
     early: Vec<Vec<u8>>,
+    /// Reads the peer's bundle streams.
+    reader: StreamReader,
+    /// Number of the next stream of bundles we send it.
+    next_stream: u32,
 }
 
 /// Bytes of frames kept from a peer before its hello; more are dropped (the
@@ -165,6 +170,8 @@ impl SyncHub {
             received: 0,
             next_ping: 1,
             early: Vec::new(),
+            reader: StreamReader::default(),
+            next_stream: 0,
         };
         self.sessions.insert(peer, session);
         let mut out = Vec::new();
@@ -234,7 +241,14 @@ impl SyncHub {
                     session.early.push(frame.to_vec());
                 }
             }
-            Message::Bundles { bundles, remaining } => self.take_bundles(workspace, peer, bundles, remaining, now_ms, &mut out),
+            Message::Bundles(part) => {
+                let session = self.sessions.get_mut(&peer).expect("checked above");
+                match session.reader.read(&part) {
+                    Ok(bundles) => self.take_bundles(workspace, peer, bundles, part.remaining, now_ms, &mut out),
+                    // Like a garbled frame: the vector exchange sends the stream again.
+                    Err(error) => out.push(Output::Event(SyncEvent::Unreadable { peer, reason: error.to_string() })),
+                }
+            }
             Message::Ack { vector } => {
                 // Progress, not a loss signal: what is still in flight stays sent.
                 let session = self.sessions.get_mut(&peer).expect("checked above");
@@ -403,7 +417,7 @@ impl SyncHub {
         let held_already: Vec<(ActorId, u64)> = bundles
             .iter()
             .filter(|bundle| {
-                workspace.log().get(&bundle.header.author, bundle.header.seq).is_some_and(|held| held.digest() == bundle.digest())
+                workspace.log().get(&bundle.header.author, bundle.header.seq).is_some_and(|held| held.same_contents(bundle))
             })
             .map(|bundle| (bundle.header.author, bundle.header.seq))
             .collect();
@@ -416,6 +430,9 @@ impl SyncHub {
                 report.applied.iter().filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned()),
             );
             stale.extend(report.stale);
+            if report.applied.is_empty() {
+                break;
+            }
             batch = self.pending_ready(workspace, now_ms, out);
         }
         if !stale.is_empty() {
@@ -457,7 +474,8 @@ impl SyncHub {
         for refused in &report.refused {
             let Some(bundle) = batch.iter().find(|bundle| bundle.digest() == refused.digest).cloned() else { continue };
             match &refused.reason {
-                Refusal::Invalid(VerifyError::ChainGap { .. }) | Refusal::AfterRefused { .. } => {
+                Refusal::Invalid(VerifyError::ChainGap { .. } | VerifyError::Unvouched { .. })
+                | Refusal::AfterRefused { .. } => {
                     if self.pending.len() < self.config.max_pending
                         && workspace.log().tip(&refused.author).map_or(0, |tip| tip.seq) < refused.seq
                     {
@@ -500,25 +518,46 @@ impl SyncHub {
             .filter(|(author, seq, _)| log.tip(author).map_or(0, |tip| tip.seq) >= *seq)
             .collect();
         for key in settled {
-            let (author, seq, hash) = key;
+            let (author, seq, _) = key;
             let Some((from, bundle)) = self.pending.remove(&key) else { continue };
-            if log.get(&author, seq).is_some_and(|held| held.digest() != hash) {
+            let Some(held) = log.get(&author, seq) else { continue };
+            if !held.same_contents(&bundle) {
                 let reason = crate::bundle::VerifyError::Fork { seq }.to_string();
                 self.quarantine_bundle(from, bundle, reason, now_ms, out);
+            } else if bundle.signature.is_some() && bundle.signature != held.signature
+                && let Err(error) = bundle.verify_signature()
+            {
+                self.quarantine_bundle(from, bundle, error.to_string(), now_ms, out);
             }
         }
     }
 
-    /// Pending bundles that now directly follow their author's tip.
+    /// Pending runs that now directly follow their author's tip, each up to
+    /// a signed bundle that can vouch for it.
     fn pending_ready(&mut self, workspace: &Workspace, now_ms: u64, out: &mut Vec<Output>) -> Vec<Bundle> {
         self.settle_pending(workspace, now_ms, out);
         let log = workspace.log();
-        let ready: Vec<(ActorId, u64, Hash)> = self
-            .pending
-            .keys()
-            .copied()
-            .filter(|(author, seq, _)| log.tip(author).map_or(0, |tip| tip.seq) + 1 == *seq)
-            .collect();
+        let mut ready = Vec::new();
+        let mut author_run: Vec<(ActorId, u64, Hash)> = Vec::new();
+        let mut signed_len = 0;
+        let keys: Vec<(ActorId, u64, Hash)> = self.pending.keys().copied().collect();
+        for key in keys.into_iter().chain([(ActorId::from_bytes([0xff; 32]), u64::MAX, Hash([0; 32]))]) {
+            let (author, seq, _) = key;
+            let extends = author_run.last().is_some_and(|(last_author, last_seq, _)| {
+                *last_author == author && (seq == *last_seq || seq == *last_seq + 1)
+            });
+            if !extends {
+                ready.extend(author_run.drain(..).take(signed_len));
+                signed_len = 0;
+                if log.tip(&author).map_or(0, |tip| tip.seq) + 1 != seq {
+                    continue;
+                }
+            }
+            if self.pending.get(&key).is_some_and(|(_, bundle)| bundle.signature.is_some()) {
+                signed_len = author_run.len() + 1;
+            }
+            author_run.push(key);
+        }
         ready.into_iter().filter_map(|key| self.pending.remove(&key)).map(|(_, bundle)| bundle).collect()
     }
 
@@ -526,17 +565,21 @@ impl SyncHub {
         self.sessions.iter().filter(|(_, session)| matches!(session.phase, Phase::Active { .. })).map(|(peer, _)| *peer).collect()
     }
 
-    /// Sends what `peer` lacks and we have not sent yet, in batches.
+    /// Sends what `peer` lacks and we have not sent yet, as one stream in
+    /// parts of about `batch_size` bundles. Each author's run in a part
+    /// ends at a signed bundle, which vouches for the rest of it.
     fn send_missing(&mut self, workspace: &Workspace, peer: PeerId, now_ms: u64, out: &mut Vec<Output>) {
         let durable = self.durable.as_ref();
+        let batch_size = self.config.batch_size.max(1);
         let Some(session) = self.sessions.get_mut(&peer) else { return };
         let mut known = session.theirs.clone();
         merge_into(&mut known, &session.sent);
-        let missing: Vec<&Bundle> = workspace
-            .log()
-            .missing_for(&known)
-            .filter(|bundle| durable.is_none_or(|durable| durable.get(&bundle.header.author) >= bundle.header.seq))
-            .collect();
+        let missing = vouched_runs(
+            workspace
+                .log()
+                .missing_for(&known)
+                .filter(|bundle| durable.is_none_or(|durable| durable.get(&bundle.header.author) >= bundle.header.seq)),
+        );
         if missing.is_empty() {
             return;
         }
@@ -545,13 +588,17 @@ impl SyncHub {
             let held = session.sent.get(&bundle.header.author).max(bundle.header.seq);
             session.sent.set(bundle.header.author, held);
         }
-        let total = missing.len();
-        let batch_size = self.config.batch_size.max(1);
-        let mut sent = 0;
-        for chunk in missing.chunks(batch_size) {
-            sent += chunk.len();
-            let frame = encode_bundles(chunk.iter().copied(), (total - sent) as u64);
-            self.send_frame(peer, frame, now_ms, out);
+        let mut writer = StreamWriter::new(session.next_stream);
+        session.next_stream = session.next_stream.wrapping_add(1);
+        let mut start = 0;
+        for (index, bundle) in missing.iter().enumerate() {
+            let at_run_end = missing.get(index + 1).is_none_or(|next| next.header.author != bundle.header.author)
+                || bundle.signature.is_some();
+            if (index + 1 - start >= batch_size && at_run_end) || index + 1 == missing.len() {
+                let part = writer.part(workspace.id(), &missing[start..=index], (missing.len() - index - 1) as u64);
+                self.send(peer, &Message::Bundles(part), now_ms, out);
+                start = index + 1;
+            }
         }
     }
 
@@ -574,6 +621,25 @@ impl SyncHub {
         out.push(Output::Event(SyncEvent::SessionRefused { peer, reason: format!("{reason}: {detail}") }));
         out.push(Output::Close { peer, reason: reason.to_string() });
     }
+}
+
+/// `bundles`, each author's in chain order, without the tail of a run
+/// that no signed bundle after it vouches for (it waits for one).
+fn vouched_runs<'a>(bundles: impl Iterator<Item = &'a Bundle>) -> Vec<&'a Bundle> {
+    let mut vouched: Vec<&Bundle> = Vec::new();
+    // Where the current author's bundles after their last signed one begin.
+    let mut unvouched_from = 0;
+    for bundle in bundles {
+        if vouched.last().is_some_and(|last| last.header.author != bundle.header.author) {
+            vouched.truncate(unvouched_from);
+        }
+        vouched.push(bundle);
+        if bundle.signature.is_some() {
+            unvouched_from = vouched.len();
+        }
+    }
+    vouched.truncate(unvouched_from);
+    vouched
 }
 
 fn merge_into(target: &mut VersionVector, other: &VersionVector) {

@@ -6,22 +6,24 @@
 
 use std::fmt;
 
+use super::stream::{BundlePart, StreamReader, StreamWriter};
 use crate::bundle::{Bundle, Hash};
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::identity::ActorId;
 use crate::ids::WorkspaceId;
 use crate::log::VersionVector;
 
-/// Version of this protocol. Peers speaking another one are refused with a reason.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Version of this protocol. Peers speaking another one are refused with a
+/// reason. 2: bundles travel in the compact form of [`super::stream`].
+pub const PROTOCOL_VERSION: u8 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// First message each way: who I am and what I hold. `wants_reply`: the
     /// sender has not heard the receiver's hello yet (it may have been lost).
     Hello { workspace: WorkspaceId, actor: ActorId, vector: VersionVector, wants_reply: bool },
-    /// Bundles the receiver lacks; `remaining` counts those still to come (for progress).
-    Bundles { bundles: Vec<Bundle>, remaining: u64 },
+    /// Bundles the receiver lacks, as one part of a stream ([`super::stream`]).
+    Bundles(BundlePart),
     /// Sent once received bundles are durable: what the sender now holds.
     Ack { vector: VersionVector },
     /// Periodic "this is what I hold"; the receiver answers with what is missing.
@@ -92,15 +94,27 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// A `Bundles` message from bundles borrowed where they are kept: a
-/// catch-up sends a large part of the log, which is not copied for it.
-pub fn encode_bundles<'a>(bundles: impl ExactSizeIterator<Item = &'a Bundle>, remaining: u64) -> Vec<u8> {
-    let mut out = Encoder::new();
-    out.u8(PROTOCOL_VERSION).u8(tag::BUNDLES).varint(remaining).varint(bundles.len() as u64);
-    for bundle in bundles {
-        bundle.encode(&mut out);
+/// The stream number of messages made by [`encode_bundles`]; a hub numbers
+/// its streams from 0, so these never pass for a part of one.
+const LONE_STREAM: u32 = u32::MAX;
+
+/// A `Bundles` message that reads alone (a one-part stream): a hand-made
+/// message in a test or a benchmark.
+pub fn encode_bundles(bundles: &[Bundle], remaining: u64) -> Vec<u8> {
+    let workspace = bundles.first().map_or(WorkspaceId::from_bytes([0; 16]), |bundle| bundle.header.workspace);
+    let borrowed: Vec<&Bundle> = bundles.iter().collect();
+    Message::Bundles(StreamWriter::new(LONE_STREAM).part(workspace, &borrowed, remaining)).encode()
+}
+
+/// The bundles and remaining count of a `Bundles` message that reads alone.
+pub fn decode_bundles(frame: &[u8]) -> Result<(Vec<Bundle>, u64), FrameError> {
+    match Message::decode(frame)? {
+        Message::Bundles(part) => {
+            let bundles = StreamReader::default().read(&part).map_err(FrameError::Malformed)?;
+            Ok((bundles, part.remaining))
+        }
+        _ => Err(FrameError::Malformed(crate::encoding::DecodeError { offset: 1, what: "a bundles message" })),
     }
-    out.into_bytes()
 }
 
 impl Message {
@@ -113,7 +127,10 @@ impl Message {
                 encode_vector(&mut out, vector);
                 out.bool(*wants_reply);
             }
-            Message::Bundles { bundles, remaining } => return encode_bundles(bundles.iter(), *remaining),
+            Message::Bundles(part) => {
+                out.u8(tag::BUNDLES);
+                part.encode(&mut out);
+            }
             Message::Ack { vector } => {
                 out.u8(tag::ACK);
                 encode_vector(&mut out, vector);
@@ -172,15 +189,7 @@ fn decode_body(input: &mut Decoder<'_>) -> Result<Message, DecodeError> {
             vector: decode_vector(input)?,
             wants_reply: input.bool("a reply flag")?,
         },
-        tag::BUNDLES => {
-            let remaining = input.varint("a remaining count")?;
-            let count = input.length(MIN_ENCODED_BUNDLE, "a list of bundles")?;
-            let mut bundles = Vec::with_capacity(count);
-            for _ in 0..count {
-                bundles.push(Bundle::decode(input)?);
-            }
-            Message::Bundles { bundles, remaining }
-        }
+        tag::BUNDLES => Message::Bundles(BundlePart::decode(input)?),
         tag::ACK => Message::Ack { vector: decode_vector(input)? },
         tag::VECTOR => Message::Vector { vector: decode_vector(input)? },
         tag::STATE_CHECK => Message::StateCheck {
@@ -214,8 +223,6 @@ fn decode_body(input: &mut Decoder<'_>) -> Result<Message, DecodeError> {
     })
 }
 
-/// Header fields, a signature and one operation at least.
-const MIN_ENCODED_BUNDLE: usize = 1 + 16 + 32 + 1 + 1 + 12 + 1 + 1 + 32 + 64 + 29;
 
 fn encode_vector(out: &mut Encoder, vector: &VersionVector) {
     let entries: Vec<_> = vector.iter().collect();

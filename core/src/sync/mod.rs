@@ -19,6 +19,7 @@ mod hub;
 pub mod link;
 mod message;
 pub mod sealed;
+pub mod stream;
 
 pub use auth::{
     AuthError, ChannelBinding, HELLO_VERSION, MAX_DISPLAY_NAME_BYTES, PeerIntroduction, open_hello, seal_hello,
@@ -26,5 +27,6 @@ pub use auth::{
 pub use chunk::{ChunkError, MIN_CHUNK, Reassembler, split};
 pub use hub::{Output, PeerId, PersistTicket, Quarantined, SyncConfig, SyncEvent, SyncHub};
 pub use link::{Admission, LinkError, ShareLink, WorkspaceSecret, room_name};
-pub use message::{FrameError, Message, NackReason, PROTOCOL_VERSION, RefuseReason, encode_bundles};
+pub use message::{FrameError, Message, NackReason, PROTOCOL_VERSION, RefuseReason, decode_bundles, encode_bundles};
+pub use stream::{BundlePart, StreamReader, StreamWriter};
 pub use sealed::{SealError, SealedChannel};

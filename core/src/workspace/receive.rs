@@ -1,22 +1,22 @@
 //! Taking in bundles from peers (or from storage on open).
 //!
 //! Per author, bundles are taken in chain order and checked as a run: hash
-//! links plus the newest signature, falling back to one-by-one checks when
-//! the run fails so that the good bundles before a bad one are kept. A
+//! links plus the newest signature that holds, which vouches for every
+//! bundle before it, so the good bundles before a bad one are kept. A
 //! bundle is applied only after every check passed; a refused bundle leaves
 //! no trace, and the ones after it in its author's chain wait for a resend.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use super::Workspace;
-use crate::bundle::{Bundle, Hash, VerifyError, verify_run};
+use crate::bundle::{Bundle, Hash, Signatures, VerifyError, prove_run};
 use crate::hlc::{FutureHlc, staleness};
 use crate::identity::ActorId;
 use crate::ids::{EntityId, OpId};
 use crate::names::FieldKey;
 use crate::op::OpPayload;
-use crate::log::{Appended, VersionVector};
+use crate::log::VersionVector;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReceiveReport {
@@ -121,7 +121,8 @@ impl Workspace {
             by_author.entry(bundle.header.author).or_default().push(bundle);
         }
         for (author, mut chain) in by_author {
-            chain.sort_by_key(|bundle| bundle.header.seq);
+            // Of several copies of one seq, a signed one first: it can vouch.
+            chain.sort_by_key(|bundle| (bundle.header.seq, bundle.signature.is_none()));
             let received = chain.len();
             chain.dedup_by(|later, earlier| later.header.seq == earlier.header.seq && later.digest() == earlier.digest());
             report.duplicates += received - chain.len();
@@ -140,57 +141,114 @@ impl Workspace {
         applied_up_to: u64,
         report: &mut ReceiveReport,
     ) {
-        let mut fresh = Vec::new();
-        for bundle in chain {
-            match self.log.check(&bundle) {
-                Ok(Appended::Duplicate) => report.duplicates += 1,
-                Ok(Appended::New) | Err(VerifyError::ChainGap { .. }) => fresh.push(bundle),
-                Err(VerifyError::Fork { seq }) => {
-                    // Another version of a held bundle: a forked chain only if
-                    // its author really signed it; otherwise a forged copy.
-                    let error = bundle.verify(self.id).err().unwrap_or(VerifyError::Fork { seq });
-                    refuse(report, &bundle, Refusal::Invalid(error));
+        // In seq order; a seq may come in several copies (a forgery racing
+        // the genuine one), which are tried one after the other.
+        let mut queue: VecDeque<Bundle> = chain.into();
+        while let Some(first) = queue.front() {
+            let held_up_to = self.log.tip(&author).map_or(0, |tip| tip.seq);
+            if first.header.seq <= held_up_to {
+                let bundle = queue.pop_front().expect("looked at just above");
+                self.take_copy_of_held(bundle, report);
+                continue;
+            }
+            let run_len = 1 + queue
+                .iter()
+                .zip(queue.iter().skip(1))
+                .take_while(|(earlier, later)| later.header.seq == earlier.header.seq + 1)
+                .count();
+            let run = &queue.make_contiguous()[..run_len];
+            let signatures = match origin {
+                Origin::Peer => Signatures::Every,
+                Origin::Storage => Signatures::Newest,
+            };
+            let proof = prove_run(run, self.log.tip(&author), self.id, signatures);
+            let mut refused = false;
+            for _ in 0..proof.proven {
+                let bundle = queue.pop_front().expect("within the run");
+                if let Err(reason) = self.check_one(&bundle, now_ms, origin) {
+                    refuse(report, &bundle, reason);
+                    self.refuse_after(bundle.header.seq, &mut queue, report);
+                    refused = true;
+                    break;
                 }
-                Err(error) => refuse(report, &bundle, Refusal::Invalid(error)),
+                self.apply_bundle(author, bundle, now_ms, origin, applied_up_to, report);
+            }
+            if refused || proof.proven == run_len {
+                continue;
+            }
+            let fault_at = proof.fault.as_ref().map_or(run_len, |(index, _)| *index);
+            for bundle in queue.drain(..fault_at - proof.proven) {
+                let seq = bundle.header.seq;
+                refuse(report, &bundle, Refusal::Invalid(VerifyError::Unvouched { seq }));
+            }
+            if let Some((_, error)) = proof.fault {
+                let bundle = queue.pop_front().expect("the bundle at fault");
+                refuse(report, &bundle, Refusal::Invalid(error));
+                self.refuse_after(bundle.header.seq, &mut queue, report);
             }
         }
-        if fresh.is_empty() {
+    }
+
+    /// A bundle whose seq this device holds: a copy, or another version
+    /// (a forked chain only if its author really signed it; otherwise a forged copy).
+    fn take_copy_of_held(&mut self, bundle: Bundle, report: &mut ReceiveReport) {
+        match self.log.check(&bundle) {
+            Ok(_) => match self.log.get(&bundle.header.author, bundle.header.seq).map(|held| held.signature) {
+                // A signature other than the one held (if any) must hold too:
+                // a relay that damages signatures is reported.
+                Some(held) if bundle.signature.is_some() && bundle.signature != held => {
+                    match bundle.verify_signature() {
+                        Ok(()) => report.duplicates += 1,
+                        Err(error) => refuse(report, &bundle, Refusal::Invalid(error)),
+                    }
+                }
+                _ => report.duplicates += 1,
+            },
+            Err(VerifyError::Fork { seq }) => {
+                let error = bundle.verify(self.id).err().unwrap_or(VerifyError::Fork { seq });
+                refuse(report, &bundle, Refusal::Invalid(error));
+            }
+            Err(error) => refuse(report, &bundle, Refusal::Invalid(error)),
+        }
+    }
+
+    /// `refused_seq` was refused: later bundles wait for it, unless another
+    /// copy of it is still to be tried.
+    fn refuse_after(&self, refused_seq: u64, queue: &mut VecDeque<Bundle>, report: &mut ReceiveReport) {
+        if queue.front().is_some_and(|next| next.header.seq == refused_seq) {
             return;
         }
-        let tip = self.log.tip(&author);
-        let run_is_valid = verify_run(&fresh, tip, self.id).is_ok();
-        // The seq whose every copy so far was refused: later seqs must wait
-        // for it, while another copy of it (the genuine one) may still come.
-        let mut blocked_at: Option<u64> = None;
-        for bundle in fresh {
-            let seq = bundle.header.seq;
-            if let Some(refused_seq) = blocked_at.filter(|blocked| seq > *blocked) {
-                refuse(report, &bundle, Refusal::AfterRefused { refused_seq });
-                continue;
-            }
-            if let Err(reason) = self.check_one(&bundle, run_is_valid, now_ms, origin) {
-                refuse(report, &bundle, reason);
-                blocked_at = Some(seq);
-                continue;
-            }
-            blocked_at = None;
-            if seq > applied_up_to {
-                for op in &bundle.ops {
-                    if origin == Origin::Peer
-                        && let Some(age_ms) = staleness(op.hlc, now_ms, self.clock.config())
-                    {
-                        report.stale.push(StaleOperation { op: op.id, author, age_ms });
-                    }
-                    if origin == Origin::Peer && author != self.actor() {
-                        report.awareness.extend(self.awareness_of(author, op, now_ms));
-                    }
-                    self.state.apply(author, op);
-                }
-            }
-            // `check_one` found it new just above.
-            self.log.append_new(bundle);
-            report.applied.push((author, seq));
+        for bundle in queue.drain(..) {
+            refuse(report, &bundle, Refusal::AfterRefused { refused_seq });
         }
+    }
+
+    fn apply_bundle(
+        &mut self,
+        author: ActorId,
+        bundle: Bundle,
+        now_ms: u64,
+        origin: Origin,
+        applied_up_to: u64,
+        report: &mut ReceiveReport,
+    ) {
+        let seq = bundle.header.seq;
+        if seq > applied_up_to {
+            for op in &bundle.ops {
+                if origin == Origin::Peer
+                    && let Some(age_ms) = staleness(op.hlc, now_ms, self.clock.config())
+                {
+                    report.stale.push(StaleOperation { op: op.id, author, age_ms });
+                }
+                if origin == Origin::Peer && author != self.actor() {
+                    report.awareness.extend(self.awareness_of(author, op, now_ms));
+                }
+                self.state.apply(author, op);
+            }
+        }
+        // `check_one` found it new just before.
+        self.log.append_new(bundle);
+        report.applied.push((author, seq));
     }
 
     /// A live edit by `author` next to one of ours on the same record.
@@ -213,14 +271,10 @@ impl Workspace {
         Some(Awareness { entity: self.state.resolve(*entity), other: author, their_field: field.clone(), my_field })
     }
 
-    /// Everything a bundle must pass before it is applied. When its run
-    /// verified as a whole, its own signature is already vouched for.
-    fn check_one(&mut self, bundle: &Bundle, run_is_valid: bool, now_ms: u64, origin: Origin) -> Result<(), Refusal> {
+    /// Everything a bundle whose run is proven must pass before it is applied.
+    fn check_one(&mut self, bundle: &Bundle, now_ms: u64, origin: Origin) -> Result<(), Refusal> {
         if let Err(error) = self.log.check(bundle) {
             return Err(Refusal::Invalid(error));
-        }
-        if !run_is_valid {
-            bundle.verify(self.id).map_err(Refusal::Invalid)?;
         }
         match origin {
             Origin::Peer => self.clock.receive(bundle.header.hlc, now_ms).map_err(Refusal::FutureClock),

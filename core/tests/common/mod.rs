@@ -360,6 +360,6 @@ pub fn chain(name: &str, workspace: WorkspaceId, count: usize) -> Vec<Bundle> {
 
 /// Re-signs a bundle whose header was edited, with `identity`.
 pub fn resign(mut bundle: Bundle, identity: &Identity) -> Bundle {
-    bundle.signature = identity.sign(&bundle.header.encoded());
+    bundle.signature = Some(identity.sign(&bundle.header.encoded()));
     bundle
 }

@@ -10,7 +10,7 @@ use openprod_core::ids::{EntityId, WorkspaceId};
 use openprod_core::names::{EdgeType, TableId};
 use openprod_core::op::OpPayload;
 use openprod_core::store::{MemoryStore, Store};
-use openprod_core::sync::{Message, Output, PeerId, SyncConfig, SyncHub};
+use openprod_core::sync::{Message, Output, PeerId, StreamReader, StreamWriter, SyncConfig, SyncHub};
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
 
@@ -82,8 +82,16 @@ struct Sim {
     loss_per_mille: u64,
     duplicate_per_mille: u64,
     max_delay_ms: u64,
-    forged: BTreeSet<Hash>,
+    /// Bundles the forger altered: by digest when it changed their
+    /// contents, by digest and signature when it changed the signature.
+    forged_contents: BTreeSet<Hash>,
+    forged_signatures: BTreeSet<(Hash, [u8; 64])>,
     delivered_forged: BTreeSet<(usize, Hash)>,
+    /// The forger reads the bundle streams it sends and writes them anew,
+    /// altered, per receiver and connection.
+    forger_streams: BTreeMap<(usize, u64), (StreamReader, Option<StreamWriter>)>,
+    /// Reads what each receiver examined, as its hub does, per sender and connection.
+    examined_streams: BTreeMap<(usize, usize, u64), StreamReader>,
     outcome: Outcome,
 }
 
@@ -177,8 +185,11 @@ impl Sim {
             loss_per_mille: 0,
             duplicate_per_mille: 0,
             max_delay_ms: 0,
-            forged: BTreeSet::new(),
+            forged_contents: BTreeSet::new(),
+            forged_signatures: BTreeSet::new(),
             delivered_forged: BTreeSet::new(),
+            forger_streams: BTreeMap::new(),
+            examined_streams: BTreeMap::new(),
             outcome: Outcome::default(),
         };
         sim.loss_per_mille = sim.below(150);
@@ -289,11 +300,11 @@ impl Sim {
         // overtook the hello wait in the session and die with it if the
         // connection drops first, unexamined, as on a real transport.
         let examined = self.peers[frame.to].hub.peers().any(|(peer, _)| peer == PeerId(frame.from as u64));
-        if examined && let Ok(Message::Bundles { bundles, .. }) = Message::decode(&frame.bytes) {
-            for bundle in &bundles {
-                let hash = bundle.digest();
-                if self.forged.contains(&hash) {
-                    self.delivered_forged.insert((frame.to, hash));
+        if examined && let Ok(Message::Bundles(part)) = Message::decode(&frame.bytes) {
+            let reader = self.examined_streams.entry((frame.from, frame.to, frame.connection)).or_default();
+            for bundle in reader.read(&part).unwrap_or_default() {
+                if self.is_forged(&bundle) {
+                    self.delivered_forged.insert((frame.to, contents_digest(&bundle)));
                 }
             }
         }
@@ -333,7 +344,7 @@ impl Sim {
             return;
         }
         if self.peers[from].forger {
-            bytes = self.maybe_forge(bytes);
+            bytes = self.maybe_forge(to, connection, bytes);
         }
         let copies = if self.below(1000) < self.duplicate_per_mille { 2 } else { 1 };
         self.outcome.duplicated += copies - 1;
@@ -345,8 +356,10 @@ impl Sim {
     }
 
     /// The forger damages about a third of the bundles it passes on.
-    fn maybe_forge(&mut self, bytes: Vec<u8>) -> Vec<u8> {
-        let Ok(Message::Bundles { mut bundles, remaining }) = Message::decode(&bytes) else { return bytes };
+    fn maybe_forge(&mut self, to: usize, connection: u64, bytes: Vec<u8>) -> Vec<u8> {
+        let Ok(Message::Bundles(part)) = Message::decode(&bytes) else { return bytes };
+        let (reader, _) = self.forger_streams.entry((to, connection)).or_insert_with(|| (StreamReader::default(), None));
+        let Ok(mut bundles) = reader.read(&part) else { return bytes };
         for bundle in &mut bundles {
             if self.below(3) != 0 {
                 continue;
@@ -367,9 +380,13 @@ impl Sim {
                     }
                 }
                 1 => {
-                    let mut signature = bundle.signature.to_bytes();
+                    // Only a signature that travels can be forged.
+                    let Some(signature) = bundle.signature else { continue };
+                    let mut signature = signature.to_bytes();
                     signature[7] ^= 0x40;
-                    bundle.signature = openprod_core::identity::Signature::from_bytes(signature);
+                    bundle.signature = Some(openprod_core::identity::Signature::from_bytes(signature));
+                    self.forged_signatures.insert((contents_digest(bundle), signature));
+                    continue;
                 }
                 _ => {
                     let mut random = [0u8; 10];
@@ -377,9 +394,21 @@ impl Sim {
                     bundle.header.workspace = WorkspaceId::new_v7(START, random);
                 }
             }
-            self.forged.insert(bundle.digest());
+            self.forged_contents.insert(contents_digest(bundle));
         }
-        Message::Bundles { bundles, remaining }.encode()
+        let (_, writer) = self.forger_streams.get_mut(&(to, connection)).expect("entered above");
+        if part.part == 0 {
+            *writer = Some(StreamWriter::new(part.stream));
+        }
+        let Some(writer) = writer else { return bytes };
+        let borrowed: Vec<&Bundle> = bundles.iter().collect();
+        Message::Bundles(writer.part(part.workspace, &borrowed, part.remaining)).encode()
+    }
+
+    fn is_forged(&self, bundle: &Bundle) -> bool {
+        let digest = contents_digest(bundle);
+        self.forged_contents.contains(&digest)
+            || bundle.signature.is_some_and(|signature| self.forged_signatures.contains(&(digest, signature.to_bytes())))
     }
 
     fn random_edit(&mut self) {
@@ -457,7 +486,7 @@ impl Sim {
                 return Err(format!("peer {index} sees other conflicts than peer {reference}"));
             }
             for bundle in peer.workspace.log().bundles() {
-                if self.forged.contains(&bundle.digest()) {
+                if self.is_forged(bundle) {
                     return Err(format!("peer {index} accepted a forged bundle"));
                 }
             }
@@ -466,16 +495,17 @@ impl Sim {
             if peer.workspace.log().bundles().iter().skip(2).any(|bundle| !stored.contains(&bundle.hash())) {
                 return Err(format!("peer {index} applied a bundle it never persisted"));
             }
-            if let Some(wrong) = peer.hub.quarantine().iter().find(|entry| !self.forged.contains(&entry.bundle.digest())) {
+            if let Some(wrong) = peer.hub.quarantine().iter().find(|entry| !self.is_forged(&entry.bundle)) {
                 if std::env::var("SIM_DEBUG").is_ok() {
                     let held = peer.workspace.log().get(&wrong.author, wrong.seq);
                     let author = self.peers.iter().position(|p| p.workspace.actor() == wrong.author);
                     let forgers: Vec<usize> = self.peers.iter().enumerate().filter(|(_, p)| p.forger).map(|(i, _)| i).collect();
                     eprintln!("author peer {author:?}, forgers {forgers:?}");
-                    eprintln!("HELD sig {:?} digest {:?}", held.map(|b| hex(&b.signature.to_bytes())), held.map(|b| b.digest()));
-                    eprintln!("QUAR sig {:?} digest {:?}", hex(&wrong.bundle.signature.to_bytes()), wrong.bundle.digest());
+                    let signature = |bundle: &Bundle| bundle.signature.map(|signature| hex(&signature.to_bytes()));
+                    eprintln!("HELD sig {:?} digest {:?}", held.map(signature), held.map(|b| b.digest()));
+                    eprintln!("QUAR sig {:?} digest {:?}", signature(&wrong.bundle), wrong.bundle.digest());
                     let author_copy = author.and_then(|a| self.peers[a].workspace.log().get(&wrong.author, wrong.seq));
-                    eprintln!("AUTHOR sig {:?}", author_copy.map(|b| hex(&b.signature.to_bytes())));
+                    eprintln!("AUTHOR sig {:?}", author_copy.map(signature));
                 }
                 return Err(format!(
                     "peer {index} quarantined a genuine bundle (author {:?}, #{}) from peer {}: {}",
@@ -488,7 +518,7 @@ impl Sim {
             if peer.forger {
                 continue;
             }
-            if !peer.hub.quarantine().iter().any(|entry| entry.bundle.digest() == *hash) {
+            if !peer.hub.quarantine().iter().any(|entry| contents_digest(&entry.bundle) == *hash) {
                 return Err(format!("peer {index} was sent forged bundle {hash} and did not quarantine it"));
             }
         }
@@ -509,4 +539,10 @@ fn seed_bytes(seed: u64, index: usize) -> [u8; 32] {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Identifies a bundle by header and operations: on the wire a signature
+/// may be left out, so a forgery is known by what the forger changed.
+fn contents_digest(bundle: &Bundle) -> Hash {
+    Hash::of(&[bundle.header.encoded(), bundle.ops.iter().flat_map(|op| op.encoded()).collect()].concat())
 }

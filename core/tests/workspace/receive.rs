@@ -106,7 +106,7 @@ fn a_bundle_signed_with_another_key_is_refused() {
     let (horatio, created, edited) = janes_two_new_bundles(&mut show);
     let mallory = Identity::from_seed([66; 32]);
     let mut forged = created.clone();
-    forged.signature = mallory.sign(&forged.header.encoded());
+    forged.signature = Some(mallory.sign(&forged.header.encoded()));
 
     let now = show.now;
     let report = show.devices[ALEX].receive(vec![forged, edited], now);
@@ -123,7 +123,7 @@ fn a_bundle_of_an_unknown_author_signed_by_someone_else_is_refused() {
         show.edit(JORDAN, |change| change.create_record(&contacts(), &[("full_name", text("Bernardo"))]));
     let mallory = Identity::from_seed([66; 32]);
     let mut forged = jordans.clone();
-    forged.signature = mallory.sign(&forged.header.encoded());
+    forged.signature = Some(mallory.sign(&forged.header.encoded()));
     let now = show.now;
     let report = show.devices[ALEX].receive(vec![forged], now);
     assert_eq!(report.refused.len(), 1);

@@ -1,0 +1,458 @@
+//! How bundles travel in `Bundles` messages: a compact form of their
+//! canonical encoding.
+//!
+//! A catch-up moves most of a log, and the data channel is the narrowest
+//! pipe in the system (DESIGN.md §6), so nothing the receiver can derive is
+//! sent: operation hashes, a bundle's clock (the largest of its operations')
+//! and the hash of the previous bundle of a run are recomputed; actors, ids
+//! and names are written once per stream and then referred to by number;
+//! clocks are deltas; and in a run of one author's bundles only the newest
+//! carries its signature, which vouches for the rest ([`crate::bundle`]).
+//! Whatever is not as expected (a clock that is not the largest, a hash that
+//! does not match) is written in full, so a bundle reads back exactly as it
+//! was, forged or not, and the usual checks judge it.
+//!
+//! A *stream* is the sequence of messages of one catch-up: its parts share
+//! the tables of what was written already and are read in order, which the
+//! transports keep. Part 0 starts with empty tables, so a one-part stream
+//! (a live edit) reads alone.
+
+use rustc_hash::FxHashMap;
+
+use crate::bundle::{BUNDLE_FORMAT, Bundle, BundleHeader, Hash};
+use crate::encoding::{DecodeError, Decoder, Encoder};
+use crate::hlc::Hlc;
+use crate::identity::{ActorId, SIGNATURE_LEN, Signature};
+use crate::ids::{OpId, WorkspaceId};
+use crate::op::{Operation, PayloadReader, PayloadWriter, decode_payload, encode_payload};
+
+/// Bits of a bundle's flag byte.
+mod flag {
+    /// Same author as the bundle before it in the message, next seq, linked
+    /// to it: author, seq and previous hash are left out.
+    pub const CONTINUES: u8 = 1;
+    pub const SIGNED: u8 = 1 << 1;
+    /// The header's clock is not the largest of its operations'.
+    pub const CLOCK_WRITTEN: u8 = 1 << 2;
+    /// The header's operation hashes are not those of its operations.
+    pub const HASHES_WRITTEN: u8 = 1 << 3;
+    /// Another bundle format than the current one.
+    pub const FORMAT_WRITTEN: u8 = 1 << 4;
+    pub const ONE_OPERATION: u8 = 1 << 5;
+    /// Another workspace than the message's.
+    pub const WORKSPACE_WRITTEN: u8 = 1 << 6;
+    pub const ALL: u8 = (1 << 7) - 1;
+}
+
+/// The sending side of one stream.
+pub struct StreamWriter {
+    stream: u32,
+    next_part: u32,
+    actors: FxHashMap<ActorId, u32>,
+    ids: FxHashMap<[u8; 16], u32>,
+    names: FxHashMap<String, u32>,
+    /// The wall time of the last operation written: clocks are deltas from it.
+    last_wall: u64,
+}
+
+/// The receiving side of a peer's streams.
+#[derive(Default)]
+pub struct StreamReader {
+    /// The stream and part read last, when the next part may follow it.
+    position: Option<(u32, u32)>,
+    actors: Vec<ActorId>,
+    ids: Vec<[u8; 16]>,
+    names: Vec<String>,
+    last_wall: u64,
+}
+
+/// One `Bundles` message as it arrives, before its bundles are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundlePart {
+    pub stream: u32,
+    pub part: u32,
+    /// Bundles of the stream still to come after this part (for progress).
+    pub remaining: u64,
+    /// The message's workspace: bundles name another only when they differ.
+    pub workspace: WorkspaceId,
+    pub count: u64,
+    pub body: Vec<u8>,
+}
+
+impl BundlePart {
+    pub(super) fn encode(&self, out: &mut Encoder) {
+        out.varint(u64::from(self.stream)).varint(u64::from(self.part)).varint(self.remaining);
+        out.fixed(self.workspace.as_bytes()).varint(self.count).bytes(&self.body);
+    }
+
+    pub(super) fn decode(input: &mut Decoder<'_>) -> Result<BundlePart, DecodeError> {
+        let stream = read_u32(input, "a stream number")?;
+        let part = read_u32(input, "a part number")?;
+        let remaining = input.varint("a remaining count")?;
+        let workspace = WorkspaceId::from_bytes(input.fixed("a workspace id")?);
+        let count = input.length(MIN_BUNDLE_BYTES, "a number of bundles")? as u64;
+        let body = input.bytes("the bundles")?.to_vec();
+        Ok(BundlePart { stream, part, remaining, workspace, count, body })
+    }
+}
+
+/// Flags, one operation (id reference, clock, tag) and nothing else.
+const MIN_BUNDLE_BYTES: usize = 1 + 1 + 2 + 1;
+
+impl StreamWriter {
+    pub fn new(stream: u32) -> StreamWriter {
+        StreamWriter {
+            stream,
+            next_part: 0,
+            actors: FxHashMap::default(),
+            ids: FxHashMap::default(),
+            names: FxHashMap::default(),
+            last_wall: 0,
+        }
+    }
+
+    /// The stream's next part, holding `bundles` in order. A run of one
+    /// author's consecutive bundles keeps only its newest signature, so the
+    /// caller ends each run at a signed bundle.
+    pub fn part(&mut self, workspace: WorkspaceId, bundles: &[&Bundle], remaining: u64) -> BundlePart {
+        let mut out = Encoder::new();
+        let hashes: Vec<Hash> = bundles.iter().map(|bundle| bundle.hash()).collect();
+        let continues_previous = |index: usize| {
+            index < bundles.len()
+                && index.checked_sub(1).is_some_and(|earlier| continues(bundles[index], bundles[earlier], hashes[earlier]))
+        };
+        for (index, bundle) in bundles.iter().enumerate() {
+            self.bundle(&mut out, workspace, bundle, continues_previous(index), continues_previous(index + 1));
+        }
+        let part = BundlePart {
+            stream: self.stream,
+            part: self.next_part,
+            remaining,
+            workspace,
+            count: bundles.len() as u64,
+            body: out.into_bytes(),
+        };
+        self.next_part += 1;
+        part
+    }
+
+    fn bundle(
+        &mut self,
+        out: &mut Encoder,
+        workspace: WorkspaceId,
+        bundle: &Bundle,
+        continues: bool,
+        continued_by_next: bool,
+    ) {
+        let header = &bundle.header;
+        // Format 1 hashes cover the signature: then it always travels.
+        let signature =
+            bundle.signature.filter(|_| !continued_by_next || header.hash_covers_signature());
+        let clock_derived = bundle.ops.iter().map(|op| op.hlc).max() == Some(header.hlc);
+        let hashes_derived = header.op_hashes.len() == bundle.ops.len()
+            && bundle.ops.iter().zip(&header.op_hashes).all(|(op, hash)| Hash::of(&op.encoded()) == *hash);
+        let mut flags = 0;
+        for (set, bit) in [
+            (continues, flag::CONTINUES),
+            (signature.is_some(), flag::SIGNED),
+            (!clock_derived, flag::CLOCK_WRITTEN),
+            (!hashes_derived, flag::HASHES_WRITTEN),
+            (header.format != BUNDLE_FORMAT, flag::FORMAT_WRITTEN),
+            (bundle.ops.len() == 1, flag::ONE_OPERATION),
+            (header.workspace != workspace, flag::WORKSPACE_WRITTEN),
+        ] {
+            if set {
+                flags |= bit;
+            }
+        }
+        out.u8(flags);
+        if header.format != BUNDLE_FORMAT {
+            out.u8(header.format);
+        }
+        if header.workspace != workspace {
+            out.fixed(header.workspace.as_bytes());
+        }
+        if !continues {
+            reference(out, &mut self.actors, header.author, |out, actor| {
+                out.fixed(actor.as_bytes());
+            });
+            out.varint(header.seq);
+            if let Some(hash) = &header.previous {
+                out.fixed(&hash.0);
+            }
+        }
+        out.varint(header.module_versions.len() as u64);
+        for (module, version) in &header.module_versions {
+            self.name(out, module);
+            self.name(out, version);
+        }
+        if bundle.ops.len() != 1 {
+            out.varint(bundle.ops.len() as u64);
+        }
+        for op in &bundle.ops {
+            self.operation(out, op);
+        }
+        if !clock_derived {
+            out.fixed(&header.hlc.to_bytes());
+        }
+        if !hashes_derived {
+            out.varint(header.op_hashes.len() as u64);
+            for hash in &header.op_hashes {
+                out.fixed(&hash.0);
+            }
+        }
+        if let Some(signature) = signature {
+            out.fixed(&signature.to_bytes());
+        }
+    }
+
+    fn operation(&mut self, out: &mut Encoder, op: &Operation) {
+        let wall = op.hlc.wall();
+        out.signed_varint(wall.wrapping_sub(self.last_wall) as i64).varint(u64::from(op.hlc.counter()));
+        self.last_wall = wall;
+        let mut writer = OpWriter { stream: self, out, wall };
+        writer.id(op.id.as_bytes());
+        encode_payload(&op.payload, &mut writer);
+    }
+
+    fn name(&mut self, out: &mut Encoder, name: &str) {
+        if let Some(&index) = self.names.get(name) {
+            out.varint(self.names.len() as u64 - u64::from(index));
+        } else {
+            out.varint(0).str(name);
+            self.names.insert(name.to_owned(), self.names.len() as u32);
+        }
+    }
+}
+
+/// Whether `bundle` directly follows `previous`, whose hash is
+/// `previous_hash`, in one author's chain.
+fn continues(bundle: &Bundle, previous: &Bundle, previous_hash: Hash) -> bool {
+    bundle.header.author == previous.header.author
+        && bundle.header.seq == previous.header.seq + 1
+        && bundle.header.previous == Some(previous_hash)
+}
+
+/// Writes a reference to `value`: how far back in `table` it was written,
+/// or 0 and the value itself the first time.
+fn reference<T: std::hash::Hash + Eq + Copy>(
+    out: &mut Encoder,
+    table: &mut FxHashMap<T, u32>,
+    value: T,
+    write_new: impl FnOnce(&mut Encoder, T),
+) {
+    if let Some(&index) = table.get(&value) {
+        out.varint(table.len() as u64 - u64::from(index));
+    } else {
+        out.varint(0);
+        write_new(out, value);
+        table.insert(value, table.len() as u32);
+    }
+}
+
+/// Reads what [`reference`] wrote.
+fn dereference<T: Clone>(
+    input: &mut Decoder<'_>,
+    table: &mut Vec<T>,
+    what: &'static str,
+    read_new: impl FnOnce(&mut Decoder<'_>) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    let offset = input.position();
+    match input.varint(what)? {
+        0 => {
+            let value = read_new(input)?;
+            table.push(value.clone());
+            Ok(value)
+        }
+        back => usize::try_from(back)
+            .ok()
+            .and_then(|back| table.len().checked_sub(back))
+            .map(|index| table[index].clone())
+            .ok_or(DecodeError { offset, what }),
+    }
+}
+
+/// The payload writer of one operation: ids and names by reference. A new
+/// id's UUIDv7 time is written as its distance from the operation's clock,
+/// which it was made with.
+struct OpWriter<'s> {
+    stream: &'s mut StreamWriter,
+    out: &'s mut Encoder,
+    wall: u64,
+}
+
+impl PayloadWriter for OpWriter<'_> {
+    fn out(&mut self) -> &mut Encoder {
+        self.out
+    }
+
+    fn id(&mut self, id: &[u8; 16]) {
+        let wall = self.wall;
+        reference(self.out, &mut self.stream.ids, *id, |out, id| write_new_id(out, &id, wall));
+    }
+
+    fn name(&mut self, name: &str) {
+        self.stream.name(self.out, name);
+    }
+}
+
+fn write_new_id(out: &mut Encoder, id: &[u8; 16], wall: u64) {
+    let mut time = [0u8; 8];
+    time[2..].copy_from_slice(&id[..6]);
+    out.signed_varint(u64::from_be_bytes(time).wrapping_sub(wall) as i64).fixed(&id[6..]);
+}
+
+fn read_new_id(input: &mut Decoder<'_>, wall: u64) -> Result<[u8; 16], DecodeError> {
+    let offset = input.position();
+    let time = wall.wrapping_add(input.signed_varint("an id's time")? as u64);
+    if time >> 48 != 0 {
+        return Err(DecodeError { offset, what: "an id's time" });
+    }
+    let rest: [u8; 10] = input.fixed("an id")?;
+    let mut id = [0u8; 16];
+    id[..6].copy_from_slice(&time.to_be_bytes()[2..]);
+    id[6..].copy_from_slice(&rest);
+    Ok(id)
+}
+
+impl StreamReader {
+    /// The bundles of `part`, which must be the next part of the stream
+    /// being read, or the first part of a new one.
+    pub fn read(&mut self, part: &BundlePart) -> Result<Vec<Bundle>, DecodeError> {
+        let read_up_to = self.position.filter(|(stream, _)| *stream == part.stream).map(|(_, last)| last);
+        match read_up_to {
+            // A copy of a part already read (a transport that repeats itself).
+            Some(last) if part.part <= last && (part.part > 0 || last > 0) => return Ok(Vec::new()),
+            Some(last) if part.part == last.wrapping_add(1) => {}
+            _ if part.part == 0 => *self = StreamReader::default(),
+            _ => {
+                // A part went missing: its tables are unknown, so the rest
+                // of the stream cannot be read.
+                self.position = None;
+                return Err(DecodeError { offset: 0, what: "the next part of the stream (one was lost)" });
+            }
+        }
+        self.position = None;
+        let mut input = Decoder::new(&part.body);
+        let mut bundles: Vec<Bundle> = Vec::with_capacity(part.count as usize);
+        for _ in 0..part.count {
+            let bundle = self.bundle(&mut input, part.workspace, bundles.last())?;
+            bundles.push(bundle);
+        }
+        input.finish("the end of the bundles")?;
+        self.position = Some((part.stream, part.part));
+        Ok(bundles)
+    }
+
+    fn bundle(
+        &mut self,
+        input: &mut Decoder<'_>,
+        workspace: WorkspaceId,
+        previous: Option<&Bundle>,
+    ) -> Result<Bundle, DecodeError> {
+        let flags_offset = input.position();
+        let flags = input.u8("a bundle's flags")?;
+        if flags & !flag::ALL != 0 {
+            return Err(DecodeError { offset: flags_offset, what: "known bundle flags" });
+        }
+        let format = if flags & flag::FORMAT_WRITTEN != 0 { input.u8("a bundle format")? } else { BUNDLE_FORMAT };
+        let workspace = if flags & flag::WORKSPACE_WRITTEN != 0 {
+            WorkspaceId::from_bytes(input.fixed("a workspace id")?)
+        } else {
+            workspace
+        };
+        let (author, seq, previous_hash) = if flags & flag::CONTINUES != 0 {
+            let previous =
+                previous.ok_or(DecodeError { offset: flags_offset, what: "a bundle before one that continues it" })?;
+            (previous.header.author, previous.header.seq + 1, Some(previous.hash()))
+        } else {
+            let author = dereference(input, &mut self.actors, "an author", |input| {
+                Ok(ActorId::from_bytes(input.fixed("an author")?))
+            })?;
+            let seq = input.varint("a sequence number")?;
+            if seq == 0 {
+                return Err(input.error("a sequence number from 1"));
+            }
+            let previous_hash = if seq > 1 { Some(Hash(input.fixed("a previous-bundle hash")?)) } else { None };
+            (author, seq, previous_hash)
+        };
+        let module_count = input.length(2, "a list of module versions")?;
+        let mut module_versions = Vec::with_capacity(module_count);
+        for _ in 0..module_count {
+            module_versions.push((self.name(input, "a module name")?, self.name(input, "a module version")?));
+        }
+        let op_count = if flags & flag::ONE_OPERATION != 0 { 1 } else { input.length(4, "a number of operations")? };
+        let mut ops = Vec::with_capacity(op_count);
+        for _ in 0..op_count {
+            ops.push(self.operation(input)?);
+        }
+        let hlc = if flags & flag::CLOCK_WRITTEN != 0 {
+            Hlc::from_bytes(input.fixed("a bundle clock")?)
+        } else {
+            ops.iter().map(|op| op.hlc).max().ok_or(input.error("a bundle with an operation"))?
+        };
+        let op_hashes = if flags & flag::HASHES_WRITTEN != 0 {
+            let count = input.length(32, "a list of operation hashes")?;
+            (0..count).map(|_| input.fixed("an operation hash").map(Hash)).collect::<Result<_, _>>()?
+        } else {
+            ops.iter().map(|op| Hash::of(&op.encoded())).collect()
+        };
+        let signature = if flags & flag::SIGNED != 0 {
+            Some(Signature::from_bytes(input.fixed::<SIGNATURE_LEN>("a signature")?))
+        } else {
+            None
+        };
+        let header = BundleHeader { format, workspace, author, seq, previous: previous_hash, hlc, module_versions, op_hashes };
+        if header.hash_covers_signature() && signature.is_none() {
+            return Err(DecodeError { offset: flags_offset, what: "the signature a format-1 bundle is hashed with" });
+        }
+        Ok(Bundle { header, ops, signature })
+    }
+
+    fn operation(&mut self, input: &mut Decoder<'_>) -> Result<Operation, DecodeError> {
+        let wall = self.last_wall.wrapping_add(input.signed_varint("an operation clock")? as u64);
+        let counter_offset = input.position();
+        let counter = u32::try_from(input.varint("an operation clock's counter")?)
+            .map_err(|_| DecodeError { offset: counter_offset, what: "an operation clock's counter" })?;
+        self.last_wall = wall;
+        let mut reader = OpReader { stream: self, input, wall };
+        let id = OpId::from_bytes(reader.id("an operation id")?);
+        let payload = decode_payload(&mut reader)?;
+        Ok(Operation { id, hlc: Hlc::new(wall, counter), payload })
+    }
+
+    fn name(&mut self, input: &mut Decoder<'_>, what: &'static str) -> Result<String, DecodeError> {
+        dereference(input, &mut self.names, what, |input| Ok(input.str(what)?.to_owned()))
+    }
+}
+
+/// The reading side of [`OpWriter`].
+struct OpReader<'s, 'a> {
+    stream: &'s mut StreamReader,
+    input: &'s mut Decoder<'a>,
+    wall: u64,
+}
+
+impl<'a> PayloadReader<'a> for OpReader<'_, 'a> {
+    const MIN_ID_BYTES: usize = 1;
+
+    fn input(&mut self) -> &mut Decoder<'a> {
+        self.input
+    }
+
+    fn id(&mut self, what: &'static str) -> Result<[u8; 16], DecodeError> {
+        let wall = self.wall;
+        dereference(self.input, &mut self.stream.ids, what, |input| read_new_id(input, wall))
+    }
+
+    fn name<T>(&mut self, what: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, DecodeError> {
+        let offset = self.input.position();
+        let name = self.stream.name(self.input, what)?;
+        parse(&name).ok_or(DecodeError { offset, what })
+    }
+}
+
+fn read_u32(input: &mut Decoder<'_>, what: &'static str) -> Result<u32, DecodeError> {
+    let offset = input.position();
+    u32::try_from(input.varint(what)?).map_err(|_| DecodeError { offset, what })
+}
