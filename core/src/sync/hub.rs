@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::message::{FrameError, Message, NackReason, RefuseReason};
-use super::stream::{StreamReader, StreamWriter};
+use super::stream::{StreamReader, stream_parts, vouched_runs};
 use crate::bundle::{Bundle, Hash, VerifyError};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
@@ -588,17 +588,10 @@ impl SyncHub {
             let held = session.sent.get(&bundle.header.author).max(bundle.header.seq);
             session.sent.set(bundle.header.author, held);
         }
-        let mut writer = StreamWriter::new(session.next_stream);
-        session.next_stream = session.next_stream.wrapping_add(1);
-        let mut start = 0;
-        for (index, bundle) in missing.iter().enumerate() {
-            let at_run_end = missing.get(index + 1).is_none_or(|next| next.header.author != bundle.header.author)
-                || bundle.signature.is_some();
-            if (index + 1 - start >= batch_size && at_run_end) || index + 1 == missing.len() {
-                let part = writer.part(workspace.id(), &missing[start..=index], (missing.len() - index - 1) as u64);
-                self.send(peer, &Message::Bundles(part), now_ms, out);
-                start = index + 1;
-            }
+        let stream = session.next_stream;
+        session.next_stream = stream.wrapping_add(1);
+        for part in stream_parts(workspace.id(), &missing, stream, batch_size) {
+            self.send(peer, &Message::Bundles(part), now_ms, out);
         }
     }
 
@@ -621,25 +614,6 @@ impl SyncHub {
         out.push(Output::Event(SyncEvent::SessionRefused { peer, reason: format!("{reason}: {detail}") }));
         out.push(Output::Close { peer, reason: reason.to_string() });
     }
-}
-
-/// `bundles`, each author's in chain order, without the tail of a run
-/// that no signed bundle after it vouches for (it waits for one).
-fn vouched_runs<'a>(bundles: impl Iterator<Item = &'a Bundle>) -> Vec<&'a Bundle> {
-    let mut vouched: Vec<&Bundle> = Vec::new();
-    // Where the current author's bundles after their last signed one begin.
-    let mut unvouched_from = 0;
-    for bundle in bundles {
-        if vouched.last().is_some_and(|last| last.header.author != bundle.header.author) {
-            vouched.truncate(unvouched_from);
-        }
-        vouched.push(bundle);
-        if bundle.signature.is_some() {
-            unvouched_from = vouched.len();
-        }
-    }
-    vouched.truncate(unvouched_from);
-    vouched
 }
 
 fn merge_into(target: &mut VersionVector, other: &VersionVector) {

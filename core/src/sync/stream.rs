@@ -225,6 +225,46 @@ impl StreamWriter {
     }
 }
 
+/// `bundles`, each author's in chain order, without the bundles after an
+/// author's last signed one: nothing could vouch for them yet (the newest
+/// bundle of every stored chain is signed, so only a partial view has such
+/// a tail).
+pub fn vouched_runs<'a>(bundles: impl Iterator<Item = &'a Bundle>) -> Vec<&'a Bundle> {
+    let mut vouched: Vec<&Bundle> = Vec::new();
+    // Where the current author's bundles after their last signed one begin.
+    let mut unvouched_from = 0;
+    for bundle in bundles {
+        if vouched.last().is_some_and(|last| last.header.author != bundle.header.author) {
+            vouched.truncate(unvouched_from);
+        }
+        vouched.push(bundle);
+        if bundle.signature.is_some() {
+            unvouched_from = vouched.len();
+        }
+    }
+    vouched.truncate(unvouched_from);
+    vouched
+}
+
+/// `bundles` (from [`vouched_runs`]) as the parts of stream number
+/// `stream`, of about `batch_size` bundles each: a part ends only where an
+/// author's run ends or at a signed bundle, so every run in it is vouched for.
+pub fn stream_parts(workspace: WorkspaceId, bundles: &[&Bundle], stream: u32, batch_size: usize) -> Vec<BundlePart> {
+    let mut writer = StreamWriter::new(stream);
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (index, bundle) in bundles.iter().enumerate() {
+        let last = index + 1 == bundles.len();
+        let run_may_end =
+            bundle.signature.is_some() || bundles.get(index + 1).is_none_or(|next| next.header.author != bundle.header.author);
+        if last || (index + 1 - start >= batch_size.max(1) && run_may_end) {
+            parts.push(writer.part(workspace, &bundles[start..=index], (bundles.len() - index - 1) as u64));
+            start = index + 1;
+        }
+    }
+    parts
+}
+
 /// Whether `bundle` directly follows `previous`, whose hash is
 /// `previous_hash`, in one author's chain.
 fn continues(bundle: &Bundle, previous: &Bundle, previous_hash: Hash) -> bool {

@@ -26,7 +26,7 @@ use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::state::State;
 use openprod_core::store::Snapshot;
-use openprod_core::sync::{Message, SyncConfig, encode_bundles};
+use openprod_core::sync::{Message, StreamReader, SyncConfig, encode_bundles, stream_parts, vouched_runs};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Opening, Workspace};
 
@@ -59,6 +59,8 @@ const CONTACTS_MANIFEST: &str = include_str!("../../../../../modules/contacts/ma
 pub struct Bench {
     writer: Workspace,
     replica: Option<Workspace>,
+    /// Reads the writer's stream of bundles on the replica's side.
+    reader: StreamReader,
     /// The writer's records by the harness's record index (creation order).
     records: Vec<EntityId>,
     table: TableId,
@@ -88,6 +90,7 @@ impl Bench {
         Bench {
             writer,
             replica: None,
+            reader: StreamReader::default(),
             records: Vec::with_capacity(RECORDS),
             table: TableId::new("contacts", "contacts"),
             entropy,
@@ -119,13 +122,10 @@ impl Bench {
     /// transport keeps message boundaries; here each message is laid after
     /// the previous one with its length in front ([`messages`] splits them).
     pub fn encode_log(&self) -> Vec<u8> {
-        let bundles = self.writer.log().bundles();
-        let batch_size = SyncConfig::default().batch_size;
-        let mut remaining = bundles.len();
+        let bundles = vouched_runs(self.writer.log().bundles().iter());
         let mut transfer = Vec::new();
-        for batch in bundles.chunks(batch_size) {
-            remaining -= batch.len();
-            let message = encode_bundles(batch.iter(), remaining as u64);
+        for part in stream_parts(self.writer.id(), &bundles, 0, SyncConfig::default().batch_size) {
+            let message = Message::Bundles(part).encode();
             transfer.extend_from_slice(&(message.len() as u32).to_le_bytes());
             transfer.extend_from_slice(&message);
         }
@@ -142,8 +142,12 @@ impl Bench {
     /// (hash links and signatures) and apply.
     pub fn receive(&mut self, message: &[u8]) {
         let now_ms = self.tick();
+        let bundles = match Message::decode(message) {
+            Ok(Message::Bundles(part)) => self.reader.read(&part).expect("the writer's stream reads"),
+            other => panic!("expected a Bundles message, got {other:?}"),
+        };
         let replica = self.replica.as_mut().expect("begin_catch_up came first");
-        let report = replica.receive(bundles_of(message), now_ms);
+        let report = replica.receive(bundles, now_ms);
         assert!(report.refused.is_empty(), "the writer's bundles verify: {:?}", report.refused.first());
     }
 
@@ -151,7 +155,7 @@ impl Bench {
     /// session sends at once.
     pub fn live_update(&mut self, record: usize, field: &str, value: &str) -> Vec<u8> {
         let bundle = self.write(record, field, value);
-        Message::Bundles { bundles: vec![bundle], remaining: 0 }.encode()
+        encode_bundles(&[bundle], 0)
     }
 
     /// A field of the replica.
@@ -221,13 +225,6 @@ pub fn messages(transfer: &[u8]) -> impl Iterator<Item = &[u8]> {
         rest = after;
         Some(message)
     })
-}
-
-fn bundles_of(message: &[u8]) -> Vec<Bundle> {
-    match Message::decode(message) {
-        Ok(Message::Bundles { bundles, .. }) => bundles,
-        other => panic!("expected a Bundles message, got {other:?}"),
-    }
 }
 
 fn read_text(state: &State, record: EntityId, key: &FieldKey) -> String {
