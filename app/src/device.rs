@@ -77,8 +77,7 @@ pub fn download(file_name: &str, bytes: &[u8], mime: &str) -> Result<(), String>
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(describe)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(describe)?;
     let document = web_sys::window().and_then(|window| window.document()).ok_or("no document")?;
-    let link: web_sys::HtmlAnchorElement =
-        document.create_element("a").map_err(describe)?.unchecked_into();
+    let link: web_sys::HtmlAnchorElement = document.create_element("a").map_err(describe)?.unchecked_into();
     link.set_href(&url);
     link.set_download(file_name);
     link.click();

@@ -258,7 +258,8 @@ pub async fn import_file(
     let already_here = listed.iter().find(|entry| entry.id == id).cloned();
     let driver = match &already_here {
         Some(_) => {
-            let driver = crate::driver::open(id, copy_identity(identity), |_| {}).await.map_err(|error| error.to_string())?;
+            let driver =
+                crate::driver::open(id, copy_identity(identity), |_| {}).await.map_err(|error| error.to_string())?;
             if let Err(error) = driver.fully_open().await {
                 driver.close();
                 return Err(error);

@@ -31,7 +31,9 @@ impl Route {
     fn parse_known(fragment: &str) -> Option<Route> {
         let path = fragment.trim_start_matches('#').trim_start_matches('/');
         if path.starts_with("join/") {
-            return Some(ShareLink::parse(fragment).map_or_else(|error| Route::BrokenJoin(error.to_string()), Route::Join));
+            return Some(
+                ShareLink::parse(fragment).map_or_else(|error| Route::BrokenJoin(error.to_string()), Route::Join),
+            );
         }
         let parts: Vec<&str> = path.split('/').filter(|part| !part.is_empty()).collect();
         let workspace = |text: &str| WorkspaceId::parse(text).ok();
@@ -109,19 +111,18 @@ mod tests {
         let id = WorkspaceId::new_v7(1_790_000_000_000, [7; 10]);
         let table = TableId::new("contacts", "contacts");
         let record = EntityId::new_v7(1_790_000_000_001, [9; 10]);
-        for route in [
-            Route::Workspaces,
-            Route::Home(id),
-            Route::Table(id, table.clone()),
-            Route::Record(id, table, record),
-        ] {
+        for route in
+            [Route::Workspaces, Route::Home(id), Route::Table(id, table.clone()), Route::Record(id, table, record)]
+        {
             assert_eq!(Route::parse(&route.href()), route);
         }
         assert_eq!(Route::parse(""), Route::Workspaces);
         assert_eq!(Route::parse("#/w/not-an-id"), Route::Unknown("#/w/not-an-id".to_owned()));
         let link = ShareLink {
             workspace: id,
-            admission: openprod_core::sync::Admission::Secret(openprod_core::sync::WorkspaceSecret::from_bytes([3; 32])),
+            admission: openprod_core::sync::Admission::Secret(openprod_core::sync::WorkspaceSecret::from_bytes(
+                [3; 32],
+            )),
             relay: Some("wss://192.168.1.20:8443/ws".to_owned()),
         };
         assert_eq!(Route::parse(&Route::Join(link.clone()).href()), Route::Join(link.clone()));

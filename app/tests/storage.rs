@@ -8,7 +8,7 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use openprod_app::storage::{
-    Compaction, ProfileDb, StorageError, WorkspaceDb, Sharing, WorkspaceEntry, request_persistence, storage_estimate,
+    Compaction, ProfileDb, Sharing, StorageError, WorkspaceDb, WorkspaceEntry, request_persistence, storage_estimate,
 };
 use openprod_core::access::RecoveryKey;
 use openprod_core::bundle::Bundle;
@@ -292,8 +292,13 @@ async fn the_profile_keeps_the_identity_and_the_workspace_list() {
         sharing: Some(sharing.clone()),
         recovery_key: Some(RecoveryKey::generate(&mut SeededEntropy::new(4))),
     };
-    let lear =
-        WorkspaceEntry { id: fresh_id(), name: "Lear".into(), last_opened_ms: NOW + 1, sharing: None, recovery_key: None };
+    let lear = WorkspaceEntry {
+        id: fresh_id(),
+        name: "Lear".into(),
+        last_opened_ms: NOW + 1,
+        sharing: None,
+        recovery_key: None,
+    };
     profile.save_workspace(&hamlet).await.unwrap();
     profile.save_workspace(&lear).await.unwrap();
     assert_eq!(profile.workspaces().await.unwrap(), vec![lear.clone(), hamlet.clone()]);

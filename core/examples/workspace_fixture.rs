@@ -36,7 +36,8 @@ fn main() {
 
     let mut entropy = SeededEntropy::new(42);
     let mut now = NOW;
-    let (mut owner, first) = Workspace::create(Identity::from_seed([1; 32]), "Benchmark show", "Owner", now, &mut entropy);
+    let (mut owner, first) =
+        Workspace::create(Identity::from_seed([1; 32]), "Benchmark show", "Owner", now, &mut entropy);
     let mut bundles = vec![first];
     let mut change = owner.change(now, &mut entropy);
     change.adopt_module(CONTACTS, None).expect("the Contacts module parses");

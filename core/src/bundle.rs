@@ -356,7 +356,11 @@ pub fn prove_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId
         let check = bundle
             .verify_contents(workspace)
             .and_then(|()| {
-                if bundle.header.author == author { Ok(()) } else { Err(VerifyError::MixedAuthors { seq: bundle.header.seq }) }
+                if bundle.header.author == author {
+                    Ok(())
+                } else {
+                    Err(VerifyError::MixedAuthors { seq: bundle.header.seq })
+                }
             })
             .and_then(|()| check_link(&bundle.header, expected));
         if let Err(error) = check {
@@ -437,23 +441,47 @@ pub fn check_link(header: &BundleHeader, tip: Option<ChainTip>) -> Result<(), Ve
 /// Why a bundle was refused. Nothing of a refused bundle is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyError {
-    ForeignWorkspace { seq: u64, workspace: WorkspaceId },
-    BadOperationHash { seq: u64, index: usize },
-    WrongBundleClock { seq: u64 },
-    BadSignature { seq: u64 },
+    ForeignWorkspace {
+        seq: u64,
+        workspace: WorkspaceId,
+    },
+    BadOperationHash {
+        seq: u64,
+        index: usize,
+    },
+    WrongBundleClock {
+        seq: u64,
+    },
+    BadSignature {
+        seq: u64,
+    },
     /// Neither the bundle nor a later one of its run carries a signature
     /// that holds for it: it may be genuine, but nothing proves it yet.
-    Unvouched { seq: u64 },
+    Unvouched {
+        seq: u64,
+    },
     /// The bundle does not follow the author's latest known bundle.
-    ChainGap { seq: u64, expected: u64 },
+    ChainGap {
+        seq: u64,
+        expected: u64,
+    },
     /// The bundle's `previous` hash is not the hash of the author's bundle before it.
-    BrokenChain { seq: u64 },
+    BrokenChain {
+        seq: u64,
+    },
     /// A different bundle with this author and seq is already known: the
     /// author's history was forked, which honest devices never do.
-    Fork { seq: u64 },
-    MixedAuthors { seq: u64 },
+    Fork {
+        seq: u64,
+    },
+    MixedAuthors {
+        seq: u64,
+    },
     /// An operation id that is already in the log: replayed or forged.
-    DuplicateOperation { seq: u64, op: crate::ids::OpId },
+    DuplicateOperation {
+        seq: u64,
+        op: crate::ids::OpId,
+    },
 }
 
 impl fmt::Display for VerifyError {
@@ -465,12 +493,17 @@ impl fmt::Display for VerifyError {
             VerifyError::BadOperationHash { seq, index } => {
                 write!(f, "change #{seq} is damaged: its operation {} does not match its checksum", index + 1)
             }
-            VerifyError::WrongBundleClock { seq } => write!(f, "change #{seq} is damaged: its timestamp is inconsistent"),
+            VerifyError::WrongBundleClock { seq } => {
+                write!(f, "change #{seq} is damaged: its timestamp is inconsistent")
+            }
             VerifyError::BadSignature { seq } => {
                 write!(f, "change #{seq} is not signed by its author: it was forged or damaged")
             }
             VerifyError::Unvouched { seq } => {
-                write!(f, "change #{seq} came without its author's signature or a later signed change that vouches for it")
+                write!(
+                    f,
+                    "change #{seq} came without its author's signature or a later signed change that vouches for it"
+                )
             }
             VerifyError::ChainGap { seq, expected } => {
                 write!(f, "change #{seq} arrived before change #{expected} of the same author")
@@ -482,7 +515,9 @@ impl fmt::Display for VerifyError {
                 f,
                 "two different changes #{seq} exist from the same author: their identity was used on two devices at once"
             ),
-            VerifyError::MixedAuthors { seq } => write!(f, "change #{seq} is from another author than the rest of its run"),
+            VerifyError::MixedAuthors { seq } => {
+                write!(f, "change #{seq} is from another author than the rest of its run")
+            }
             VerifyError::DuplicateOperation { seq, op } => {
                 write!(f, "change #{seq} repeats operation {op}, which is already recorded")
             }

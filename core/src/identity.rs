@@ -149,14 +149,8 @@ mod tests {
         let alex = Identity::from_seed([2; 32]);
         let signature = jane.sign(b"call time 18:00");
         assert_eq!(jane.actor_id().verify(b"call time 18:00", &signature), Ok(()));
-        assert_eq!(
-            alex.actor_id().verify(b"call time 18:00", &signature),
-            Err(IdentityError::BadSignature)
-        );
-        assert_eq!(
-            jane.actor_id().verify(b"call time 18:30", &signature),
-            Err(IdentityError::BadSignature)
-        );
+        assert_eq!(alex.actor_id().verify(b"call time 18:00", &signature), Err(IdentityError::BadSignature));
+        assert_eq!(jane.actor_id().verify(b"call time 18:30", &signature), Err(IdentityError::BadSignature));
     }
 
     #[test]

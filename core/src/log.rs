@@ -183,10 +183,7 @@ impl OpLog {
 
     /// How many bundles a peer whose vector is `theirs` lacks.
     pub fn missing_count(&self, theirs: &VersionVector) -> u64 {
-        self.chains
-            .iter()
-            .map(|(actor, chain)| (chain.bundles.len() as u64).saturating_sub(theirs.get(actor)))
-            .sum()
+        self.chains.iter().map(|(actor, chain)| (chain.bundles.len() as u64).saturating_sub(theirs.get(actor))).sum()
     }
 
     /// Every operation in canonical order, with its bundle.

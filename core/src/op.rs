@@ -34,67 +34,165 @@ pub enum DataHandling {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpPayload {
     /// A workspace's first operation: its name and its owner's display name.
-    Bootstrap { workspace_name: String, owner_name: String },
+    Bootstrap {
+        workspace_name: String,
+        owner_name: String,
+    },
     /// Admits an actor to the roster (or renames one already there).
-    AdmitActor { actor: ActorId, display_name: String },
+    AdmitActor {
+        actor: ActorId,
+        display_name: String,
+    },
     /// Adopts a module for the whole workspace. The manifest travels with the
     /// operation, so every peer learns the schema through sync.
-    AdoptModule { manifest_toml: String, tables_toml: Option<String> },
-    CreateEntity { entity: EntityId, initial_table: Option<TableId> },
+    AdoptModule {
+        manifest_toml: String,
+        tables_toml: Option<String>,
+    },
+    CreateEntity {
+        entity: EntityId,
+        initial_table: Option<TableId>,
+    },
     /// `cascade_edges`: the live edges touching the entity when it was deleted.
-    DeleteEntity { entity: EntityId, cascade_edges: Vec<EdgeId> },
+    DeleteEntity {
+        entity: EntityId,
+        cascade_edges: Vec<EdgeId>,
+    },
     /// Brings a deleted entity back (undo), with the edges still safe to restore.
-    RestoreEntity { entity: EntityId, restore_edges: Vec<EdgeId> },
+    RestoreEntity {
+        entity: EntityId,
+        restore_edges: Vec<EdgeId>,
+    },
     /// `replaces`: the writes to this field the author had seen as current.
-    SetField { entity: EntityId, field: FieldKey, value: Value, replaces: Vec<OpId> },
-    ClearField { entity: EntityId, field: FieldKey, replaces: Vec<OpId> },
+    SetField {
+        entity: EntityId,
+        field: FieldKey,
+        value: Value,
+        replaces: Vec<OpId>,
+    },
+    ClearField {
+        entity: EntityId,
+        field: FieldKey,
+        replaces: Vec<OpId>,
+    },
     /// Attaches a table. Its default values are `SetField`s in the same bundle.
-    AddToTable { entity: EntityId, table: TableId },
+    AddToTable {
+        entity: EntityId,
+        table: TableId,
+    },
     /// Detaches a table. With [`DataHandling::Discard`] the bundle also
     /// clears the table's own fields, one `ClearField` each.
-    RemoveFromTable { entity: EntityId, table: TableId, handling: DataHandling },
+    RemoveFromTable {
+        entity: EntityId,
+        table: TableId,
+        handling: DataHandling,
+    },
     /// Re-attaches a table that `from_op` removed, with its preserved values.
-    RestoreFacet { entity: EntityId, table: TableId, from_op: OpId },
-    CreateEdge { edge: EdgeId, edge_type: EdgeType, source: EntityId, target: EntityId, properties: Vec<(String, Value)> },
-    DeleteEdge { edge: EdgeId },
-    RestoreEdge { edge: EdgeId },
-    SetEdgeProperty { edge: EdgeId, property: String, value: Option<Value>, replaces: Vec<OpId> },
-    LinkTables { source: TableId, target: TableId },
-    UnlinkTables { source: TableId, target: TableId },
+    RestoreFacet {
+        entity: EntityId,
+        table: TableId,
+        from_op: OpId,
+    },
+    CreateEdge {
+        edge: EdgeId,
+        edge_type: EdgeType,
+        source: EntityId,
+        target: EntityId,
+        properties: Vec<(String, Value)>,
+    },
+    DeleteEdge {
+        edge: EdgeId,
+    },
+    RestoreEdge {
+        edge: EdgeId,
+    },
+    SetEdgeProperty {
+        edge: EdgeId,
+        property: String,
+        value: Option<Value>,
+        replaces: Vec<OpId>,
+    },
+    LinkTables {
+        source: TableId,
+        target: TableId,
+    },
+    UnlinkTables {
+        source: TableId,
+        target: TableId,
+    },
     /// Makes `fields` one semantic field named `shared_key`.
-    ConfirmMapping { shared_key: String, fields: Vec<FieldKey> },
+    ConfirmMapping {
+        shared_key: String,
+        fields: Vec<FieldKey>,
+    },
     /// Records that the user declined a suggested mapping, so it is not offered again.
-    RejectMapping { shared_key: String, fields: Vec<FieldKey> },
+    RejectMapping {
+        shared_key: String,
+        fields: Vec<FieldKey>,
+    },
     /// Ends the mapping confirmed by `mapping`. The same bundle copies the
     /// shared value into each field that would otherwise lose it, one
     /// `SetField` each, so nothing is lost.
-    RevokeMapping { mapping: OpId },
+    RevokeMapping {
+        mapping: OpId,
+    },
     /// Two records are one thing. The survivor is the smaller id (after
     /// following earlier merges), so every peer picks the same one.
-    MergeEntities { first: EntityId, second: EntityId },
+    MergeEntities {
+        first: EntityId,
+        second: EntityId,
+    },
     /// Settles the conflict whose competing writes are `resolves` (the
     /// field's heads when the resolver decided) with `value`: one of them or
     /// a new one. `supersedes` names the earlier resolution this one revises.
-    ResolveConflict { entity: EntityId, field: FieldKey, value: Option<Value>, resolves: Vec<OpId>, supersedes: Option<OpId> },
+    ResolveConflict {
+        entity: EntityId,
+        field: FieldKey,
+        value: Option<Value>,
+        resolves: Vec<OpId>,
+        supersedes: Option<OpId>,
+    },
     /// Creates `into` and moves `tables` to it from `source`. Field values
     /// the new record takes are `SetField`s on it in the same bundle.
-    SplitEntity { source: EntityId, into: EntityId, tables: Vec<TableId> },
+    SplitEntity {
+        source: EntityId,
+        into: EntityId,
+        tables: Vec<TableId>,
+    },
     /// How people without the workspace secret get in (owner only).
-    SetJoinMode { mode: JoinMode },
+    SetJoinMode {
+        mode: JoinMode,
+    },
     /// A short code that lets people in while the join mode is
     /// [`JoinMode::AccessKey`] (owner only). The operation's id names the key.
-    CreateAccessKey { code: String, expires: Hlc, max_uses: Option<u32> },
+    CreateAccessKey {
+        code: String,
+        expires: Hlc,
+        max_uses: Option<u32>,
+    },
     /// Ends a key before its time (owner only).
-    RevokeAccessKey { key: OpId },
+    RevokeAccessKey {
+        key: OpId,
+    },
     /// Counts one use of `key`: written with the `AdmitActor` of the person it let in.
-    UseAccessKey { key: OpId, actor: ActorId },
+    UseAccessKey {
+        key: OpId,
+        actor: ActorId,
+    },
     /// The recovery key's verifier, a hash of the secret only the owner holds
     /// (owner only); a new one replaces the old.
-    SetRecoveryKey { verifier: [u8; 32] },
+    SetRecoveryKey {
+        verifier: [u8; 32],
+    },
     /// This workspace was copied, without its history, into `new_workspace`.
-    Forked { new_workspace: WorkspaceId },
+    Forked {
+        new_workspace: WorkspaceId,
+    },
     /// This workspace began as a copy of `source` as it stood at `source_hlc`.
-    ForkedFrom { source: WorkspaceId, source_hlc: Hlc },
+    ForkedFrom {
+        source: WorkspaceId,
+        source_hlc: Hlc,
+    },
 }
 
 /// How a device that does not hold the workspace secret is let in.
@@ -490,7 +588,11 @@ pub(crate) fn decode_payload<'a>(r: &mut impl PayloadReader<'a>) -> Result<OpPay
         tag::REMOVE_FROM_TABLE => OpPayload::RemoveFromTable {
             entity: decode_entity(r)?,
             table: decode_table(r)?,
-            handling: if r.input().bool("a data handling flag")? { DataHandling::Discard } else { DataHandling::Preserve },
+            handling: if r.input().bool("a data handling flag")? {
+                DataHandling::Discard
+            } else {
+                DataHandling::Preserve
+            },
         },
         tag::RESTORE_FACET => OpPayload::RestoreFacet {
             entity: decode_entity(r)?,
@@ -573,9 +675,7 @@ pub(crate) fn decode_payload<'a>(r: &mut impl PayloadReader<'a>) -> Result<OpPay
             actor: ActorId::from_bytes(r.input().fixed("an actor id")?),
         },
         tag::SET_RECOVERY_KEY => OpPayload::SetRecoveryKey { verifier: r.input().fixed("a recovery key verifier")? },
-        tag::FORKED => {
-            OpPayload::Forked { new_workspace: WorkspaceId::from_bytes(r.input().fixed("a workspace id")?) }
-        }
+        tag::FORKED => OpPayload::Forked { new_workspace: WorkspaceId::from_bytes(r.input().fixed("a workspace id")?) },
         tag::FORKED_FROM => OpPayload::ForkedFrom {
             source: WorkspaceId::from_bytes(r.input().fixed("a workspace id")?),
             source_hlc: Hlc::from_bytes(r.input().fixed("a clock")?),

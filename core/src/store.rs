@@ -73,7 +73,10 @@ pub struct MemoryStore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemoryStoreError {
     /// The store is full: nothing of the failed call was written.
-    Full { needed: usize, available: usize },
+    Full {
+        needed: usize,
+        available: usize,
+    },
     Damaged(DecodeError),
 }
 

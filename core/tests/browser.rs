@@ -11,10 +11,7 @@ fn sign_and_verify_in_the_browser() {
     let identity = Identity::from_seed([42; 32]);
     let signature = identity.sign(b"standby lights 12");
     assert_eq!(identity.actor_id().verify(b"standby lights 12", &signature), Ok(()));
-    assert_eq!(
-        identity.actor_id().verify(b"standby lights 13", &signature),
-        Err(IdentityError::BadSignature)
-    );
+    assert_eq!(identity.actor_id().verify(b"standby lights 13", &signature), Err(IdentityError::BadSignature));
 }
 
 #[wasm_bindgen_test]

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
@@ -27,46 +25,15 @@ use openprod_core::value::Value;
 // Allocation watch: the largest single allocation each thread asks for, so
 // that hostile-input tests can check a declared length is never trusted.
 
-struct WatchedAllocator;
-
-thread_local! {
-    static LARGEST_ALLOCATION: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note_allocation(size: usize) {
-    let _ = LARGEST_ALLOCATION.try_with(|largest| largest.set(largest.get().max(size)));
-}
-
-unsafe impl GlobalAlloc for WatchedAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: WatchedAllocator = WatchedAllocator;
+#[path = "common/allocation_watch.rs"]
+mod allocation_watch;
 
 /// Decodes untrusted bytes, failing the test (with the input in hex) if the
 /// decoder panics or allocates more at once than the input could justify.
 fn decode_untrusted(bytes: &[u8]) -> Result<Bundle, DecodeError> {
-    LARGEST_ALLOCATION.with(|largest| largest.set(0));
+    allocation_watch::reset();
     let result = catch_unwind(AssertUnwindSafe(|| Bundle::decode_one(bytes)));
-    let largest = LARGEST_ALLOCATION.with(Cell::get);
+    let largest = allocation_watch::largest();
     let shown = || hex::encode(&bytes[..bytes.len().min(400)]);
     let result = result.unwrap_or_else(|_| panic!("decoding panicked on {} bytes: {}", bytes.len(), shown()));
     // Each decoded element takes at least one input byte, and no element
@@ -1460,12 +1427,9 @@ mod random_round_trips {
             (op_id(), any::<[u8; 32]>())
                 .prop_map(|(key, actor)| OpPayload::UseAccessKey { key, actor: ActorId::from_bytes(actor) }),
             any::<[u8; 32]>().prop_map(|verifier| OpPayload::SetRecoveryKey { verifier }),
-            any::<[u8; 16]>()
-                .prop_map(|id| OpPayload::Forked { new_workspace: WorkspaceId::from_bytes(id) }),
-            (any::<[u8; 16]>(), hlc()).prop_map(|(id, source_hlc)| OpPayload::ForkedFrom {
-                source: WorkspaceId::from_bytes(id),
-                source_hlc
-            }),
+            any::<[u8; 16]>().prop_map(|id| OpPayload::Forked { new_workspace: WorkspaceId::from_bytes(id) }),
+            (any::<[u8; 16]>(), hlc())
+                .prop_map(|(id, source_hlc)| OpPayload::ForkedFrom { source: WorkspaceId::from_bytes(id), source_hlc }),
         ]
     }
 

@@ -842,7 +842,8 @@ fn sample_value(field: &str, field_type: FieldType, pick: usize) -> Value {
 fn assert_only_gaps(report: &ReceiveReport, context: &str, journal: &str) {
     for refused in &report.refused {
         match &refused.reason {
-            Refusal::Invalid(VerifyError::ChainGap { .. } | VerifyError::Unvouched { .. }) | Refusal::AfterRefused { .. } => {}
+            Refusal::Invalid(VerifyError::ChainGap { .. } | VerifyError::Unvouched { .. })
+            | Refusal::AfterRefused { .. } => {}
             other => panic!("{context}: bundle #{} refused: {other:?}\n{journal}", refused.seq),
         }
     }

@@ -149,9 +149,13 @@ fn the_recovery_key_is_kept_as_a_verifier_and_survives_a_snapshot() {
     let verifier = owner.state().recovery_verifier().unwrap();
     assert!(key.matches(&verifier));
     let key_text = key.to_text();
-    assert!(!owner.log().bundles().iter().any(|bundle| {
-        bundle.encoded().windows(key_text.len()).any(|window| window == key_text.as_bytes())
-    }));
+    assert!(
+        !owner
+            .log()
+            .bundles()
+            .iter()
+            .any(|bundle| { bundle.encoded().windows(key_text.len()).any(|window| window == key_text.as_bytes()) })
+    );
 
     let snapshot = owner.snapshot();
     let bundles = owner.log().bundles().to_vec();
@@ -219,7 +223,10 @@ fn a_wrong_code_is_caught_by_the_member_and_gets_nothing() {
     };
     assert_eq!(member.on_confirm(&frame), Err(EnrollError::WrongCode));
     assert_eq!(EnrollError::WrongCode.to_string(), "the access key is not right");
-    assert_eq!(member.welcome(&WorkspaceSecret::from_bytes([9; 32]), &mut SeededEntropy::new(5)), Err(EnrollError::OutOfTurn));
+    assert_eq!(
+        member.welcome(&WorkspaceSecret::from_bytes([9; 32]), &mut SeededEntropy::new(5)),
+        Err(EnrollError::OutOfTurn)
+    );
     let reason = "the access key is not right";
     assert_eq!(exchange.joiner.on_message(&refusal(reason)).unwrap(), JoinerOutcome::Refused(reason.into()));
 }

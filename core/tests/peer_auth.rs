@@ -8,8 +8,8 @@ use openprod_core::entropy::SeededEntropy;
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
 use openprod_core::sync::{
-    Admission, AuthError, ChannelBinding, LinkError, MAX_DISPLAY_NAME_BYTES, PeerIntroduction, ShareLink, WorkspaceSecret,
-    open_hello, room_name, seal_hello,
+    Admission, AuthError, ChannelBinding, LinkError, MAX_DISPLAY_NAME_BYTES, PeerIntroduction, ShareLink,
+    WorkspaceSecret, open_hello, room_name, seal_hello,
 };
 
 use common::{identity, workspace_id};
@@ -186,7 +186,8 @@ fn links_that_cannot_be_used_say_why() {
 fn links_without_a_secret_say_how_their_holder_gets_in() {
     let id = workspace_id(3);
     for (admission, by) in [(Admission::AccessKey, "key"), (Admission::Request, "request")] {
-        let link = ShareLink { workspace: id, admission: admission.clone(), relay: Some("ws://10.0.0.2:8080/ws".into()) };
+        let link =
+            ShareLink { workspace: id, admission: admission.clone(), relay: Some("ws://10.0.0.2:8080/ws".into()) };
         let fragment = link.to_fragment();
         assert_eq!(fragment, format!("#/join/{id}?by={by}&relay=ws%3A%2F%2F10.0.0.2%3A8080%2Fws"));
         assert_eq!(ShareLink::parse(&fragment), Ok(link));

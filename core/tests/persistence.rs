@@ -60,10 +60,12 @@ fn reopening_from_a_snapshot_matches_a_full_rebuild_and_applies_the_tail() {
     bundles.push(change.commit().unwrap());
 
     let identity = Identity::from_seed([1; 32]);
-    let restored = Workspace::restore(workspace.id(), identity, &snapshot, bundles.clone(), NOW + 600, ClockConfig::default());
+    let restored =
+        Workspace::restore(workspace.id(), identity, &snapshot, bundles.clone(), NOW + 600, ClockConfig::default());
     assert!(restored.snapshot_used);
     assert!(restored.report.refused.is_empty(), "{:?}", restored.report.refused);
-    let (rebuilt, _) = Workspace::open(workspace.id(), Identity::from_seed([1; 32]), bundles, NOW + 600, ClockConfig::default());
+    let (rebuilt, _) =
+        Workspace::open(workspace.id(), Identity::from_seed([1; 32]), bundles, NOW + 600, ClockConfig::default());
     assert_eq!(restored.workspace.state().state_hash(), workspace.state().state_hash());
     assert_eq!(rebuilt.state().state_hash(), workspace.state().state_hash());
     assert_eq!(restored.workspace.log().version_vector(), workspace.log().version_vector());
@@ -79,8 +81,14 @@ fn a_damaged_snapshot_is_set_aside_and_the_log_rebuilds_the_state() {
     let mut snapshot = workspace.snapshot();
     let middle = snapshot.state.len() / 2;
     snapshot.state.truncate(middle);
-    let restored =
-        Workspace::restore(workspace.id(), Identity::from_seed([1; 32]), &snapshot, bundles, NOW + 100, ClockConfig::default());
+    let restored = Workspace::restore(
+        workspace.id(),
+        Identity::from_seed([1; 32]),
+        &snapshot,
+        bundles,
+        NOW + 100,
+        ClockConfig::default(),
+    );
     assert!(!restored.snapshot_used);
     assert_eq!(restored.workspace.state().state_hash(), workspace.state().state_hash());
 }

@@ -126,7 +126,9 @@ impl Room {
         self.now += 10;
         let device = &mut self.devices[index];
         let mut change = device.workspace.change(self.now, &mut self.entropy);
-        change.create_record(&TableId::new("contacts", "contacts"), &[("full_name", Value::String(name.into()))]).unwrap();
+        change
+            .create_record(&TableId::new("contacts", "contacts"), &[("full_name", Value::String(name.into()))])
+            .unwrap();
         let bundle = change.commit().unwrap();
         device.store.append_bundles(&[bundle]).unwrap();
         let outputs = device.hub.local_bundles(&device.workspace, self.now);
@@ -191,7 +193,9 @@ fn only_what_the_driver_confirmed_durable_is_offered_or_acknowledged() {
     room.now += 10;
     let device = &mut room.devices[0];
     let mut change = device.workspace.change(room.now, &mut room.entropy);
-    change.create_record(&TableId::new("contacts", "contacts"), &[("full_name", Value::String("Ophelia".into()))]).unwrap();
+    change
+        .create_record(&TableId::new("contacts", "contacts"), &[("full_name", Value::String("Ophelia".into()))])
+        .unwrap();
     change.commit().unwrap();
     let vector = Message::Vector { vector: room.vector(1) }.encode();
     let device = &mut room.devices[0];
@@ -240,7 +244,8 @@ fn peers_compare_state_hashes_once_quiet() {
 #[test]
 fn a_peer_of_another_workspace_is_refused_with_a_reason() {
     let mut room = Room::new(1);
-    let stranger = Workspace::empty(WorkspaceId::new_v7(NOW, [9; 10]), Identity::from_seed([9; 32]), NOW, ClockConfig::default());
+    let stranger =
+        Workspace::empty(WorkspaceId::new_v7(NOW, [9; 10]), Identity::from_seed([9; 32]), NOW, ClockConfig::default());
     let hello = Message::Hello {
         workspace: stranger.id(),
         actor: stranger.actor(),
@@ -287,8 +292,17 @@ fn messages_round_trip_and_hostile_frames_are_refused_without_panicking() {
     room.edit(0, "Yorick");
     let workspace = &room.devices[0].workspace;
     let messages = vec![
-        Message::Hello { workspace: workspace.id(), actor: workspace.actor(), vector: workspace.log().version_vector(), wants_reply: false },
-        Message::Bundles(StreamWriter::new(0).part(workspace.id(), &workspace.log().bundles().iter().collect::<Vec<_>>(), 3)),
+        Message::Hello {
+            workspace: workspace.id(),
+            actor: workspace.actor(),
+            vector: workspace.log().version_vector(),
+            wants_reply: false,
+        },
+        Message::Bundles(StreamWriter::new(0).part(
+            workspace.id(),
+            &workspace.log().bundles().iter().collect::<Vec<_>>(),
+            3,
+        )),
         Message::Ack { vector: workspace.log().version_vector() },
         Message::Vector { vector: VersionVector::new() },
         Message::StateCheck {
@@ -296,7 +310,12 @@ fn messages_round_trip_and_hostile_frames_are_refused_without_panicking() {
             ops_digest: workspace.log().ops_digest(),
             state_hash: workspace.state().state_hash(),
         },
-        Message::Nack { author: workspace.actor(), seq: 2, reason: openprod_core::sync::NackReason::FutureHlc, detail: "clock".into() },
+        Message::Nack {
+            author: workspace.actor(),
+            seq: 2,
+            reason: openprod_core::sync::NackReason::FutureHlc,
+            detail: "clock".into(),
+        },
         Message::Refuse { reason: RefuseReason::OtherWorkspace, detail: "another show".into() },
         Message::Ping { nonce: 7 },
         Message::Pong { nonce: 7 },

@@ -63,9 +63,14 @@ const WAIT_POLL_MS: i32 = 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveState {
     Saved,
-    Saving { waiting: usize },
+    Saving {
+        waiting: usize,
+    },
     /// Writing failed; `waiting` changes are kept in memory, not yet stored.
-    Failed { waiting: usize, error: String },
+    Failed {
+        waiting: usize,
+        error: String,
+    },
 }
 
 /// What waits to be written, in the order it happened.
@@ -125,7 +130,9 @@ impl fmt::Display for EditFailure {
             EditFailure::StillOpening => {
                 f.write_str("The workspace is still loading its history; try again in a moment.")
             }
-            EditFailure::Unavailable => f.write_str("This workspace cannot be changed until its stored data is repaired."),
+            EditFailure::Unavailable => {
+                f.write_str("This workspace cannot be changed until its stored data is repaired.")
+            }
         }
     }
 }
@@ -390,11 +397,7 @@ impl Driver {
         let report = self.ready(|workspace| workspace.receive(bundles, now_ms()))?;
         if !report.applied.is_empty() {
             let applied = self.peek(|workspace| {
-                report
-                    .applied
-                    .iter()
-                    .filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned())
-                    .collect()
+                report.applied.iter().filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned()).collect()
             });
             self.queue(Pending::Received(applied, None));
         }
@@ -499,10 +502,9 @@ impl Driver {
                     driver.save_state.set(SaveState::Saved);
                     driver.checkpoint_if_due(&inner).await;
                 }
-                Err(error) => driver.save_state.set(SaveState::Failed {
-                    waiting: waiting(&inner.pending.borrow()),
-                    error: error.to_string(),
-                }),
+                Err(error) => driver
+                    .save_state
+                    .set(SaveState::Failed { waiting: waiting(&inner.pending.borrow()), error: error.to_string() }),
             }
         });
     }

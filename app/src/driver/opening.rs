@@ -4,11 +4,11 @@
 
 use std::fmt;
 
+use leptos::task::spawn_local;
+use openprod_core::bundle::Bundle;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
-use leptos::task::spawn_local;
-use openprod_core::bundle::Bundle;
 use openprod_core::workspace::{Opening, Restored};
 
 use super::Driver;
@@ -36,7 +36,10 @@ pub enum OpenError {
     Storage(StorageError),
     /// Stored bundles failed their checks: damage on this device. They are
     /// left in storage untouched, so nothing is lost by reporting it.
-    Unverifiable { refused: usize, first_reason: String },
+    Unverifiable {
+        refused: usize,
+        first_reason: String,
+    },
     /// The database holds no bundle at all: the workspace never finished
     /// being created or imported here.
     Empty,
@@ -99,7 +102,8 @@ pub async fn open(
     if opening.snapshot_used() {
         let driver = Driver::opening(opening, db, lock, OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
         spawn_local(async move {
-            let fed = feed(&records, |bundles| driver.feed_opening(bundles), |progress| driver.set_loading(progress)).await;
+            let fed =
+                feed(&records, |bundles| driver.feed_opening(bundles), |progress| driver.set_loading(progress)).await;
             let result = driver.finish_opening(fed, covered);
             driver.opened(result.map_err(|error| error.to_string()));
             record_measure(OPENED, began);
@@ -147,7 +151,10 @@ async fn feed(
 /// (how soon a new snapshot is due), or why the stored log cannot be trusted.
 pub(super) fn check(restored: &Restored, covered: u64) -> Result<usize, OpenError> {
     if let Some(first) = restored.report.refused.first() {
-        return Err(OpenError::Unverifiable { refused: restored.report.refused.len(), first_reason: first.reason.to_string() });
+        return Err(OpenError::Unverifiable {
+            refused: restored.report.refused.len(),
+            first_reason: first.reason.to_string(),
+        });
     }
     if restored.workspace.log().is_empty() {
         return Err(OpenError::Empty);

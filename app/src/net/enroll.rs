@@ -24,7 +24,9 @@ pub enum EnrollState {
     LookingForMembers,
     /// Asked; a member's device is checking the key, or a person is deciding.
     /// `check_code`: the digits the member's screen shows too (request mode).
-    Asked { check_code: Option<String> },
+    Asked {
+        check_code: Option<String>,
+    },
     Refused(String),
     /// In: the workspace secret, for the ordinary network.
     LetIn,

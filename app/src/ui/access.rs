@@ -11,8 +11,8 @@ use openprod_core::op::JoinMode;
 use openprod_core::state::AccessKey;
 use openprod_core::sync::{Admission, ShareLink};
 use qrcode::QrCode;
-use send_wrapper::SendWrapper;
 use qrcode::render::svg;
+use send_wrapper::SendWrapper;
 
 use super::use_me;
 use crate::device::{BrowserEntropy, now_ms};
@@ -44,9 +44,9 @@ pub fn SharePanel(driver: Driver) -> impl IntoView {
         spawn_local(async move {
             let made = library::sharing_of(&me.profile(), id).await.and_then(|sharing| {
                 let admission = match mode {
-                    JoinMode::Open => Admission::Secret(
-                        sharing.secret().cloned().ok_or("this device has not been let in yet")?,
-                    ),
+                    JoinMode::Open => {
+                        Admission::Secret(sharing.secret().cloned().ok_or("this device has not been let in yet")?)
+                    }
                     JoinMode::AccessKey => Admission::AccessKey,
                     JoinMode::Request => Admission::Request,
                 };
@@ -130,7 +130,10 @@ fn AccessKeys(driver: Driver) -> impl IntoView {
             "" => None,
             text => match text.parse::<u32>() {
                 Ok(number) if number > 0 => Some(number),
-                _ => return problem.set(Some(format!("'{text}' is not a number of people; leave it empty for no limit"))),
+                _ => {
+                    return problem
+                        .set(Some(format!("'{text}' is not a number of people; leave it empty for no limit")));
+                }
             },
         };
         let now = now_ms();

@@ -89,7 +89,13 @@ fn IdentityExport() -> impl IntoView {
             yield_to_browser().await;
             let name = me.name.get_untracked();
             let file = me.with_identity(|identity| {
-                encrypt_identity(identity, &name, &passphrase.get_untracked(), KdfCost::RECOMMENDED, &mut BrowserEntropy)
+                encrypt_identity(
+                    identity,
+                    &name,
+                    &passphrase.get_untracked(),
+                    KdfCost::RECOMMENDED,
+                    &mut BrowserEntropy,
+                )
             });
             busy.set(false);
             let saved = file.map_err(|failure| failure.to_string()).and_then(|bytes| {

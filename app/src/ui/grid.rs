@@ -241,7 +241,9 @@ fn NewRecord(
     let editable: Vec<FieldDef> = fields.into_iter().filter(|field| field.crdt.is_none()).collect();
     let texts: Vec<RwSignal<String>> = editable
         .iter()
-        .map(|field| RwSignal::new(field.default.as_ref().map(|value| super::format::edit_text(Some(value))).unwrap_or_default()))
+        .map(|field| {
+            RwSignal::new(field.default.as_ref().map(|value| super::format::edit_text(Some(value))).unwrap_or_default())
+        })
         .collect();
     let error = RwSignal::new(None::<String>);
     let table = StoredValue::new(table);

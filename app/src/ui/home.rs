@@ -9,8 +9,8 @@ use openprod_core::workspace::Workspace;
 use super::use_me;
 use crate::device::{download, now_ms};
 use crate::driver::Driver;
-use crate::net::Mesh;
 use crate::library::{copy_identity, export_file, export_file_name};
+use crate::net::Mesh;
 use crate::route::Route;
 
 #[component]

@@ -71,9 +71,13 @@ pub fn App() -> impl IntoView {
     let boot = RwSignal::new(Boot::Loading);
     spawn_local(async move {
         let state = match ProfileDb::open().await {
-            Err(error) => Boot::Failed("Openprod cannot keep data in this browser", StoredValue::new(error.to_string())),
+            Err(error) => {
+                Boot::Failed("Openprod cannot keep data in this browser", StoredValue::new(error.to_string()))
+            }
             Ok(profile) => match profile.load_identity().await {
-                Err(error) => Boot::Failed("This device's identity could not be read", StoredValue::new(error.to_string())),
+                Err(error) => {
+                    Boot::Failed("This device's identity could not be read", StoredValue::new(error.to_string()))
+                }
                 Ok(None) => Boot::FirstRun(StoredValue::new_local(Rc::new(profile))),
                 Ok(Some(stored)) => Boot::Ready(Me::new(StoredValue::new_local(Rc::new(profile)), stored)),
             },

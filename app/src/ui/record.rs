@@ -26,7 +26,11 @@ pub fn RecordDetail(driver: Driver, table: TableId, record: EntityId) -> impl In
         move || {
             let name = first_field.clone()?;
             driver.read_record(record, |workspace| {
-                workspace.state().field(record, &FieldKey::new(table.get_value().module(), &name)).value.map(|value| value.to_string())
+                workspace
+                    .state()
+                    .field(record, &FieldKey::new(table.get_value().module(), &name))
+                    .value
+                    .map(|value| value.to_string())
             })
         }
     };
@@ -72,7 +76,8 @@ pub fn RecordDetail(driver: Driver, table: TableId, record: EntityId) -> impl In
 fn FieldHistory(driver: Driver, record: EntityId, key: FieldKey) -> impl IntoView {
     let key = StoredValue::new(key);
     move || {
-        let entries = driver.read_record(record, |workspace| history_lines(workspace.state(), record, &key.get_value()));
+        let entries =
+            driver.read_record(record, |workspace| history_lines(workspace.state(), record, &key.get_value()));
         if entries.is_empty() {
             return view! { <span class="hint">"Never set"</span> }.into_any();
         }
@@ -95,7 +100,10 @@ fn history_lines(state: &State, record: EntityId, key: &FieldKey) -> Vec<String>
         .into_iter()
         .map(|write| {
             let who = state.display_name(&write.stamp.actor).map_or_else(|| write.stamp.actor.short(), str::to_owned);
-            let what = write.value.as_ref().map_or_else(|| "cleared it".to_owned(), |value| format!("set “{}”", show_value(value)));
+            let what = write
+                .value
+                .as_ref()
+                .map_or_else(|| "cleared it".to_owned(), |value| format!("set “{}”", show_value(value)));
             format!("{who} {what} — {}", local_time(write.stamp.hlc.wall() as f64))
         })
         .collect()

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use openprod_core::ids::WorkspaceId;
 use openprod_core::workspace::UndoOutcome;
-use wasm_bindgen::JsCast;
 use send_wrapper::SendWrapper;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 use super::{Me, use_me};
@@ -14,9 +14,9 @@ use crate::device::now_ms;
 use crate::driver::{self, Driver, OpenError, OpenProgress, SaveState};
 use crate::library::{self, copy_identity};
 use crate::net::{Asking, EnrollConfig, Enrollment, Mesh, MeshConfig};
-use openprod_core::access::AccessCode;
 use crate::route::Route;
 use crate::storage::{Sharing, WorkspaceEntry};
+use openprod_core::access::AccessCode;
 
 /// The workspace the route names, opened once and kept while the route
 /// stays inside it.
@@ -192,7 +192,8 @@ async fn remember_opened(profile: std::rc::Rc<crate::storage::ProfileDb>, id: Wo
 #[component]
 pub fn WorkspaceScreen(route: Route, open: RwSignal<OpenWorkspace>) -> impl IntoView {
     let route = StoredValue::new(route);
-    move || match open.get() {
+    move || {
+        match open.get() {
         OpenWorkspace::None => ().into_any(),
         OpenWorkspace::Opening(_, progress) => view! { <OpeningProgress progress /> }.into_any(),
         OpenWorkspace::Failed(_, title, reason) => view! {
@@ -219,6 +220,7 @@ pub fn WorkspaceScreen(route: Route, open: RwSignal<OpenWorkspace>) -> impl Into
             }}
         }
         .into_any(),
+    }
     }
 }
 

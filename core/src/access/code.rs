@@ -30,10 +30,9 @@ pub enum CodeError {
 impl fmt::Display for CodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CodeError::WrongLength(length) => write!(
-                f,
-                "an access key has {CODE_LEN} letters and digits, like K7XM-4PQ9; this one has {length}"
-            ),
+            CodeError::WrongLength(length) => {
+                write!(f, "an access key has {CODE_LEN} letters and digits, like K7XM-4PQ9; this one has {length}")
+            }
             CodeError::NotACodeCharacter(character) => {
                 write!(f, "'{character}' is not in access keys; they use digits 2–9 and letters, like K7XM-4PQ9")
             }

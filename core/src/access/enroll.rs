@@ -47,9 +47,9 @@ use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::entropy::Entropy;
 use crate::identity::{ActorId, Identity, SIGNATURE_LEN, Signature};
 use crate::ids::WorkspaceId;
+use crate::sync::MAX_DISPLAY_NAME_BYTES;
 use crate::sync::WorkspaceSecret;
 use crate::sync::auth::truncate;
-use crate::sync::MAX_DISPLAY_NAME_BYTES;
 
 pub const ENROLL_VERSION: u8 = 1;
 
@@ -76,7 +76,9 @@ mod kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
     /// With an access key; `hint` is its first two characters, which name it.
-    AccessKey { hint: String },
+    AccessKey {
+        hint: String,
+    },
     Request,
 }
 
@@ -156,7 +158,10 @@ pub struct Joiner {
 pub enum JoinerOutcome {
     /// Send this confirmation; then wait (for a key: a moment; for a
     /// request: until a person decides). The check code is for request mode.
-    Confirm { frame: Vec<u8>, check_code: String },
+    Confirm {
+        frame: Vec<u8>,
+        check_code: String,
+    },
     Admitted(WorkspaceSecret),
     Refused(String),
 }

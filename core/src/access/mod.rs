@@ -14,5 +14,5 @@ pub mod enroll;
 pub mod recovery;
 
 pub use code::{AccessCode, CodeError};
-pub use enroll::{ENROLL_VERSION, Ask, EnrollError, JoinWith, Joiner, JoinerOutcome, Member, Method, refusal};
+pub use enroll::{Ask, ENROLL_VERSION, EnrollError, JoinWith, Joiner, JoinerOutcome, Member, Method, refusal};
 pub use recovery::RecoveryKey;

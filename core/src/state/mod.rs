@@ -571,7 +571,10 @@ impl State {
 
     /// Every live record (survivors only), in id order.
     pub fn live_entities(&self) -> impl Iterator<Item = EntityId> + '_ {
-        self.entities.keys().copied().filter(|entity| self.merged_into(*entity).is_none() && self.entity_exists(*entity))
+        self.entities
+            .keys()
+            .copied()
+            .filter(|entity| self.merged_into(*entity).is_none() && self.entity_exists(*entity))
     }
 
     /// The live records of a table, oldest first (UUIDv7 order).
@@ -641,7 +644,8 @@ impl State {
     }
 
     fn replaced_in_class(&self, survivor: EntityId, op: OpId) -> bool {
-        self.merge_class(survivor).any(|member| self.entities.get(&member).is_some_and(|record| record.replaced.contains(&op)))
+        self.merge_class(survivor)
+            .any(|member| self.entities.get(&member).is_some_and(|record| record.replaced.contains(&op)))
     }
 
     /// The field's value from its own storage key only, ignoring mappings:
@@ -711,11 +715,7 @@ impl State {
         let survivor = self.resolve(entity);
         self.merge_class(survivor).find_map(|member| {
             let record = self.entities.get(&member)?;
-            record
-                .touched_by
-                .iter()
-                .find(|(hlc, op, by)| (*hlc, *op) > since && *by != actor)
-                .map(|(_, _, by)| *by)
+            record.touched_by.iter().find(|(hlc, op, by)| (*hlc, *op) > since && *by != actor).map(|(_, _, by)| *by)
         })
     }
 

@@ -323,7 +323,8 @@ impl SnapshotReader<'_> {
             };
             writes.push(Write { stamp, value, resolution });
         }
-        if !writes.windows(2).all(|pair| (pair[0].stamp.hlc, pair[0].stamp.op) < (pair[1].stamp.hlc, pair[1].stamp.op)) {
+        if !writes.windows(2).all(|pair| (pair[0].stamp.hlc, pair[0].stamp.op) < (pair[1].stamp.hlc, pair[1].stamp.op))
+        {
             return Err(self.input.error("writes in canonical order"));
         }
         Ok(Register(writes))
@@ -368,7 +369,8 @@ impl SnapshotReader<'_> {
         }
         for _ in 0..self.count(16 + 5, "the records")? {
             let entity = self.entity()?;
-            let mut record = EntityRecord { created: self.optional_stamp()?, alive: self.latest()?, ..Default::default() };
+            let mut record =
+                EntityRecord { created: self.optional_stamp()?, alive: self.latest()?, ..Default::default() };
             for _ in 0..self.count(2, "a record's tables")? {
                 let table = self.name(TableId::parse, "a table name")?;
                 record.tables.insert(table, self.latest()?);

@@ -44,11 +44,20 @@ impl Default for SyncConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    Send { peer: PeerId, frame: Vec<u8> },
+    Send {
+        peer: PeerId,
+        frame: Vec<u8>,
+    },
     /// Persist these applied bundles, then call [`SyncHub::persisted`]: only
     /// then are they acknowledged and offered to other peers.
-    Persist { ticket: PersistTicket, bundles: Vec<Bundle> },
-    Close { peer: PeerId, reason: String },
+    Persist {
+        ticket: PersistTicket,
+        bundles: Vec<Bundle>,
+    },
+    Close {
+        peer: PeerId,
+        reason: String,
+    },
     Event(SyncEvent),
 }
 
@@ -57,19 +66,50 @@ pub struct PersistTicket(u64);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncEvent {
-    PeerIdentified { peer: PeerId, actor: ActorId },
-    Progress { peer: PeerId, received: u64, remaining: u64 },
-    Applied { peer: PeerId, bundles: usize },
-    Stale { peer: PeerId, operations: Vec<StaleOperation> },
+    PeerIdentified {
+        peer: PeerId,
+        actor: ActorId,
+    },
+    Progress {
+        peer: PeerId,
+        received: u64,
+        remaining: u64,
+    },
+    Applied {
+        peer: PeerId,
+        bundles: usize,
+    },
+    Stale {
+        peer: PeerId,
+        operations: Vec<StaleOperation>,
+    },
     Quarantined(Quarantined),
     /// The peer refused one of our bundles (e.g. our clock is ahead of theirs).
-    RefusedByPeer { peer: PeerId, author: ActorId, seq: u64, detail: String },
+    RefusedByPeer {
+        peer: PeerId,
+        author: ActorId,
+        seq: u64,
+        detail: String,
+    },
     /// Same operations, different derived state: a bug or corruption.
-    StateMismatch { peer: PeerId, ours: Hash, theirs: Hash },
-    StateConfirmed { peer: PeerId, state_hash: Hash },
-    SessionRefused { peer: PeerId, reason: String },
+    StateMismatch {
+        peer: PeerId,
+        ours: Hash,
+        theirs: Hash,
+    },
+    StateConfirmed {
+        peer: PeerId,
+        state_hash: Hash,
+    },
+    SessionRefused {
+        peer: PeerId,
+        reason: String,
+    },
     /// A frame that could not be read was dropped.
-    Unreadable { peer: PeerId, reason: String },
+    Unreadable {
+        peer: PeerId,
+        reason: String,
+    },
 }
 
 /// A bundle refused as forged or damaged, kept aside with the reason.
@@ -199,7 +239,8 @@ impl SyncHub {
         let message = match Message::decode(frame) {
             Ok(message) => message,
             Err(FrameError::UnknownVersion(version)) => {
-                let detail = format!("this app speaks sync protocol version {}, not {version}", super::PROTOCOL_VERSION);
+                let detail =
+                    format!("this app speaks sync protocol version {}, not {version}", super::PROTOCOL_VERSION);
                 self.refuse(peer, RefuseReason::ProtocolVersion, detail, now_ms, &mut out);
                 return out;
             }
@@ -306,9 +347,10 @@ impl SyncHub {
     /// otherwise stand until the periodic vector exchange.
     pub fn durable_up_to(&mut self, workspace: &Workspace, durable: VersionVector, now_ms: u64) -> Vec<Output> {
         let me = workspace.actor();
-        let grew = self.durable.as_ref().is_some_and(|old| {
-            durable.iter().any(|(author, seq)| *author != me && old.get(author) < *seq)
-        });
+        let grew = self
+            .durable
+            .as_ref()
+            .is_some_and(|old| durable.iter().any(|(author, seq)| *author != me && old.get(author) < *seq));
         self.durable = Some(durable);
         let mut out = self.local_bundles(workspace, now_ms);
         if grew {
@@ -417,7 +459,10 @@ impl SyncHub {
         let held_already: Vec<(ActorId, u64)> = bundles
             .iter()
             .filter(|bundle| {
-                workspace.log().get(&bundle.header.author, bundle.header.seq).is_some_and(|held| held.same_contents(bundle))
+                workspace
+                    .log()
+                    .get(&bundle.header.author, bundle.header.seq)
+                    .is_some_and(|held| held.same_contents(bundle))
             })
             .map(|bundle| (bundle.header.author, bundle.header.seq))
             .collect();
@@ -426,9 +471,8 @@ impl SyncHub {
             let report = workspace.receive(batch.clone(), now_ms);
             self.sort_out_refusals(workspace, peer, &batch, &report, now_ms, out);
             // The log's copies: what was applied, not another copy with the same seq.
-            applied_bundles.extend(
-                report.applied.iter().filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned()),
-            );
+            applied_bundles
+                .extend(report.applied.iter().filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned()));
             stale.extend(report.stale);
             if report.applied.is_empty() {
                 break;
@@ -524,7 +568,8 @@ impl SyncHub {
             if !held.same_contents(&bundle) {
                 let reason = crate::bundle::VerifyError::Fork { seq }.to_string();
                 self.quarantine_bundle(from, bundle, reason, now_ms, out);
-            } else if bundle.signature.is_some() && bundle.signature != held.signature
+            } else if bundle.signature.is_some()
+                && bundle.signature != held.signature
                 && let Err(error) = bundle.verify_signature()
             {
                 self.quarantine_bundle(from, bundle, error.to_string(), now_ms, out);
@@ -562,7 +607,11 @@ impl SyncHub {
     }
 
     fn active_peers(&self) -> Vec<PeerId> {
-        self.sessions.iter().filter(|(_, session)| matches!(session.phase, Phase::Active { .. })).map(|(peer, _)| *peer).collect()
+        self.sessions
+            .iter()
+            .filter(|(_, session)| matches!(session.phase, Phase::Active { .. }))
+            .map(|(peer, _)| *peer)
+            .collect()
     }
 
     /// Sends what `peer` lacks and we have not sent yet, as one stream in
@@ -574,12 +623,10 @@ impl SyncHub {
         let Some(session) = self.sessions.get_mut(&peer) else { return };
         let mut known = session.theirs.clone();
         merge_into(&mut known, &session.sent);
-        let missing = vouched_runs(
-            workspace
-                .log()
-                .missing_for(&known)
-                .filter(|bundle| durable.is_none_or(|durable| durable.get(&bundle.header.author) >= bundle.header.seq)),
-        );
+        let missing =
+            vouched_runs(workspace.log().missing_for(&known).filter(|bundle| {
+                durable.is_none_or(|durable| durable.get(&bundle.header.author) >= bundle.header.seq)
+            }));
         if missing.is_empty() {
             return;
         }

@@ -21,21 +21,46 @@ pub const PROTOCOL_VERSION: u8 = 2;
 pub enum Message {
     /// First message each way: who I am and what I hold. `wants_reply`: the
     /// sender has not heard the receiver's hello yet (it may have been lost).
-    Hello { workspace: WorkspaceId, actor: ActorId, vector: VersionVector, wants_reply: bool },
+    Hello {
+        workspace: WorkspaceId,
+        actor: ActorId,
+        vector: VersionVector,
+        wants_reply: bool,
+    },
     /// Bundles the receiver lacks, as one part of a stream ([`super::stream`]).
     Bundles(BundlePart),
     /// Sent once received bundles are durable: what the sender now holds.
-    Ack { vector: VersionVector },
+    Ack {
+        vector: VersionVector,
+    },
     /// Periodic "this is what I hold"; the receiver answers with what is missing.
-    Vector { vector: VersionVector },
+    Vector {
+        vector: VersionVector,
+    },
     /// After quiescence: both sides compare what they derived from the same operations.
-    StateCheck { vector: VersionVector, ops_digest: Hash, state_hash: Hash },
+    StateCheck {
+        vector: VersionVector,
+        ops_digest: Hash,
+        state_hash: Hash,
+    },
     /// A bundle was not accepted, and why.
-    Nack { author: ActorId, seq: u64, reason: NackReason, detail: String },
+    Nack {
+        author: ActorId,
+        seq: u64,
+        reason: NackReason,
+        detail: String,
+    },
     /// The session is refused (another workspace, another protocol version).
-    Refuse { reason: RefuseReason, detail: String },
-    Ping { nonce: u64 },
-    Pong { nonce: u64 },
+    Refuse {
+        reason: RefuseReason,
+        detail: String,
+    },
+    Ping {
+        nonce: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,7 +247,6 @@ fn decode_body(input: &mut Decoder<'_>) -> Result<Message, DecodeError> {
         _ => return Err(DecodeError { offset: tag_offset, what: "a known message type" }),
     })
 }
-
 
 fn encode_vector(out: &mut Encoder, vector: &VersionVector) {
     let entries: Vec<_> = vector.iter().collect();

@@ -28,5 +28,5 @@ pub use chunk::{ChunkError, MIN_CHUNK, Reassembler, split};
 pub use hub::{Output, PeerId, PersistTicket, Quarantined, SyncConfig, SyncEvent, SyncHub};
 pub use link::{Admission, LinkError, ShareLink, WorkspaceSecret, room_name};
 pub use message::{FrameError, Message, NackReason, PROTOCOL_VERSION, RefuseReason, decode_bundles, encode_bundles};
-pub use stream::{BundlePart, StreamReader, StreamWriter, stream_parts, vouched_runs};
 pub use sealed::{SealError, SealedChannel};
+pub use stream::{BundlePart, StreamReader, StreamWriter, stream_parts, vouched_runs};

@@ -41,7 +41,8 @@ mod flag {
     pub const ONE_OPERATION: u8 = 1 << 5;
     /// Another workspace than the message's.
     pub const WORKSPACE_WRITTEN: u8 = 1 << 6;
-    pub const ALL: u8 = (1 << 7) - 1;
+    /// The same module versions as the bundle before it in the message.
+    pub const SAME_MODULES: u8 = 1 << 7;
 }
 
 /// The sending side of one stream.
@@ -119,10 +120,28 @@ impl StreamWriter {
         let hashes: Vec<Hash> = bundles.iter().map(|bundle| bundle.hash()).collect();
         let continues_previous = |index: usize| {
             index < bundles.len()
-                && index.checked_sub(1).is_some_and(|earlier| continues(bundles[index], bundles[earlier], hashes[earlier]))
+                && index
+                    .checked_sub(1)
+                    .is_some_and(|earlier| continues(bundles[index], bundles[earlier], hashes[earlier]))
         };
+        // A signature stays home when a later bundle of the same run in
+        // this part carries one, which vouches for it.
+        let mut vouched_later = vec![false; bundles.len()];
+        let mut signed_later = false;
+        for index in (0..bundles.len()).rev() {
+            if !continues_previous(index + 1) {
+                signed_later = false;
+            }
+            vouched_later[index] = signed_later;
+            signed_later |= bundles[index].signature.is_some();
+        }
         for (index, bundle) in bundles.iter().enumerate() {
-            self.bundle(&mut out, workspace, bundle, continues_previous(index), continues_previous(index + 1));
+            let same_modules = index
+                .checked_sub(1)
+                .is_some_and(|earlier| bundles[earlier].header.module_versions == bundle.header.module_versions);
+            let links =
+                Links { continues: continues_previous(index), vouched_later: vouched_later[index], same_modules };
+            self.bundle(&mut out, workspace, bundle, links);
         }
         let part = BundlePart {
             stream: self.stream,
@@ -141,13 +160,11 @@ impl StreamWriter {
         out: &mut Encoder,
         workspace: WorkspaceId,
         bundle: &Bundle,
-        continues: bool,
-        continued_by_next: bool,
+        Links { continues, vouched_later, same_modules }: Links,
     ) {
         let header = &bundle.header;
         // Format 1 hashes cover the signature: then it always travels.
-        let signature =
-            bundle.signature.filter(|_| !continued_by_next || header.hash_covers_signature());
+        let signature = bundle.signature.filter(|_| !vouched_later || header.hash_covers_signature());
         let clock_derived = bundle.ops.iter().map(|op| op.hlc).max() == Some(header.hlc);
         let hashes_derived = header.op_hashes.len() == bundle.ops.len()
             && bundle.ops.iter().zip(&header.op_hashes).all(|(op, hash)| Hash::of(&op.encoded()) == *hash);
@@ -160,6 +177,7 @@ impl StreamWriter {
             (header.format != BUNDLE_FORMAT, flag::FORMAT_WRITTEN),
             (bundle.ops.len() == 1, flag::ONE_OPERATION),
             (header.workspace != workspace, flag::WORKSPACE_WRITTEN),
+            (same_modules, flag::SAME_MODULES),
         ] {
             if set {
                 flags |= bit;
@@ -181,10 +199,12 @@ impl StreamWriter {
                 out.fixed(&hash.0);
             }
         }
-        out.varint(header.module_versions.len() as u64);
-        for (module, version) in &header.module_versions {
-            self.name(out, module);
-            self.name(out, version);
+        if !same_modules {
+            out.varint(header.module_versions.len() as u64);
+            for (module, version) in &header.module_versions {
+                self.name(out, module);
+                self.name(out, version);
+            }
         }
         if bundle.ops.len() != 1 {
             out.varint(bundle.ops.len() as u64);
@@ -255,8 +275,8 @@ pub fn stream_parts(workspace: WorkspaceId, bundles: &[&Bundle], stream: u32, ba
     let mut start = 0;
     for (index, bundle) in bundles.iter().enumerate() {
         let last = index + 1 == bundles.len();
-        let run_may_end =
-            bundle.signature.is_some() || bundles.get(index + 1).is_none_or(|next| next.header.author != bundle.header.author);
+        let run_may_end = bundle.signature.is_some()
+            || bundles.get(index + 1).is_none_or(|next| next.header.author != bundle.header.author);
         if last || (index + 1 - start >= batch_size.max(1) && run_may_end) {
             parts.push(writer.part(workspace, &bundles[start..=index], (bundles.len() - index - 1) as u64));
             start = index + 1;
@@ -265,11 +285,22 @@ pub fn stream_parts(workspace: WorkspaceId, bundles: &[&Bundle], stream: u32, ba
     parts
 }
 
+/// How a bundle relates to its neighbours in a part: what it need not repeat.
+#[derive(Clone, Copy)]
+struct Links {
+    /// It directly follows the bundle before it in its author's chain.
+    continues: bool,
+    /// A later bundle of its run in the part is signed: its own signature stays home.
+    vouched_later: bool,
+    /// Its module versions are those of the bundle before it.
+    same_modules: bool,
+}
+
 /// Whether `bundle` directly follows `previous`, whose hash is
 /// `previous_hash`, in one author's chain.
 fn continues(bundle: &Bundle, previous: &Bundle, previous_hash: Hash) -> bool {
     bundle.header.author == previous.header.author
-        && bundle.header.seq == previous.header.seq + 1
+        && previous.header.seq.checked_add(1) == Some(bundle.header.seq)
         && bundle.header.previous == Some(previous_hash)
 }
 
@@ -374,7 +405,8 @@ impl StreamReader {
         }
         self.position = None;
         let mut input = Decoder::new(&part.body);
-        let mut bundles: Vec<Bundle> = Vec::with_capacity(part.count as usize);
+        let mut bundles: Vec<Bundle> =
+            Vec::with_capacity(usize::try_from(part.count).unwrap_or(0).min(part.body.len() / MIN_BUNDLE_BYTES));
         for _ in 0..part.count {
             let bundle = self.bundle(&mut input, part.workspace, bundles.last())?;
             bundles.push(bundle);
@@ -392,9 +424,6 @@ impl StreamReader {
     ) -> Result<Bundle, DecodeError> {
         let flags_offset = input.position();
         let flags = input.u8("a bundle's flags")?;
-        if flags & !flag::ALL != 0 {
-            return Err(DecodeError { offset: flags_offset, what: "known bundle flags" });
-        }
         let format = if flags & flag::FORMAT_WRITTEN != 0 { input.u8("a bundle format")? } else { BUNDLE_FORMAT };
         let workspace = if flags & flag::WORKSPACE_WRITTEN != 0 {
             WorkspaceId::from_bytes(input.fixed("a workspace id")?)
@@ -404,7 +433,8 @@ impl StreamReader {
         let (author, seq, previous_hash) = if flags & flag::CONTINUES != 0 {
             let previous =
                 previous.ok_or(DecodeError { offset: flags_offset, what: "a bundle before one that continues it" })?;
-            (previous.header.author, previous.header.seq + 1, Some(previous.hash()))
+            let seq = previous.header.seq.checked_add(1).ok_or(input.error("a sequence number below 2^64"))?;
+            (previous.header.author, seq, Some(previous.hash()))
         } else {
             let author = dereference(input, &mut self.actors, "an author", |input| {
                 Ok(ActorId::from_bytes(input.fixed("an author")?))
@@ -416,11 +446,22 @@ impl StreamReader {
             let previous_hash = if seq > 1 { Some(Hash(input.fixed("a previous-bundle hash")?)) } else { None };
             (author, seq, previous_hash)
         };
-        let module_count = input.length(2, "a list of module versions")?;
-        let mut module_versions = Vec::with_capacity(module_count);
-        for _ in 0..module_count {
-            module_versions.push((self.name(input, "a module name")?, self.name(input, "a module version")?));
-        }
+        let module_versions = if flags & flag::SAME_MODULES != 0 {
+            let previous = previous
+                .ok_or(DecodeError { offset: flags_offset, what: "a bundle before one that shares its modules" })?;
+            previous.header.module_versions.clone()
+        } else {
+            let module_count = input.length(2, "a list of module versions")?;
+            let mut module_versions = Vec::with_capacity(module_count);
+            for _ in 0..module_count {
+                module_versions.push((self.name(input, "a module name")?, self.name(input, "a module version")?));
+            }
+            // As the canonical decoding insists: one encoding per header.
+            if !module_versions.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+                return Err(input.error("module versions sorted by module name"));
+            }
+            module_versions
+        };
         let op_count = if flags & flag::ONE_OPERATION != 0 { 1 } else { input.length(4, "a number of operations")? };
         let mut ops = Vec::with_capacity(op_count);
         for _ in 0..op_count {
@@ -442,7 +483,8 @@ impl StreamReader {
         } else {
             None
         };
-        let header = BundleHeader { format, workspace, author, seq, previous: previous_hash, hlc, module_versions, op_hashes };
+        let header =
+            BundleHeader { format, workspace, author, seq, previous: previous_hash, hlc, module_versions, op_hashes };
         if header.hash_covers_signature() && signature.is_none() {
             return Err(DecodeError { offset: flags_offset, what: "the signature a format-1 bundle is hashed with" });
         }

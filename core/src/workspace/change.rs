@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{EditError, Workspace};
+use crate::access::{AccessCode, RecoveryKey};
 use crate::bundle::Bundle;
 use crate::entropy::Entropy;
-use crate::access::{AccessCode, RecoveryKey};
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
 use crate::ids::{EdgeId, EntityId, OpId, UUID_RANDOM_BYTES, WorkspaceId};
@@ -157,7 +157,13 @@ impl<'w> Change<'w> {
         self.pending_writes.insert(pending_key, id);
     }
 
-    fn write_defaults(&mut self, entity: EntityId, table: &TableId, definition: &TableDef, skip: impl Fn(&str) -> bool) {
+    fn write_defaults(
+        &mut self,
+        entity: EntityId,
+        table: &TableId,
+        definition: &TableDef,
+        skip: impl Fn(&str) -> bool,
+    ) {
         for field in &definition.fields {
             let Some(default) = &field.default else { continue };
             let key = FieldKey::new(table.module(), &field.name);
@@ -193,7 +199,12 @@ impl<'w> Change<'w> {
 
     /// Removes the record from one table. A record in no other table is
     /// deleted instead, as a user removing it from its last table expects.
-    pub fn remove_from_table(&mut self, entity: EntityId, table: &TableId, handling: DataHandling) -> Result<(), EditError> {
+    pub fn remove_from_table(
+        &mut self,
+        entity: EntityId,
+        table: &TableId,
+        handling: DataHandling,
+    ) -> Result<(), EditError> {
         self.check_record_in(entity, table)?;
         let definition = self.table_def(table)?.clone();
         let other_tables = self.workspace.state.tables_of(entity).into_iter().any(|other| other != *table);
@@ -306,7 +317,8 @@ impl<'w> Change<'w> {
             }
             None => {}
         }
-        let replaces = self.workspace.state.edge_property(edge, property).heads.iter().map(|write| write.stamp.op).collect();
+        let replaces =
+            self.workspace.state.edge_property(edge, property).heads.iter().map(|write| write.stamp.op).collect();
         self.push(OpPayload::SetEdgeProperty { edge, property: property.to_owned(), value, replaces });
         Ok(())
     }
@@ -343,7 +355,10 @@ impl<'w> Change<'w> {
             if let Some(mapping) = self.workspace.state.mapping_of(field)
                 && mapping.shared_key != shared_key
             {
-                return Err(EditError::FieldAlreadyMapped { field: field.clone(), shared_key: mapping.shared_key.clone() });
+                return Err(EditError::FieldAlreadyMapped {
+                    field: field.clone(),
+                    shared_key: mapping.shared_key.clone(),
+                });
             }
             definitions.push((field, definition));
         }
@@ -385,7 +400,8 @@ impl<'w> Change<'w> {
             let tables = state.tables_of(entity);
             for key in &active.fields {
                 let shows_field = tables.iter().any(|table| {
-                    table.module() == key.module() && state.table(table).is_some_and(|def| def.field(key.local()).is_some())
+                    table.module() == key.module()
+                        && state.table(table).is_some_and(|def| def.field(key.local()).is_some())
                 });
                 let own = state.field_unmapped(entity, key);
                 if shows_field && own.value != shared.value {
@@ -417,7 +433,12 @@ impl<'w> Change<'w> {
 
     /// Splits `tables` off `source` into a new record, copying `fields`
     /// (storage keys) it should keep a value for.
-    pub fn split_record(&mut self, source: EntityId, tables: &[TableId], fields: &[FieldKey]) -> Result<EntityId, EditError> {
+    pub fn split_record(
+        &mut self,
+        source: EntityId,
+        tables: &[TableId],
+        fields: &[FieldKey],
+    ) -> Result<EntityId, EditError> {
         self.check_record(source)?;
         if tables.is_empty() {
             return Err(EditError::SplitNeedsTables);
@@ -521,7 +542,8 @@ impl<'w> Change<'w> {
     }
 
     fn declared_field(&self, field: &FieldKey) -> Result<FieldDef, EditError> {
-        let module = self.workspace.state.module(field.module()).ok_or_else(|| EditError::UnknownFieldKey(field.clone()))?;
+        let module =
+            self.workspace.state.module(field.module()).ok_or_else(|| EditError::UnknownFieldKey(field.clone()))?;
         module
             .manifest
             .tables
@@ -556,7 +578,9 @@ impl<'w> Change<'w> {
     fn check_record_in(&self, entity: EntityId, table: &TableId) -> Result<(), EditError> {
         self.check_record(entity)?;
         let added_here = self.ops.iter().any(|(_, payload)| match payload {
-            OpPayload::CreateEntity { entity: e, initial_table } => *e == entity && initial_table.as_ref() == Some(table),
+            OpPayload::CreateEntity { entity: e, initial_table } => {
+                *e == entity && initial_table.as_ref() == Some(table)
+            }
             OpPayload::AddToTable { entity: e, table: t } => *e == entity && t == table,
             OpPayload::SplitEntity { into, tables, .. } => *into == entity && tables.contains(table),
             _ => false,
@@ -599,8 +623,10 @@ fn check_property(
     property: &str,
     value: &Value,
 ) -> Result<(), EditError> {
-    let declared =
-        declared.ok_or_else(|| EditError::UnknownEdgeProperty { edge_type: edge_type.clone(), property: property.to_owned() })?;
+    let declared = declared.ok_or_else(|| EditError::UnknownEdgeProperty {
+        edge_type: edge_type.clone(),
+        property: property.to_owned(),
+    })?;
     if value.field_type() == declared {
         Ok(())
     } else {
@@ -609,4 +635,3 @@ fn check_property(
         }))
     }
 }
-

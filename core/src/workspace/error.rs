@@ -10,38 +10,76 @@ use crate::value::FieldType;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditError {
     UnknownTable(TableId),
-    UnknownField { table: TableId, field: String },
+    UnknownField {
+        table: TableId,
+        field: String,
+    },
     WrongValue(ValueError),
-    RequiredFieldMissing { table: TableId, field: String },
-    RequiredFieldCleared { field: String },
+    RequiredFieldMissing {
+        table: TableId,
+        field: String,
+    },
+    RequiredFieldCleared {
+        field: String,
+    },
     /// CRDT fields change through their own edits, never by replacing the value.
-    CollaborativeField { field: String },
+    CollaborativeField {
+        field: String,
+    },
     NoSuchRecord(EntityId),
     RecordDeleted(EntityId),
     RecordNotDeleted(EntityId),
     /// Later writes to an absorbed record are refused: it lives on as `survivor`.
-    MergedInto { entity: EntityId, survivor: EntityId },
-    NotInTable { entity: EntityId, table: TableId },
-    AlreadyInTable { entity: EntityId, table: TableId },
-    NotRemovedByThat { entity: EntityId, table: TableId, op: OpId },
+    MergedInto {
+        entity: EntityId,
+        survivor: EntityId,
+    },
+    NotInTable {
+        entity: EntityId,
+        table: TableId,
+    },
+    AlreadyInTable {
+        entity: EntityId,
+        table: TableId,
+    },
+    NotRemovedByThat {
+        entity: EntityId,
+        table: TableId,
+        op: OpId,
+    },
     UnknownEdgeType(EdgeType),
-    UnknownEdgeProperty { edge_type: EdgeType, property: String },
+    UnknownEdgeProperty {
+        edge_type: EdgeType,
+        property: String,
+    },
     NoSuchEdge(EdgeId),
     EdgeDeleted(EdgeId),
     EdgeNotDeleted(EdgeId),
     UnknownFieldKey(FieldKey),
     MappingNeedsTwoFields,
-    MappingTypesDiffer { first: FieldKey, first_type: FieldType, second: FieldKey, second_type: FieldType },
-    FieldAlreadyMapped { field: FieldKey, shared_key: String },
+    MappingTypesDiffer {
+        first: FieldKey,
+        first_type: FieldType,
+        second: FieldKey,
+        second_type: FieldType,
+    },
+    FieldAlreadyMapped {
+        field: FieldKey,
+        shared_key: String,
+    },
     PrivateField(FieldKey),
     NoSuchMapping(OpId),
     SameRecord(EntityId),
     SplitNeedsTables,
     InvalidModule(Vec<SchemaError>),
-    NoConflict { field: String },
+    NoConflict {
+        field: String,
+    },
     NothingToSave,
     /// Settings the spec reserves to the workspace's owner.
-    OwnerOnly { what: &'static str },
+    OwnerOnly {
+        what: &'static str,
+    },
     NoSuchAccessKey(OpId),
 }
 

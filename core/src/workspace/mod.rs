@@ -233,8 +233,9 @@ impl Workspace {
             .map(|(id, payload)| {
                 modules.extend(payload.modules().into_iter().map(str::to_owned));
                 // Edge operations name the edge only: its type says which module's schema applies.
-                if let OpPayload::SetEdgeProperty { edge, .. } | OpPayload::DeleteEdge { edge } | OpPayload::RestoreEdge { edge } =
-                    &payload
+                if let OpPayload::SetEdgeProperty { edge, .. }
+                | OpPayload::DeleteEdge { edge }
+                | OpPayload::RestoreEdge { edge } = &payload
                     && let Some(definition) = self.state.edge_definition(*edge)
                 {
                     modules.insert(definition.edge_type.module().to_owned());

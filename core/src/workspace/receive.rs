@@ -14,9 +14,9 @@ use crate::bundle::{Bundle, Hash, Signatures, VerifyError, prove_run};
 use crate::hlc::{FutureHlc, staleness};
 use crate::identity::ActorId;
 use crate::ids::{EntityId, OpId};
+use crate::log::VersionVector;
 use crate::names::FieldKey;
 use crate::op::OpPayload;
-use crate::log::VersionVector;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReceiveReport {
@@ -124,7 +124,9 @@ impl Workspace {
             // Of several copies of one seq, a signed one first: it can vouch.
             chain.sort_by_key(|bundle| (bundle.header.seq, bundle.signature.is_none()));
             let received = chain.len();
-            chain.dedup_by(|later, earlier| later.header.seq == earlier.header.seq && later.digest() == earlier.digest());
+            chain.dedup_by(|later, earlier| {
+                later.header.seq == earlier.header.seq && later.digest() == earlier.digest()
+            });
             report.duplicates += received - chain.len();
             let applied_up_to = already_applied.get(&author);
             self.receive_chain(author, chain, now_ms, origin, applied_up_to, &mut report);
@@ -263,11 +265,12 @@ impl Workspace {
         }
         let me = self.actor();
         let their_group = self.state.field_group(field);
-        let my_field = self.state.written_fields(*entity).into_iter().filter(|key| !their_group.contains(key)).find(|key| {
-            self.state.field_history(*entity, key).iter().any(|write| {
-                write.stamp.actor == me && write.stamp.hlc.wall().abs_diff(op.hlc.wall()) <= AWARENESS_WINDOW_MS
-            })
-        })?;
+        let my_field =
+            self.state.written_fields(*entity).into_iter().filter(|key| !their_group.contains(key)).find(|key| {
+                self.state.field_history(*entity, key).iter().any(|write| {
+                    write.stamp.actor == me && write.stamp.hlc.wall().abs_diff(op.hlc.wall()) <= AWARENESS_WINDOW_MS
+                })
+            })?;
         Some(Awareness { entity: self.state.resolve(*entity), other: author, their_field: field.clone(), my_field })
     }
 

@@ -58,7 +58,9 @@ pub enum UndoOutcome {
     /// The inverse bundle, applied; persist and share it like any edit.
     Applied(Bundle),
     /// Someone else changed the same data since; the step was dropped.
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
     NothingToDo,
 }
 
@@ -206,9 +208,7 @@ fn inverse_of(state: &State, me: ActorId, op: &Operation) -> Result<Vec<OpPayloa
 /// this device's own edits (its later undos and redos included).
 fn unchanged_by_others(state: &State, heads: &[Write], me: ActorId, label: &str) -> Result<(), String> {
     match heads.iter().rev().find(|write| write.stamp.actor != me) {
-        Some(other) => {
-            Err(format!("Cannot undo: {label} was changed by {} since", name_of(state, other.stamp.actor)))
-        }
+        Some(other) => Err(format!("Cannot undo: {label} was changed by {} since", name_of(state, other.stamp.actor))),
         None => Ok(()),
     }
 }
@@ -219,7 +219,13 @@ fn replaced_property_value(
     property: &str,
     replaces: &[OpId],
 ) -> Option<crate::value::Value> {
-    state.edge_property_history(edge, property).iter().filter(|write| replaces.contains(&write.stamp.op)).next_back()?.value.clone()
+    state
+        .edge_property_history(edge, property)
+        .iter()
+        .filter(|write| replaces.contains(&write.stamp.op))
+        .next_back()?
+        .value
+        .clone()
 }
 
 fn name_of(state: &State, actor: ActorId) -> String {

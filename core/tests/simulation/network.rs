@@ -171,7 +171,13 @@ impl Sim {
                 workspace
             };
             let forger = with_forger && index == peer_count - 1;
-            peers.push(Peer { workspace, hub: SyncHub::new(sync_config()), store: MemoryStore::new(), skew_ms, forger });
+            peers.push(Peer {
+                workspace,
+                hub: SyncHub::new(sync_config()),
+                store: MemoryStore::new(),
+                skew_ms,
+                forger,
+            });
         }
         let mut sim = Sim {
             rng,
@@ -358,7 +364,8 @@ impl Sim {
     /// The forger damages about a third of the bundles it passes on.
     fn maybe_forge(&mut self, to: usize, connection: u64, bytes: Vec<u8>) -> Vec<u8> {
         let Ok(Message::Bundles(part)) = Message::decode(&bytes) else { return bytes };
-        let (reader, _) = self.forger_streams.entry((to, connection)).or_insert_with(|| (StreamReader::default(), None));
+        let (reader, _) =
+            self.forger_streams.entry((to, connection)).or_insert_with(|| (StreamReader::default(), None));
         let Ok(mut bundles) = reader.read(&part) else { return bytes };
         for bundle in &mut bundles {
             if self.below(3) != 0 {
@@ -408,7 +415,9 @@ impl Sim {
     fn is_forged(&self, bundle: &Bundle) -> bool {
         let digest = contents_digest(bundle);
         self.forged_contents.contains(&digest)
-            || bundle.signature.is_some_and(|signature| self.forged_signatures.contains(&(digest, signature.to_bytes())))
+            || bundle
+                .signature
+                .is_some_and(|signature| self.forged_signatures.contains(&(digest, signature.to_bytes())))
     }
 
     fn random_edit(&mut self) {
@@ -418,7 +427,9 @@ impl Sim {
         let mut entropy = SeededEntropy::new(self.rng.next_u64());
         let contacts = TableId::new("contacts", "contacts");
         let records: Vec<EntityId> = self.peers[index].workspace.state().records(&contacts);
-        let pick = |rng: &mut SeededEntropy, list: &[EntityId]| list.get((rng.next_u64() % list.len().max(1) as u64) as usize).copied();
+        let pick = |rng: &mut SeededEntropy, list: &[EntityId]| {
+            list.get((rng.next_u64() % list.len().max(1) as u64) as usize).copied()
+        };
         let first = pick(&mut self.rng, &records);
         let second = pick(&mut self.rng, &records);
         let value = Value::String(format!("v{}", self.rng.next_u64() % 1000));
@@ -491,7 +502,8 @@ impl Sim {
                 }
             }
             // Its store holds exactly what its log holds: nothing applied went unpersisted.
-            let stored: BTreeSet<Hash> = peer.store.load_bundles().expect("readable").iter().map(Bundle::hash).collect();
+            let stored: BTreeSet<Hash> =
+                peer.store.load_bundles().expect("readable").iter().map(Bundle::hash).collect();
             if peer.workspace.log().bundles().iter().skip(2).any(|bundle| !stored.contains(&bundle.hash())) {
                 return Err(format!("peer {index} applied a bundle it never persisted"));
             }
@@ -499,7 +511,8 @@ impl Sim {
                 if std::env::var("SIM_DEBUG").is_ok() {
                     let held = peer.workspace.log().get(&wrong.author, wrong.seq);
                     let author = self.peers.iter().position(|p| p.workspace.actor() == wrong.author);
-                    let forgers: Vec<usize> = self.peers.iter().enumerate().filter(|(_, p)| p.forger).map(|(i, _)| i).collect();
+                    let forgers: Vec<usize> =
+                        self.peers.iter().enumerate().filter(|(_, p)| p.forger).map(|(i, _)| i).collect();
                     eprintln!("author peer {author:?}, forgers {forgers:?}");
                     let signature = |bundle: &Bundle| bundle.signature.map(|signature| hex(&signature.to_bytes()));
                     eprintln!("HELD sig {:?} digest {:?}", held.map(signature), held.map(|b| b.digest()));
@@ -522,10 +535,7 @@ impl Sim {
                 return Err(format!("peer {index} was sent forged bundle {hash} and did not quarantine it"));
             }
         }
-        self.outcome.quarantined += self
-            .honest()
-            .map(|(_, peer)| peer.hub.quarantine().len() as u64)
-            .sum::<u64>();
+        self.outcome.quarantined += self.honest().map(|(_, peer)| peer.hub.quarantine().len() as u64).sum::<u64>();
         Ok(())
     }
 }

@@ -1,0 +1,759 @@
+//! The compact form bundles travel in (`sync::stream`): what the parts of a
+//! stream read back as, in which order they must come, what hostile parts
+//! do, and what the form saves.
+//!
+//! A part must read back as exactly the bundles written, less the
+//! signatures a later bundle of the same run in the part vouches for, so
+//! that the usual checks judge what arrives as they would have judged what
+//! left. Signing is the slow step, so the shared catch-up is made once.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+
+use common::*;
+use openprod_core::bundle::{Bundle, ChainTip, Hash, VerifyError, verify_run};
+use openprod_core::encoding::{DecodeError, Encoder};
+use openprod_core::entropy::SeededEntropy;
+use openprod_core::hlc::Hlc;
+use openprod_core::identity::ActorId;
+use openprod_core::ids::{EdgeId, EntityId, OpId, WorkspaceId};
+use openprod_core::names::FieldKey;
+use openprod_core::op::{OpPayload, Operation};
+use openprod_core::sync::{
+    BundlePart, Message, PROTOCOL_VERSION, StreamReader, StreamWriter, SyncConfig, decode_bundles, encode_bundles,
+    stream_parts, vouched_runs,
+};
+
+// ---------------------------------------------------------------------------
+// Allocation watch: the largest single allocation each thread asks for, so
+// that hostile-part tests can check that no declared count is trusted.
+
+#[path = "common/allocation_watch.rs"]
+mod allocation_watch;
+
+/// Reads an untrusted part, failing the test (with the body in hex) if the
+/// reader panics or allocates at once more than the part's bytes justify.
+fn read_untrusted(reader: &mut StreamReader, part: &BundlePart) -> Result<Vec<Bundle>, DecodeError> {
+    allocation_watch::reset();
+    let result = catch_unwind(AssertUnwindSafe(|| reader.read(part)));
+    let largest = allocation_watch::largest();
+    let shown = || hex::encode(&part.body[..part.body.len().min(400)]);
+    let result = result.unwrap_or_else(|_| {
+        panic!("reading part {} of {} bytes ({} bundles) panicked: {}", part.part, part.body.len(), part.count, shown())
+    });
+    // Each bundle and each element inside takes at least one byte of the
+    // body, and none is more than a few dozen bytes in memory.
+    let allowed = 64 * part.body.len() + 4096;
+    assert!(
+        largest <= allowed,
+        "reading {} bytes allocated {largest} at once (allowed {allowed}): {}",
+        part.body.len(),
+        shown()
+    );
+    result
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures.
+
+fn workspace() -> WorkspaceId {
+    workspace_id(1)
+}
+
+/// Ten stable pseudo-random bytes, named by `seed`.
+fn random_bytes(seed: &str) -> [u8; 10] {
+    *blake3::hash(seed.as_bytes()).as_bytes().first_chunk().expect("a hash is longer than ten bytes")
+}
+
+const FIELDS: [&str; 5] = ["full_name", "role", "email", "phone", "department"];
+
+/// The shape of W1 (`bulk_write` in tests/bench/compare/openprod): write
+/// `index` sets field `FIELDS[round % 5]` of record `index % records` (in
+/// round `index / records`) to "value {round} of record {record}",
+/// replacing the field's previous write, whoever made it. Each write is a
+/// one-operation bundle made one millisecond after the last, with a UUIDv7
+/// id of that millisecond, as a device makes them; `writers` take turns in
+/// bursts of `burst` writes. The bundles come in the order they were made.
+fn contacts_writes(writers: &mut [Author], writes: usize, records: usize, burst: usize) -> Vec<Bundle> {
+    let mut latest: BTreeMap<(usize, &str), OpId> = BTreeMap::new();
+    (0..writes)
+        .map(|index| {
+            let (round, record) = (index / records, index % records);
+            let field = FIELDS[round % FIELDS.len()];
+            let wall = NOW + index as u64;
+            let id = OpId::new_v7(wall, random_bytes(&format!("write {index}")));
+            // Records were made the day before.
+            let entity = EntityId::new_v7(NOW - 86_400_000 + record as u64, random_bytes(&format!("record {record}")));
+            let payload = OpPayload::SetField {
+                entity,
+                field: FieldKey::new("contacts", field),
+                value: text(&format!("value {round} of record {record}")),
+                replaces: latest.insert((record, field), id).into_iter().collect(),
+            };
+            writers[(index / burst) % writers.len()].sign(vec![operation(id, Hlc::new(wall, 0), payload)])
+        })
+        .collect()
+}
+
+/// A catch-up after a day's work: Alice, Bob and Carol filling in contacts
+/// (W1-shaped, taking turns four writes at a time) and, now and then between
+/// them, Jane making every other kind of change in bundles of one to four
+/// operations; her last few bundles come in one run.
+fn crew_catch_up() -> &'static [Bundle] {
+    static CATCH_UP: OnceLock<Vec<Bundle>> = OnceLock::new();
+    CATCH_UP.get_or_init(|| {
+        let mut writers = ["alice", "bob", "carol"].map(|name| Author::new(name, workspace()));
+        let writes = contacts_writes(&mut writers, 150, 30, 4);
+        let mut jane = Author::new("jane", workspace()).with_clock(NOW + 3);
+        let mut payloads = sample_payloads().into_iter().peekable();
+        let mut janes = Vec::new();
+        while payloads.peek().is_some() {
+            let ops: Vec<Operation> =
+                payloads.by_ref().take(janes.len() % 4 + 1).map(|payload| jane.next_op(payload)).collect();
+            janes.push(jane.sign(ops));
+        }
+        let mut janes = janes.into_iter();
+        let mut bundles = Vec::new();
+        for (index, write) in writes.into_iter().enumerate() {
+            if index % 9 == 3 {
+                bundles.extend(janes.next());
+            }
+            bundles.push(write);
+        }
+        bundles.extend(janes);
+        bundles
+    })
+}
+
+/// A chain begun before format 2: `old` bundles in format 1 (hashed with
+/// their signature), then `new` ones in format 2 continuing them.
+fn mixed_format_chain(name: &str, old: usize, new: usize) -> Vec<Bundle> {
+    let mut author = Author::new(name, workspace());
+    let mut tip = None;
+    (0..old + new)
+        .map(|index| {
+            let op = author.next_op(set_field(entity_id(index as u8), "full_name", text("Yorick")));
+            let modules = module_versions_of(std::slice::from_ref(&op));
+            let mut bundle = Bundle::sign(&author.identity, workspace(), tip, modules, vec![op]);
+            if index < old {
+                bundle.header.format = 1;
+                bundle = resign(bundle, &author.identity);
+            }
+            tip = Some(bundle.tip());
+            bundle
+        })
+        .collect()
+}
+
+/// `author`'s next bundle of `ops`, edited after signing and signed again:
+/// genuine, but not as a receiver would derive it.
+fn edited(author: &mut Author, ops: Vec<Operation>, edit: impl FnOnce(&mut Bundle)) -> Bundle {
+    let mut bundle = author.sign(ops);
+    edit(&mut bundle);
+    resign(bundle, &author.identity)
+}
+
+// ---------------------------------------------------------------------------
+// Streams.
+
+/// `bundles` as one part carries them: a bundle goes without its signature
+/// when a later bundle of its run in the part (same author, next seq, linked)
+/// carries one, which vouches for it, unless its hash covers it (format 1).
+fn as_travelled(part: &[Bundle]) -> Vec<Bundle> {
+    let mut travelled = part.to_vec();
+    let continues = |index: usize| {
+        index > 0 && index < part.len() && {
+            let (bundle, next) = (&part[index - 1], &part[index]);
+            next.header.author == bundle.header.author
+                && next.header.seq == bundle.header.seq + 1
+                && next.header.previous == Some(bundle.hash())
+        }
+    };
+    let mut signed_later = false;
+    for index in (0..part.len()).rev() {
+        if !continues(index + 1) {
+            signed_later = false;
+        }
+        if signed_later && !part[index].header.hash_covers_signature() {
+            travelled[index].signature = None;
+        }
+        signed_later |= part[index].signature.is_some();
+    }
+    travelled
+}
+
+/// `bundles` cut into consecutive parts of `sizes` bundles, and a last part
+/// with the rest.
+fn cut<'a>(bundles: &'a [Bundle], sizes: &[usize]) -> Vec<&'a [Bundle]> {
+    let mut rest = bundles;
+    let mut slices = Vec::new();
+    for &size in sizes {
+        let (part, after) = rest.split_at(size);
+        slices.push(part);
+        rest = after;
+    }
+    slices.push(rest);
+    slices
+}
+
+/// `slices` written in order as the parts of stream `stream`.
+fn write_stream(stream: u32, slices: &[&[Bundle]]) -> Vec<BundlePart> {
+    let mut writer = StreamWriter::new(stream);
+    let mut remaining: usize = slices.iter().map(|slice| slice.len()).sum();
+    slices
+        .iter()
+        .map(|slice| {
+            remaining -= slice.len();
+            writer.part(workspace(), &slice.iter().collect::<Vec<_>>(), remaining as u64)
+        })
+        .collect()
+}
+
+/// Verifies each author run of `bundles` as a receiver does, each extending
+/// its author's tip in `tips`, which advance.
+fn verify_runs(bundles: &[Bundle], tips: &mut BTreeMap<ActorId, ChainTip>) -> Result<(), VerifyError> {
+    for run in bundles.chunk_by(|a, b| a.header.author == b.header.author) {
+        let author = run[0].header.author;
+        verify_run(run, tips.get(&author).copied(), workspace())?;
+        tips.insert(author, run[run.len() - 1].tip());
+    }
+    Ok(())
+}
+
+/// The authors' tips after `bundles`, all intact.
+fn tips_after(bundles: &[Bundle]) -> BTreeMap<ActorId, ChainTip> {
+    bundles.iter().map(|bundle| (bundle.header.author, bundle.tip())).collect()
+}
+
+// ---------------------------------------------------------------------------
+// 1. Round trips.
+
+#[test]
+fn a_catch_up_in_parts_reads_back_with_one_signature_per_run_in_each_part() {
+    let catch_up = crew_catch_up();
+    // Parts cut anywhere, mid-run too, as small as one bundle.
+    let slices = cut(catch_up, &[1, 17, 40, 3, 60]);
+    let parts = write_stream(4, &slices);
+    let mut reader = StreamReader::default();
+    let mut tips = BTreeMap::new();
+    let mut signatures = 0;
+    for (index, (slice, part)) in slices.iter().zip(&parts).enumerate() {
+        assert_eq!((part.stream, part.part, part.count), (4, index as u32, slice.len() as u64));
+        let frame = Message::Bundles(part.clone()).encode();
+        assert_eq!(Message::decode(&frame), Ok(Message::Bundles(part.clone())), "part {index} over the wire");
+
+        let decoded = reader.read(part).unwrap_or_else(|error| panic!("part {index}: {error}"));
+        assert_eq!(decoded, as_travelled(slice), "part {index}");
+        for run in decoded.chunk_by(|a, b| a.header.author == b.header.author) {
+            let (newest, older) = run.split_last().unwrap();
+            assert!(
+                newest.signature.is_some() && older.iter().all(|bundle| bundle.signature.is_none()),
+                "part {index}"
+            );
+            signatures += 1;
+        }
+        assert_eq!(verify_runs(&decoded, &mut tips), Ok(()), "part {index}");
+    }
+    assert_eq!(parts.last().unwrap().remaining, 0);
+    assert_eq!(tips, tips_after(catch_up), "every author's whole chain arrived");
+    assert!(signatures < catch_up.len() / 2, "{signatures} signatures for {} bundles", catch_up.len());
+}
+
+/// Bundles that are not as a receiver would derive them, each of which must
+/// read back exactly as it was (the checks then judge it).
+fn odd_bundles() -> Vec<Bundle> {
+    let mut odd = Author::new("odd", workspace());
+    let mut bundles = mixed_format_chain("elder", 3, 2);
+    // Clocks that are not the largest of the operations'.
+    let op = odd.next_op(set_field(entity_id(1), "email", text("a@example.org")));
+    bundles.push(edited(&mut odd, vec![op], |bundle| bundle.header.hlc = Hlc::new(NOW + 60_000, 5)));
+    let op = odd.next_op(set_field(entity_id(1), "email", text("b@example.org")));
+    bundles.push(edited(&mut odd, vec![op], |bundle| bundle.header.hlc = Hlc::ZERO));
+    // Operation hashes that do not match: a wrong one, one too many, one too few.
+    let op = odd.next_op(set_field(entity_id(2), "email", text("c@example.org")));
+    bundles.push(edited(&mut odd, vec![op], |bundle| bundle.header.op_hashes[0] = Hash([7; 32])));
+    let op = odd.next_op(set_field(entity_id(2), "phone", text("555")));
+    bundles.push(edited(&mut odd, vec![op], |bundle| bundle.header.op_hashes.push(Hash([8; 32]))));
+    let ops = vec![
+        odd.next_op(set_field(entity_id(3), "phone", text("1"))),
+        odd.next_op(set_field(entity_id(3), "role", text("2"))),
+    ];
+    bundles.push(edited(&mut odd, ops, |bundle| {
+        bundle.header.op_hashes.pop();
+    }));
+    // Every kind of operation in one bundle, with the module versions they need…
+    bundles.push(odd.sign(sample_operations()));
+    // …and module versions no operation needs.
+    let op = odd.next_op(set_field(entity_id(4), "email", text("d@example.org")));
+    let modules = vec![("contacts".into(), "1.0.0".into()), ("crew".into(), "2.0.0-beta.1+Zoë".into())];
+    bundles.push(Bundle::sign(&odd.identity, workspace(), odd.tip(), modules, vec![op]));
+    // Extreme clocks and ids that are no UUIDv7 of their operation's time.
+    let extremes = vec![
+        operation(
+            OpId::from_bytes([0xff; 16]),
+            Hlc::new(u64::MAX, u32::MAX),
+            OpPayload::DeleteEdge { edge: EdgeId::from_bytes([0; 16]) },
+        ),
+        operation(
+            OpId::from_bytes([0; 16]),
+            Hlc::ZERO,
+            OpPayload::RestoreEdge { edge: EdgeId::from_bytes([0xff; 16]) },
+        ),
+        operation(op_id(1, 1), Hlc::new(NOW, 0), set_field(EntityId::from_bytes([0x80; 16]), "email", text(""))),
+    ];
+    bundles.push(odd.sign(extremes));
+    // A bundle without operations (which the canonical decoding refuses).
+    bundles.push(odd.sign(Vec::new()));
+    // Another workspace's run.
+    bundles.extend(Author::new("visitor", workspace_id(2)).one_op_bundles(2));
+    // Every kind of operation, one per bundle, in one run.
+    bundles.extend(Author::new("jane", workspace()).varied_bundles(sample_payloads().len()));
+    // Unsigned bundles: inside a run, and newest of a run (whose signed
+    // predecessor then keeps its signature: nothing later vouches for it).
+    let mut quiet = chain("quiet", workspace(), 5);
+    quiet[1].signature = None;
+    quiet[4].signature = None;
+    bundles.extend(quiet);
+    // The same bundle twice; a chain with a gap; a chain continued from
+    // before the stream; the next seq with a forged link.
+    let gappy = chain("gappy", workspace(), 6);
+    let mut forged = gappy[4].clone();
+    forged.header.previous = Some(Hash([9; 32]));
+    let forged = resign(forged, &identity("gappy"));
+    bundles.extend([&gappy[4], &gappy[4], &gappy[0], &gappy[2], &gappy[3], &forged, &gappy[5]].map(Clone::clone));
+    bundles
+}
+
+#[test]
+fn odd_and_forged_bundles_read_back_exactly_as_they_were() {
+    let bundles = odd_bundles();
+    assert_eq!(verify_run(&bundles[..5], None, workspace()), Ok(()), "the mixed-format chain is genuine");
+    for sizes in [&[][..], &[4, 1, 3, 3, 10, 2, 25][..]] {
+        let slices = cut(&bundles, sizes);
+        let mut reader = StreamReader::default();
+        for (index, (slice, part)) in slices.iter().zip(write_stream(9, &slices)).enumerate() {
+            let decoded =
+                reader.read(&part).unwrap_or_else(|error| panic!("part {index} of {}: {error}", slices.len()));
+            assert_eq!(decoded, as_travelled(slice), "part {index} of {}", slices.len());
+        }
+    }
+    // Format-1 signatures travel inside a run, and the run still holds.
+    let mixed = mixed_format_chain("elder", 3, 2);
+    let decoded = StreamReader::default().read(&write_stream(0, &[&mixed])[0]).unwrap();
+    assert!(decoded[..3].iter().all(|bundle| bundle.signature.is_some()));
+    assert_eq!(decoded[3].signature, None);
+    assert_eq!(verify_run(&decoded, None, workspace()), Ok(()));
+}
+
+// ---------------------------------------------------------------------------
+// 2. Part order.
+
+#[test]
+fn a_part_read_without_the_one_before_is_refused_until_a_part_0() {
+    let slices = cut(crew_catch_up(), &[30, 30, 30]);
+    let parts = write_stream(1, &slices);
+
+    let error = StreamReader::default().read(&parts[1]).unwrap_err();
+    assert!(error.to_string().contains("lost"), "{error}");
+
+    // Part 1 lost: parts 2 and 3 cannot be read, though 3 follows 2.
+    let mut reader = StreamReader::default();
+    assert_eq!(reader.read(&parts[0]), Ok(as_travelled(slices[0])));
+    assert!(reader.read(&parts[2]).is_err());
+    assert!(reader.read(&parts[3]).is_err());
+    // The stream's part 0 sent again starts it over, as does a new stream's.
+    assert_eq!(reader.read(&parts[0]), Ok(as_travelled(slices[0])));
+    assert_eq!(reader.read(&parts[1]), Ok(as_travelled(slices[1])));
+    for (slice, part) in slices.iter().zip(&write_stream(2, &slices)) {
+        assert_eq!(reader.read(part), Ok(as_travelled(slice)));
+    }
+
+    // A new stream in the middle of one ends the one before.
+    let mut reader = StreamReader::default();
+    assert!(reader.read(&parts[0]).is_ok() && reader.read(&parts[1]).is_ok());
+    assert!(reader.read(&write_stream(3, &slices)[0]).is_ok());
+    assert!(reader.read(&parts[2]).is_err());
+}
+
+#[test]
+fn after_a_damaged_part_even_its_intact_copy_is_refused() {
+    let slices = cut(crew_catch_up(), &[30, 30]);
+    let parts = write_stream(1, &slices);
+    let mut damaged = parts[1].clone();
+    damaged.body.pop();
+    let mut reader = StreamReader::default();
+    assert!(reader.read(&parts[0]).is_ok());
+    assert!(reader.read(&damaged).is_err());
+    // Its tables may have been half-updated: nothing of the stream reads now.
+    assert!(reader.read(&parts[1]).is_err());
+    assert!(reader.read(&parts[2]).is_err());
+}
+
+#[test]
+fn a_repeated_part_reads_as_nothing_and_the_stream_goes_on() {
+    let slices = cut(crew_catch_up(), &[30, 30, 30]);
+    let parts = write_stream(1, &slices);
+    let mut reader = StreamReader::default();
+    assert_eq!(reader.read(&parts[0]), Ok(as_travelled(slices[0])));
+    assert_eq!(reader.read(&parts[1]), Ok(as_travelled(slices[1])));
+    assert_eq!(reader.read(&parts[1]), Ok(Vec::new()));
+    assert_eq!(reader.read(&parts[0]), Ok(Vec::new()));
+    assert_eq!(reader.read(&parts[2]), Ok(as_travelled(slices[2])));
+    assert_eq!(reader.read(&parts[3]), Ok(as_travelled(slices[3])));
+    assert_eq!(reader.read(&parts[3]), Ok(Vec::new()));
+}
+
+#[test]
+fn a_lone_part_reads_alone_however_often_it_comes() {
+    let bundles = &crew_catch_up()[..12];
+    let frame = encode_bundles(bundles, 7);
+    let Ok(Message::Bundles(part)) = Message::decode(&frame) else { panic!("a bundles message") };
+    assert_eq!(part.part, 0);
+    let expected = as_travelled(bundles);
+    let mut reader = StreamReader::default();
+    assert_eq!(reader.read(&part), Ok(expected.clone()));
+    // A part 0 when only part 0 was read may be the next lone message.
+    assert_eq!(reader.read(&part), Ok(expected.clone()));
+    assert_eq!(decode_bundles(&frame), Ok((expected, 7)));
+}
+
+// ---------------------------------------------------------------------------
+// 3. Hostile parts.
+
+/// A small two-part stream: the catch-up's first 26 bundles, runs of four
+/// authors, three of them Jane's bundles of several kinds of operation.
+fn hostile_target() -> (Vec<&'static [Bundle]>, Vec<BundlePart>) {
+    let slices = cut(&crew_catch_up()[..26], &[13]);
+    let parts = write_stream(5, &slices);
+    (slices, parts)
+}
+
+#[test]
+fn every_truncation_of_a_part_is_an_error() {
+    let (slices, parts) = hostile_target();
+    for (index, part) in parts.iter().enumerate() {
+        let frame = Message::Bundles(part.clone()).encode();
+        for length in 0..frame.len() {
+            assert!(Message::decode(&frame[..length]).is_err(), "part {index} cut to {length} bytes of its frame");
+        }
+        for length in 0..part.body.len() {
+            let mut reader = StreamReader::default();
+            for before in &parts[..index] {
+                reader.read(before).unwrap();
+            }
+            let truncated = BundlePart { body: part.body[..length].to_vec(), ..part.clone() };
+            assert!(read_untrusted(&mut reader, &truncated).is_err(), "part {index} cut to {length} bytes");
+        }
+        let mut reader = StreamReader::default();
+        for before in &parts[..index] {
+            reader.read(before).unwrap();
+        }
+        assert_eq!(read_untrusted(&mut reader, part), Ok(as_travelled(slices[index])), "the whole part {index}");
+    }
+}
+
+/// What became of damaged parts.
+#[derive(Debug, Default)]
+struct Outcomes {
+    refused_by_reading: usize,
+    refused_by_verifying: usize,
+    unchanged: usize,
+}
+
+/// Reads `damaged` in place of `parts[index]`: it must not panic, and
+/// whatever reads and verifies must be what was sent.
+fn read_damaged(
+    slices: &[&[Bundle]],
+    parts: &[BundlePart],
+    index: usize,
+    damaged: &BundlePart,
+    outcomes: &mut Outcomes,
+) {
+    let mut reader = StreamReader::default();
+    for before in &parts[..index] {
+        reader.read(before).unwrap();
+    }
+    let Ok(decoded) = read_untrusted(&mut reader, damaged) else {
+        outcomes.refused_by_reading += 1;
+        return;
+    };
+    let mut tips = tips_after(&slices[..index].concat());
+    if verify_runs(&decoded, &mut tips).is_err() {
+        outcomes.refused_by_verifying += 1;
+        return;
+    }
+    let sent = slices[index];
+    assert!(
+        decoded.len() == sent.len() && decoded.iter().zip(sent).all(|(got, sent)| got.same_contents(sent)),
+        "part {index}: a damaged body read as other bundles that verify: {}",
+        hex::encode(&damaged.body)
+    );
+    outcomes.unchanged += 1;
+}
+
+#[test]
+fn flipped_bits_never_panic_nor_pass_for_the_bundles_sent() {
+    let (slices, parts) = hostile_target();
+    let mut outcomes = Outcomes::default();
+    for (index, part) in parts.iter().enumerate() {
+        for position in 0..part.body.len() {
+            for bit in 0..8 {
+                let mut damaged = part.clone();
+                damaged.body[position] ^= 1 << bit;
+                read_damaged(&slices, &parts, index, &damaged, &mut outcomes);
+            }
+        }
+    }
+    // Both defences took part.
+    assert!(outcomes.refused_by_reading > 0 && outcomes.refused_by_verifying > 0, "{outcomes:?}");
+}
+
+#[test]
+fn random_bytes_in_a_part_never_panic_nor_pass_for_the_bundles_sent() {
+    let (slices, parts) = hostile_target();
+    let mut random = SeededEntropy::new(11);
+    let mut outcomes = Outcomes::default();
+    for _ in 0..3_000 {
+        let index = (random.next_u64() % 2) as usize;
+        let mut damaged = parts[index].clone();
+        for _ in 0..1 + random.next_u64() % 4 {
+            let position = (random.next_u64() % damaged.body.len() as u64) as usize;
+            damaged.body[position] = random.next_u64() as u8;
+        }
+        read_damaged(&slices, &parts, index, &damaged, &mut outcomes);
+    }
+    assert!(outcomes.refused_by_reading > 0 && outcomes.refused_by_verifying > 0, "{outcomes:?}");
+}
+
+#[test]
+fn flipped_bits_of_a_lone_frame_never_panic_nor_pass_for_the_bundles_sent() {
+    // The frame's own fields too: stream, part, count, workspace.
+    let bundles = &crew_catch_up()[..8];
+    let frame = encode_bundles(bundles, 3);
+    for position in 0..frame.len() {
+        for bit in 0..8 {
+            let mut damaged = frame.clone();
+            damaged[position] ^= 1 << bit;
+            let Ok((decoded, _)) = catch_unwind(|| decode_bundles(&damaged))
+                .unwrap_or_else(|_| panic!("decoding panicked on {}", hex::encode(&damaged)))
+            else {
+                continue;
+            };
+            if verify_runs(&decoded, &mut BTreeMap::new()).is_ok() {
+                assert_eq!(decoded, as_travelled(bundles), "byte {position}, bit {bit}");
+            }
+        }
+    }
+}
+
+/// Bits of a bundle's flag byte, as core/src/sync/stream.rs lays them out:
+/// hostile parts are written by hand.
+mod flag {
+    pub const CONTINUES: u8 = 1;
+    pub const HASHES_WRITTEN: u8 = 1 << 3;
+    pub const FORMAT_WRITTEN: u8 = 1 << 4;
+    pub const ONE_OPERATION: u8 = 1 << 5;
+    pub const SAME_MODULES: u8 = 1 << 7;
+}
+
+/// The tag of a `DeleteEdge` operation in the payload encoding.
+const DELETE_EDGE: u8 = 21;
+
+/// Writes a hand-made bundle's flags, author (new: Mallory) and seq (1).
+fn mallory(out: &mut Encoder, flags: u8) -> &mut Encoder {
+    out.u8(flags).varint(0).fixed(actor("mallory").as_bytes()).varint(1)
+}
+
+/// Writes a hand-made operation: the first of the part (its clock a delta
+/// from 0), a new id made at its time, deleting the edge `edge_reference`
+/// back in the table of ids (1: the operation's own id).
+fn delete_edge(out: &mut Encoder, edge_reference: u64) -> &mut Encoder {
+    out.signed_varint(NOW as i64).varint(0).varint(0).signed_varint(0).fixed(&[1; 10]);
+    out.u8(DELETE_EDGE).varint(edge_reference)
+}
+
+/// The bytes `write` writes.
+fn bytes(write: impl FnOnce(&mut Encoder) -> &mut Encoder) -> Vec<u8> {
+    let mut out = Encoder::new();
+    write(&mut out);
+    out.into_bytes()
+}
+
+/// A lone part of `count` bundles in `body`.
+fn lone_part(count: u64, body: Vec<u8>) -> BundlePart {
+    BundlePart { stream: 0, part: 0, remaining: 0, workspace: workspace(), count, body }
+}
+
+#[test]
+fn hostile_counts_and_references_are_errors_not_allocations() {
+    use flag::{CONTINUES, FORMAT_WRITTEN, HASHES_WRITTEN, ONE_OPERATION, SAME_MODULES};
+    let read = |count: u64, body: Vec<u8>| read_untrusted(&mut StreamReader::default(), &lone_part(count, body));
+    // Mallory's bundle of one operation, as the cases below damage it.
+    let valid = bytes(|out| delete_edge(mallory(out, ONE_OPERATION).varint(0), 1));
+    let decoded = read(1, valid.clone()).expect("the hand-made bundle reads");
+    assert_eq!(decoded[0].header.author, actor("mallory"));
+
+    let beyond_48_bits = (1 << 48) - NOW as i64;
+    let cases: Vec<(&str, u64, Vec<u8>)> = vec![
+        ("a bundle before one that continues it", 1, vec![CONTINUES | ONE_OPERATION]),
+        ("a bundle before one that shares its modules", 1, bytes(|out| mallory(out, ONE_OPERATION | SAME_MODULES))),
+        ("a bundle's flags", 2, valid.clone()),
+        ("the end of the bundles", 1, [valid, vec![0]].concat()),
+        ("a sequence number from 1", 1, bytes(|out| out.u8(ONE_OPERATION).varint(0).fixed(&[7; 32]).varint(0))),
+        (
+            "module versions sorted by module name",
+            1,
+            bytes(|out| {
+                let modules = mallory(out, ONE_OPERATION).varint(2);
+                modules.varint(0).str("crew").varint(0).str("1.0").varint(0).str("contacts").varint(2)
+            }),
+        ),
+        // References beyond what the tables hold.
+        ("an author", 1, bytes(|out| out.u8(ONE_OPERATION).varint(1))),
+        ("an author", 1, bytes(|out| out.u8(ONE_OPERATION).varint(u64::MAX))),
+        ("a module name", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(1).varint(3).varint(0))),
+        ("an operation id", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(0).signed_varint(1).varint(0).varint(1))),
+        ("an edge id", 1, bytes(|out| delete_edge(mallory(out, ONE_OPERATION).varint(0), 2))),
+        // Counts beyond what the bytes could hold.
+        ("a list of module versions", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(u64::MAX))),
+        ("a number of operations", 1, bytes(|out| mallory(out, 0).varint(0).varint(u64::MAX))),
+        ("a number of operations", 1, bytes(|out| mallory(out, 0).varint(0).varint(1 << 20))),
+        (
+            "a list of operation hashes",
+            1,
+            bytes(|out| delete_edge(mallory(out, ONE_OPERATION | HASHES_WRITTEN).varint(0), 1).varint(1 << 40)),
+        ),
+        // Values out of range.
+        (
+            "an operation clock's counter",
+            1,
+            bytes(|out| mallory(out, ONE_OPERATION).varint(0).signed_varint(1).varint(1 << 32)),
+        ),
+        (
+            "an id's time",
+            1,
+            bytes(|out| {
+                let operation = mallory(out, ONE_OPERATION).varint(0).signed_varint(NOW as i64).varint(0);
+                operation.varint(0).signed_varint(beyond_48_bits).fixed(&[1; 10])
+            }),
+        ),
+        // A format-1 bundle without the signature its hash covers.
+        (
+            "the signature a format-1 bundle is hashed with",
+            1,
+            bytes(|out| {
+                out.u8(FORMAT_WRITTEN | ONE_OPERATION).u8(1).varint(0).fixed(actor("mallory").as_bytes()).varint(1);
+                delete_edge(out.varint(0), 1)
+            }),
+        ),
+    ];
+    for (what, count, body) in cases {
+        let error = read(count, body.clone()).expect_err(what);
+        assert_eq!(error.what, what, "{}", hex::encode(&body));
+    }
+}
+
+#[test]
+fn a_frame_claiming_more_bundles_than_it_holds_is_refused_before_allocating() {
+    // A `Bundles` message (tag 2): stream 0, part 0, none remaining.
+    let frame = |count: u64, body: &[u8]| {
+        let mut out = Encoder::new();
+        out.u8(PROTOCOL_VERSION).u8(2).varint(0).varint(0).varint(0).fixed(workspace().as_bytes());
+        out.varint(count).bytes(body);
+        out.into_bytes()
+    };
+    let body = vec![0x55; 10_000];
+    for count in [u64::MAX, 1 << 40, body.len() as u64] {
+        let claiming = frame(count, &body);
+        allocation_watch::reset();
+        assert!(Message::decode(&claiming).is_err(), "{count} bundles");
+        assert!(allocation_watch::largest() <= 4096, "{count} bundles");
+    }
+    // As many as the bytes could hold: the reader allocates in proportion.
+    let Ok(Message::Bundles(part)) = Message::decode(&frame(body.len() as u64 / 5, &body)) else { panic!("a frame") };
+    assert!(read_untrusted(&mut StreamReader::default(), &part).is_err());
+}
+
+#[test]
+fn a_bundle_continuing_the_last_possible_seq_is_an_error() {
+    let body = bytes(|out| {
+        out.u8(flag::ONE_OPERATION).varint(0).fixed(actor("mallory").as_bytes()).varint(u64::MAX).fixed(&[0; 32]);
+        delete_edge(out.varint(0), 1);
+        // The next bundle continues it; its operation repeats the first's id.
+        out.u8(flag::CONTINUES | flag::ONE_OPERATION).varint(0).signed_varint(1).varint(0).varint(1);
+        out.u8(DELETE_EDGE).varint(1)
+    });
+    assert!(read_untrusted(&mut StreamReader::default(), &lone_part(2, body)).is_err());
+}
+
+// ---------------------------------------------------------------------------
+// 4. What the compact form saves.
+
+#[test]
+fn a_w1_like_catch_up_costs_a_fraction_of_the_canonical_encoding() {
+    let mut writers = ["alice", "bob", "carol"].map(|name| Author::new(name, workspace()));
+    let mut bundles = contacts_writes(&mut writers, 2_000, 200, 10);
+    // A catch-up sends each author's chain in turn (`OpLog::missing_for`).
+    bundles.sort_by_key(|bundle| bundle.header.author);
+    let batch_size = SyncConfig::default().batch_size;
+    let slices: Vec<&[Bundle]> = bundles.chunks(batch_size).collect();
+    let parts = write_stream(0, &slices);
+
+    let ops: usize = bundles.iter().map(|bundle| bundle.ops.len()).sum();
+    let streamed: usize = parts.iter().map(|part| Message::Bundles(part.clone()).encode().len()).sum();
+    let canonical: usize = bundles.iter().map(|bundle| bundle.encoded().len()).sum();
+    let per_op = |bytes: usize| bytes as f64 / ops as f64;
+    println!(
+        "{ops} operations in {} parts: {streamed} bytes streamed ({:.1} per operation), {canonical} canonical ({:.1} per operation)",
+        parts.len(),
+        per_op(streamed),
+        per_op(canonical)
+    );
+
+    let mut reader = StreamReader::default();
+    let mut tips = BTreeMap::new();
+    for (slice, part) in slices.iter().zip(&parts) {
+        let decoded = reader.read(part).unwrap();
+        assert_eq!(decoded, as_travelled(slice));
+        assert_eq!(verify_runs(&decoded, &mut tips), Ok(()));
+    }
+    assert!(per_op(streamed) < 60.0, "{:.1} bytes per operation", per_op(streamed));
+    assert!(streamed * 4 < canonical, "{streamed} bytes streamed, {canonical} canonical");
+}
+
+#[test]
+fn a_catch_up_leaves_out_unvouched_tails_and_cuts_parts_only_where_a_run_may_end() {
+    // Jane's chain as a device holds it after catching up in parts: signed
+    // where earlier parts ended (#4 and #8), then two bundles nothing vouches for yet.
+    let mut jane = chain("jane", workspace(), 10);
+    for (index, bundle) in jane.iter_mut().enumerate() {
+        if index != 3 && index != 7 {
+            bundle.signature = None;
+        }
+    }
+    let kim = chain("kim", workspace(), 3);
+    let vouched = vouched_runs(jane.iter().chain(&kim));
+    let expected: Vec<&Bundle> = jane[..8].iter().chain(&kim).collect();
+    assert_eq!(vouched, expected, "Jane's #9 and #10 wait for a signed successor");
+
+    let parts = stream_parts(workspace(), &vouched, 5, 2);
+    let sizes: Vec<u64> = parts.iter().map(|part| part.count).collect();
+    let remaining: Vec<u64> = parts.iter().map(|part| part.remaining).collect();
+    // At least two bundles a part, cut only after a signed bundle or an author's last.
+    assert_eq!(sizes, [4, 4, 2, 1]);
+    assert_eq!(remaining, [7, 3, 1, 0]);
+    let mut reader = StreamReader::default();
+    let mut tip: BTreeMap<ActorId, ChainTip> = BTreeMap::new();
+    for part in &parts {
+        assert_eq!(part.stream, 5);
+        let bundles = reader.read(part).expect("the stream reads in order");
+        for run in bundles.chunk_by(|a, b| a.header.author == b.header.author) {
+            let author = run[0].header.author;
+            assert_eq!(verify_run(run, tip.get(&author).copied(), workspace()), Ok(()));
+            tip.insert(author, run.last().expect("a run").tip());
+        }
+    }
+}
