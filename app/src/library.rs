@@ -6,11 +6,11 @@
 
 use openprod_core::access::RecoveryKey;
 use openprod_core::backup::{WorkspaceFileReader, encode_workspace_file};
-use openprod_core::bundle::Bundle;
+use openprod_core::bundle::{Bundle, VerifyError};
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
 use openprod_core::sync::{Admission, ShareLink, WorkspaceSecret};
-use openprod_core::workspace::Workspace;
+use openprod_core::workspace::{Refusal, Workspace};
 
 use crate::device::{BrowserEntropy, now_ms, yield_to_browser};
 use crate::driver::Driver;
@@ -300,15 +300,38 @@ async fn import_bundles(
 ) -> Result<usize, String> {
     let total = reader.bundle_count();
     let mut new_changes = 0;
+    // Bundles that wait for a later one of the file: the signed bundle that
+    // vouches for them, or their predecessor. They go round again.
+    let mut waiting: Vec<Bundle> = Vec::new();
     while !reader.is_done() {
-        let slice = reader.next_bundles(IMPORT_SLICE).map_err(|error| error.to_string())?;
-        let report = driver.receive(slice).map_err(|failure| failure.to_string())?;
+        let mut slice = std::mem::take(&mut waiting);
+        slice.extend(reader.next_bundles(IMPORT_SLICE).map_err(|error| error.to_string())?);
+        let report = driver.import(slice.clone()).map_err(|failure| failure.to_string())?;
         new_changes += report.applied.len();
-        if let Some(first) = report.refused.first() {
-            return Err(format!("{} of its changes failed their checks ({})", report.refused.len(), first.reason));
+        for refused in &report.refused {
+            let waits = matches!(
+                refused.reason,
+                Refusal::AfterRefused { .. }
+                    | Refusal::Invalid(VerifyError::ChainGap { .. } | VerifyError::Unvouched { .. })
+            );
+            if !waits {
+                return Err(format!(
+                    "{} of its changes failed their checks ({})",
+                    report.refused.len(),
+                    refused.reason
+                ));
+            }
+            waiting.extend(slice.iter().find(|bundle| bundle.digest() == refused.digest).cloned());
         }
         on_progress(format!("Checking changes: {} of {total}", reader.bundles_read()));
         yield_to_browser().await;
+    }
+    if let Some(first) = waiting.first() {
+        return Err(format!(
+            "{} of its changes are incomplete: change #{} of one author and those after it lack what vouches for them",
+            waiting.len(),
+            first.header.seq
+        ));
     }
     Ok(new_changes)
 }

@@ -391,10 +391,10 @@ impl Driver {
         Ok(outcome)
     }
 
-    /// Takes in bundles from elsewhere (a peer, an imported file) and stores
-    /// what was new as one segment.
-    pub fn receive(&self, bundles: Vec<Bundle>) -> Result<ReceiveReport, EditFailure> {
-        let report = self.ready(|workspace| workspace.receive(bundles, now_ms()))?;
+    /// Takes in bundles read from a workspace file and stores what was new
+    /// as one segment.
+    pub fn import(&self, bundles: Vec<Bundle>) -> Result<ReceiveReport, EditFailure> {
+        let report = self.ready(|workspace| workspace.import(bundles, now_ms()))?;
         if !report.applied.is_empty() {
             let applied = self.peek(|workspace| {
                 report.applied.iter().filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned()).collect()

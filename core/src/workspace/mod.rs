@@ -72,7 +72,13 @@ impl Opening {
     /// Each author's bundles must come in the order they were stored, which
     /// is chain order: storage appends what was applied, as it was applied.
     pub fn feed(&mut self, bundles: Vec<Bundle>, now_ms: u64) {
-        let report = self.workspace.receive_from(bundles, now_ms, receive::Origin::Storage, &self.covers);
+        let report = self.workspace.receive_from(
+            bundles,
+            now_ms,
+            receive::Origin::Storage,
+            &self.covers,
+            crate::bundle::Signatures::Newest,
+        );
         self.report.merge(report);
     }
 

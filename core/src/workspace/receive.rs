@@ -101,9 +101,17 @@ pub(super) enum Origin {
 }
 
 impl Workspace {
-    /// Verifies and applies bundles from a peer (any order, duplicates allowed).
+    /// Verifies and applies bundles from a peer (any order, duplicates
+    /// allowed). Every signature they carry is checked, and kept.
     pub fn receive(&mut self, bundles: Vec<Bundle>, now_ms: u64) -> ReceiveReport {
-        self.receive_from(bundles, now_ms, Origin::Peer, &VersionVector::new())
+        self.receive_from(bundles, now_ms, Origin::Peer, &VersionVector::new(), Signatures::Every)
+    }
+
+    /// Like [`Workspace::receive`], for bundles read from a workspace file,
+    /// where every bundle is signed: a run is proven by its newest signature
+    /// that holds, and the signatures before it are not kept (unchecked).
+    pub fn import(&mut self, bundles: Vec<Bundle>, now_ms: u64) -> ReceiveReport {
+        self.receive_from(bundles, now_ms, Origin::Peer, &VersionVector::new(), Signatures::Newest)
     }
 
     /// `already_applied`: bundles up to this vector are in the state already
@@ -114,6 +122,7 @@ impl Workspace {
         now_ms: u64,
         origin: Origin,
         already_applied: &VersionVector,
+        signatures: Signatures,
     ) -> ReceiveReport {
         let mut report = ReceiveReport::default();
         let mut by_author: BTreeMap<ActorId, Vec<Bundle>> = BTreeMap::new();
@@ -129,7 +138,7 @@ impl Workspace {
             });
             report.duplicates += received - chain.len();
             let applied_up_to = already_applied.get(&author);
-            self.receive_chain(author, chain, now_ms, origin, applied_up_to, &mut report);
+            self.receive_chain(author, chain, now_ms, (origin, signatures), applied_up_to, &mut report);
         }
         report
     }
@@ -139,7 +148,7 @@ impl Workspace {
         author: ActorId,
         chain: Vec<Bundle>,
         now_ms: u64,
-        origin: Origin,
+        (origin, signatures): (Origin, Signatures),
         applied_up_to: u64,
         report: &mut ReceiveReport,
     ) {
@@ -159,14 +168,15 @@ impl Workspace {
                 .take_while(|(earlier, later)| later.header.seq == earlier.header.seq + 1)
                 .count();
             let run = &queue.make_contiguous()[..run_len];
-            let signatures = match origin {
-                Origin::Peer => Signatures::Every,
-                Origin::Storage => Signatures::Newest,
-            };
             let proof = prove_run(run, self.log.tip(&author), self.id, signatures);
+            // From outside, a signature that was not checked is not kept.
+            let unchecked_dropped = origin == Origin::Peer && signatures == Signatures::Newest;
             let mut refused = false;
-            for _ in 0..proof.proven {
-                let bundle = queue.pop_front().expect("within the run");
+            for index in 0..proof.proven {
+                let mut bundle = queue.pop_front().expect("within the run");
+                if unchecked_dropped && index + 1 < proof.proven && !bundle.header.hash_covers_signature() {
+                    bundle.signature = None;
+                }
                 if let Err(reason) = self.check_one(&bundle, now_ms, origin) {
                     refuse(report, &bundle, reason);
                     self.refuse_after(bundle.header.seq, &mut queue, report);
