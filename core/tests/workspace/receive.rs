@@ -308,3 +308,28 @@ fn reopening_accepts_stored_bundles_even_when_the_device_clock_was_wound_back() 
     assert!(reopened.state().entity_exists(hamlet));
     assert!(reopened.clock().current() >= last, "new edits still sort after the stored ones");
 }
+
+#[test]
+fn from_a_peer_every_signature_counts_and_a_run_needs_one_at_its_end() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (_, created, edited) = janes_two_new_bundles(&mut show);
+    let now = show.now;
+    // Bundle 3 travels without its signature: bundle 4's vouches for it.
+    let unsigned_created = Bundle { signature: None, ..created.clone() };
+    let alone = show.devices[ALEX].receive(vec![unsigned_created.clone()], now);
+    assert!(alone.applied.is_empty());
+    assert_eq!(alone.refused[0].reason, Refusal::Invalid(VerifyError::Unvouched { seq: 3 }));
+    // A damaged signature in the middle of a run is a forgery, from a peer.
+    let mut damaged = created.clone();
+    damaged.signature = edited.signature;
+    let forged = show.devices[ALEX].receive(vec![damaged.clone(), edited.clone()], now);
+    assert!(forged.applied.is_empty());
+    assert_eq!(forged.refused[0].reason, Refusal::Invalid(VerifyError::BadSignature { seq: 3 }));
+    // From a file, the newest signature proves the run and the unchecked one is not kept.
+    let imported = show.devices[ALEX].import(vec![damaged, edited.clone()], now);
+    assert_eq!(imported.applied, vec![(actor(JANE), 3), (actor(JANE), 4)]);
+    let log = show.ws(ALEX).log();
+    assert_eq!(log.get(&actor(JANE), 3).expect("held").signature, None);
+    assert_eq!(log.get(&actor(JANE), 4).expect("held").signature, edited.signature);
+    assert_eq!(show.state(ALEX).state_hash(), show.state(JANE).state_hash());
+}
