@@ -6,11 +6,11 @@
 
 use openprod_core::access::RecoveryKey;
 use openprod_core::backup::{WorkspaceFileReader, encode_workspace_file};
-use openprod_core::bundle::{Bundle, VerifyError};
+use openprod_core::bundle::Bundle;
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
 use openprod_core::sync::{Admission, ShareLink, WorkspaceSecret};
-use openprod_core::workspace::{Refusal, Workspace};
+use openprod_core::workspace::Workspace;
 
 use crate::device::{BrowserEntropy, now_ms, yield_to_browser};
 use crate::driver::Driver;
@@ -270,6 +270,10 @@ pub async fn import_file(
     };
     let outcome = import_bundles(&driver, &mut reader, &mut on_progress).await;
     let saved = driver.settled().await;
+    if saved.is_ok() {
+        on_progress("Saving a snapshot for a quick start".to_owned());
+        driver.checkpoint().await;
+    }
     driver.close();
     let problem = match (outcome, saved) {
         (Ok(new_changes), Ok(())) => {
@@ -306,22 +310,14 @@ async fn import_bundles(
     while !reader.is_done() {
         let mut slice = std::mem::take(&mut waiting);
         slice.extend(reader.next_bundles(IMPORT_SLICE).map_err(|error| error.to_string())?);
-        let report = driver.import(slice.clone()).map_err(|failure| failure.to_string())?;
+        let report = driver.import(slice).map_err(|failure| failure.to_string())?;
         new_changes += report.applied.len();
-        for refused in &report.refused {
-            let waits = matches!(
-                refused.reason,
-                Refusal::AfterRefused { .. }
-                    | Refusal::Invalid(VerifyError::ChainGap { .. } | VerifyError::Unvouched { .. })
-            );
-            if !waits {
-                return Err(format!(
-                    "{} of its changes failed their checks ({})",
-                    report.refused.len(),
-                    refused.reason
-                ));
+        let refusals = report.refused.len();
+        for refused in report.refused {
+            if !refused.reason.may_wait() {
+                return Err(format!("{refusals} of its changes failed their checks ({})", refused.reason));
             }
-            waiting.extend(slice.iter().find(|bundle| bundle.digest() == refused.digest).cloned());
+            waiting.push(refused.bundle);
         }
         on_progress(format!("Checking changes: {} of {total}", reader.bundles_read()));
         yield_to_browser().await;

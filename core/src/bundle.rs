@@ -328,6 +328,10 @@ pub struct RunProof {
     /// by index, and why. The bundles between are intact as far as anyone
     /// can tell, but no signature vouches for them.
     pub fault: Option<(usize, VerifyError)>,
+    /// The hash of each bundle whose contents and link checked, in order
+    /// (at least the proven ones): what the log keeps as the chain's tip, so
+    /// that it is not computed again.
+    pub hashes: Vec<Hash>,
 }
 
 /// Which signatures of a run [`prove_run`] checks.
@@ -347,9 +351,10 @@ pub enum Signatures {
 /// signed or not. `after` is the chain tip the run must extend (`None` if
 /// the run starts at seq 1).
 pub fn prove_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId, signatures: Signatures) -> RunProof {
-    let Some(newest) = run.last() else { return RunProof { proven: 0, fault: None } };
+    let Some(newest) = run.last() else { return RunProof { proven: 0, fault: None, hashes: Vec::new() } };
     let author = newest.header.author;
     let mut expected = after;
+    let mut hashes = Vec::with_capacity(run.len());
     let mut linked = run.len();
     let mut link_fault = None;
     for (index, bundle) in run.iter().enumerate() {
@@ -368,7 +373,9 @@ pub fn prove_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId
             link_fault = Some((index, error));
             break;
         }
-        expected = Some(bundle.tip());
+        let tip = bundle.tip();
+        hashes.push(tip.hash);
+        expected = Some(tip);
     }
     let signed: Vec<usize> = (0..linked).filter(|index| run[*index].signature.is_some()).collect();
     let (vouching, signature_fault) = match signatures {
@@ -394,7 +401,7 @@ pub fn prove_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId
             (vouching, bad)
         }
     };
-    RunProof { proven: vouching.map_or(0, |index| index + 1), fault: signature_fault.or(link_fault) }
+    RunProof { proven: vouching.map_or(0, |index| index + 1), fault: signature_fault.or(link_fault), hashes }
 }
 
 /// The oldest of the signatures at `signed` that does not hold: all checked

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::bundle::{Bundle, ChainTip, VerifyError, check_link};
+use crate::bundle::{Bundle, ChainTip, Hash, VerifyError, check_link};
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
 use crate::ids::OpId;
@@ -66,9 +66,68 @@ struct Chain {
     tip: Option<ChainTip>,
 }
 
+/// Bundles in reception order, in chunks of a fixed capacity: appending
+/// never moves the bundles already held. (A log of 100,000 bundles is some
+/// 25 MB; doubling one vector of them copied it all in one long pause.)
+#[derive(Default)]
+struct Bundles {
+    chunks: Vec<Vec<Bundle>>,
+    len: usize,
+}
+
+const BUNDLES_PER_CHUNK: usize = 4_096;
+
+impl Bundles {
+    fn push(&mut self, bundle: Bundle) {
+        if self.chunks.last().is_none_or(|chunk| chunk.len() == BUNDLES_PER_CHUNK) {
+            self.chunks.push(Vec::with_capacity(BUNDLES_PER_CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk with room was just ensured").push(bundle);
+        self.len += 1;
+    }
+
+    fn get(&self, index: usize) -> &Bundle {
+        &self.chunks[index / BUNDLES_PER_CHUNK][index % BUNDLES_PER_CHUNK]
+    }
+}
+
+/// The log's bundles in reception order ([`OpLog::bundles`]).
+#[derive(Clone)]
+pub struct LogBundles<'a> {
+    bundles: &'a Bundles,
+    front: usize,
+    back: usize,
+}
+
+impl<'a> Iterator for LogBundles<'a> {
+    type Item = &'a Bundle;
+
+    fn next(&mut self) -> Option<&'a Bundle> {
+        (self.front < self.back).then(|| {
+            self.front += 1;
+            self.bundles.get(self.front - 1)
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.back - self.front, Some(self.back - self.front))
+    }
+}
+
+impl DoubleEndedIterator for LogBundles<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        (self.front < self.back).then(|| {
+            self.back -= 1;
+            self.bundles.get(self.back)
+        })
+    }
+}
+
+impl ExactSizeIterator for LogBundles<'_> {}
+
 #[derive(Default)]
 pub struct OpLog {
-    bundles: Vec<Bundle>,
+    bundles: Bundles,
     chains: BTreeMap<ActorId, Chain>,
     canonical: BTreeMap<(Hlc, OpId), OpLocation>,
     clocks_by_op: BTreeMap<OpId, Hlc>,
@@ -80,11 +139,11 @@ impl OpLog {
     }
 
     pub fn len(&self) -> usize {
-        self.bundles.len()
+        self.bundles.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bundles.is_empty()
+        self.bundles.len == 0
     }
 
     pub fn op_count(&self) -> usize {
@@ -129,39 +188,41 @@ impl OpLog {
         if self.check(&bundle)? == Appended::Duplicate {
             return Ok(Appended::Duplicate);
         }
-        self.append_new(bundle);
+        let hash = bundle.hash();
+        self.append_new(bundle, hash);
         Ok(Appended::New)
     }
 
     /// Appends a verified bundle that [`OpLog::check`] found new, with
     /// nothing appended since: receiving checks each bundle right before it
     /// is applied, and checking it a third time would cost a set and a
-    /// lookup per operation on every bundle of a catch-up.
-    pub(crate) fn append_new(&mut self, bundle: Bundle) {
-        let index = self.bundles.len();
+    /// lookup per operation on every bundle of a catch-up. `hash` is the
+    /// bundle's, computed when its run was proven.
+    pub(crate) fn append_new(&mut self, bundle: Bundle, hash: Hash) {
+        let index = self.bundles.len;
         for (op_index, op) in bundle.ops.iter().enumerate() {
             self.canonical.insert((op.hlc, op.id), OpLocation { bundle: index, op: op_index });
             self.clocks_by_op.insert(op.id, op.hlc);
         }
         let chain = self.chains.entry(bundle.header.author).or_default();
         chain.bundles.push(index);
-        chain.tip = Some(bundle.tip());
+        chain.tip = Some(ChainTip { seq: bundle.header.seq, hash });
         self.bundles.push(bundle);
     }
 
     pub fn get(&self, author: &ActorId, seq: u64) -> Option<&Bundle> {
         let chain = self.chains.get(author)?;
         let index = usize::try_from(seq.checked_sub(1)?).ok()?;
-        chain.bundles.get(index).map(|&at| &self.bundles[at])
+        chain.bundles.get(index).map(|&at| self.bundles.get(at))
     }
 
     pub fn bundle(&self, index: usize) -> &Bundle {
-        &self.bundles[index]
+        self.bundles.get(index)
     }
 
     /// Bundles in reception order.
-    pub fn bundles(&self) -> &[Bundle] {
-        &self.bundles
+    pub fn bundles(&self) -> LogBundles<'_> {
+        LogBundles { bundles: &self.bundles, front: 0, back: self.bundles.len }
     }
 
     pub fn version_vector(&self) -> VersionVector {
@@ -177,7 +238,7 @@ impl OpLog {
     pub fn missing_for<'a>(&'a self, theirs: &'a VersionVector) -> impl Iterator<Item = &'a Bundle> + 'a {
         self.chains.iter().flat_map(move |(actor, chain)| {
             let held = usize::try_from(theirs.get(actor)).unwrap_or(usize::MAX).min(chain.bundles.len());
-            chain.bundles[held..].iter().map(|&index| &self.bundles[index])
+            chain.bundles[held..].iter().map(|&index| self.bundles.get(index))
         })
     }
 
@@ -189,7 +250,7 @@ impl OpLog {
     /// Every operation in canonical order, with its bundle.
     pub fn canonical(&self) -> impl Iterator<Item = (&Bundle, &crate::op::Operation)> {
         self.canonical.values().map(|location| {
-            let bundle = &self.bundles[location.bundle];
+            let bundle = self.bundles.get(location.bundle);
             (bundle, &bundle.ops[location.op])
         })
     }
@@ -198,7 +259,7 @@ impl OpLog {
     pub fn operation(&self, op: OpId) -> Option<(&Bundle, &crate::op::Operation)> {
         let hlc = self.clocks_by_op.get(&op)?;
         let location = self.canonical.get(&(*hlc, op))?;
-        let bundle = &self.bundles[location.bundle];
+        let bundle = self.bundles.get(location.bundle);
         Some((bundle, &bundle.ops[location.op]))
     }
 

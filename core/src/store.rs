@@ -24,13 +24,21 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = self.encode_head();
+        bytes.extend_from_slice(&self.state);
+        bytes
+    }
+
+    /// What [`Snapshot::encode`] puts before the state's bytes: a store may
+    /// write the two one after the other instead of copying the state.
+    pub fn encode_head(&self) -> Vec<u8> {
         let mut out = Encoder::new();
         let entries: Vec<_> = self.covers.iter().collect();
         out.varint(entries.len() as u64);
         for (actor, seq) in entries {
             out.fixed(actor.as_bytes()).varint(*seq);
         }
-        out.bytes(&self.state);
+        out.varint(self.state.len() as u64);
         out.into_bytes()
     }
 

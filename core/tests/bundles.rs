@@ -888,7 +888,7 @@ fn log_accepts_any_interleaving_of_authors_that_keeps_each_chain_in_order() {
         let log = log_of(&order);
         assert_eq!(log.len(), 64);
         assert_eq!(log.op_count(), 64);
-        assert_eq!(log.bundles(), &order[..], "reception order is kept");
+        assert_eq!(log.bundles().cloned().collect::<Vec<_>>(), order, "reception order is kept");
         for (actor, chain) in crew_chains() {
             assert_eq!(log.tip(actor), Some(chain.last().unwrap().tip()));
             for bundle in chain {
@@ -904,10 +904,29 @@ fn log_accepts_any_interleaving_of_authors_that_keeps_each_chain_in_order() {
     }
 }
 
+#[test]
+fn a_log_longer_than_its_storage_chunks_reads_back_every_bundle_in_order() {
+    // The log stores bundles in chunks of 4,096: cross two boundaries.
+    let mut author = Author::new("jane", workspace());
+    let chain = author.one_op_bundles(2 * 4_096 + 3);
+    let log = log_of(&chain);
+    assert_eq!(log.len(), chain.len());
+    assert_eq!(log.bundles().len(), chain.len());
+    assert!(log.bundles().eq(chain.iter()), "reception order, forwards");
+    assert!(log.bundles().rev().eq(chain.iter().rev()), "and backwards");
+    for index in [0, 4_095, 4_096, 4_097, 8_191, 8_192, chain.len() - 1] {
+        assert_eq!(log.bundle(index), &chain[index]);
+        assert_eq!(log.get(&author.actor(), index as u64 + 1), Some(&chain[index]));
+    }
+    let mut vector = VersionVector::new();
+    vector.set(author.actor(), 4_090);
+    assert!(log.missing_for(&vector).eq(chain[4_090..].iter()), "what a peer lacks, across a chunk boundary");
+}
+
 /// Everything observable about a log, to check that a refused or duplicate append changed nothing.
 fn observe(log: &OpLog) -> (Vec<Bundle>, usize, VersionVector, Hash, Vec<OpId>) {
     (
-        log.bundles().to_vec(),
+        log.bundles().cloned().collect::<Vec<_>>(),
         log.op_count(),
         log.version_vector(),
         log.ops_digest(),

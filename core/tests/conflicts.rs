@@ -92,7 +92,7 @@ impl Production {
 
     /// `to` receives everything `from` holds.
     fn sync_one_way(&mut self, from: usize, to: usize) {
-        let bundles = self.devices[from].log().bundles().to_vec();
+        let bundles = self.devices[from].log().bundles().cloned().collect::<Vec<_>>();
         let now = self.now;
         let report = self.devices[to].receive(bundles, now);
         assert!(report.refused.is_empty(), "{:?}", report.refused);

@@ -1061,7 +1061,7 @@ proptest! {
             if halfway_snapshot.is_none() && 2 * replica.log().len() >= bundles.len() {
                 halfway_snapshot = Some(replica.snapshot());
             }
-            let held = replica.log().bundles().to_vec();
+            let held = replica.log().bundles().cloned().collect::<Vec<_>>();
             let (rebuilt, report) = Workspace::open(id, replica_identity(1), held.clone(), now, ClockConfig::default());
             assert!(report.refused.is_empty(), "rebuilding from held bundles refused {:?}\n{journal}", report.refused);
             let (incremental_view, rebuilt_view) = (history.observe(replica.state()), history.observe(rebuilt.state()));
@@ -1088,7 +1088,7 @@ proptest! {
         // The actors applied their own edits and partial syncs incrementally;
         // each still matches a rebuild of exactly what it holds.
         for (index, actor) in history.actors.iter().enumerate() {
-            let held = actor.log().bundles().to_vec();
+            let held = actor.log().bundles().cloned().collect::<Vec<_>>();
             let (rebuilt, _) = Workspace::open(id, replica_identity(3), held, now, ClockConfig::default());
             prop_assert_eq!(
                 hash_hex(rebuilt.state()),

@@ -139,7 +139,7 @@ fn assert_shows_the_same(original: &State, copy: &State) {
 }
 
 fn bundle_hashes(workspace: &Workspace) -> BTreeSet<Hash> {
-    workspace.log().bundles().iter().map(|bundle| bundle.hash()).collect()
+    workspace.log().bundles().map(|bundle| bundle.hash()).collect()
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn a_fork_shows_what_the_original_shows_without_its_history_conflicts_or_members
 
     let jane = actor(JANE);
     assert!(bundle_hashes(&fork.workspace).is_disjoint(&bundle_hashes(show.ws(JANE))), "no bundle of the original");
-    assert!(fork.workspace.log().bundles().iter().all(|bundle| bundle.header.author == jane));
+    assert!(fork.workspace.log().bundles().all(|bundle| bundle.header.author == jane));
     assert_eq!(copy.owner(), Some(jane));
     assert_eq!(copy.roster().map(|entry| entry.actor).collect::<Vec<_>>(), vec![jane], "only the forker");
     assert_eq!(copy.forked_from(), Some(ForkRecord { workspace: source, by: jane, at: clock_when_copied }));

@@ -37,7 +37,7 @@ fn owner_and_member() -> (Workspace, Workspace) {
 }
 
 fn sync(from: &Workspace, to: &mut Workspace, now: u64) {
-    let lacking = from.log().bundles().to_vec();
+    let lacking = from.log().bundles().cloned().collect::<Vec<_>>();
     to.receive(lacking, now);
 }
 
@@ -71,7 +71,7 @@ fn settings_written_by_someone_other_than_the_owner_change_nothing() {
     let (mut owner, member) = owner_and_member();
     let mut alex = common::Author::new("alex", owner.id()).with_clock(NOW + 3);
     // Continue Alex's chain as the member's log knows it: none yet.
-    assert!(member.log().bundles().iter().all(|bundle| bundle.header.author != alex.actor()));
+    assert!(member.log().bundles().all(|bundle| bundle.header.author != alex.actor()));
     let forged = alex.next_op(openprod_core::op::OpPayload::SetJoinMode { mode: JoinMode::Request });
     let key = alex.next_op(openprod_core::op::OpPayload::CreateAccessKey {
         code: "K7XM4PQ9".into(),
@@ -153,12 +153,11 @@ fn the_recovery_key_is_kept_as_a_verifier_and_survives_a_snapshot() {
         !owner
             .log()
             .bundles()
-            .iter()
             .any(|bundle| { bundle.encoded().windows(key_text.len()).any(|window| window == key_text.as_bytes()) })
     );
 
     let snapshot = owner.snapshot();
-    let bundles = owner.log().bundles().to_vec();
+    let bundles = owner.log().bundles().cloned().collect::<Vec<_>>();
     let restored =
         Workspace::restore(owner.id(), identity("jane"), &snapshot, bundles.clone(), NOW + 20, Default::default());
     assert!(restored.snapshot_used);

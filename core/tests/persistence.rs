@@ -9,7 +9,7 @@ use openprod_core::names::TableId;
 use openprod_core::state::State;
 use openprod_core::store::{MemoryStore, MemoryStoreError, Snapshot, Store};
 use openprod_core::value::Value;
-use openprod_core::workspace::Workspace;
+use openprod_core::workspace::{Workspace, WorkspaceChanged};
 
 const NOW: u64 = 1_790_000_000_000;
 const CONTACTS: &str = include_str!("../../modules/contacts/manifest.toml");
@@ -47,6 +47,32 @@ fn a_state_snapshot_decodes_to_the_same_state() {
     assert_eq!(decoded.state_hash(), workspace.state().state_hash());
     assert_eq!(decoded.records(&contacts()), workspace.state().records(&contacts()));
     assert_eq!(decoded.encode_snapshot(), encoded, "the encoding is canonical");
+}
+
+#[test]
+fn a_snapshot_taken_in_steps_equals_one_taken_at_once() {
+    let (workspace, _, _) = workspace_with_records(25);
+    let whole = workspace.snapshot();
+    for records_per_step in [1, 7, 25, 26, 1000] {
+        let mut in_progress = workspace.begin_snapshot();
+        let mut steps = 1;
+        while !in_progress.step(&workspace, records_per_step).unwrap() {
+            steps += 1;
+        }
+        assert!(steps >= 25usize.div_ceil(records_per_step), "{records_per_step} records a step: {steps} steps");
+        assert_eq!(in_progress.finish(), whole, "{records_per_step} records a step");
+    }
+}
+
+#[test]
+fn a_snapshot_in_steps_notices_a_change_made_between_steps() {
+    let (mut workspace, _, mut entropy) = workspace_with_records(10);
+    let mut in_progress = workspace.begin_snapshot();
+    assert_eq!(in_progress.step(&workspace, 3), Ok(false));
+    let mut change = workspace.change(NOW + 500, &mut entropy);
+    change.create_record(&contacts(), &[("full_name", Value::String("Late".into()))]).unwrap();
+    change.commit().unwrap();
+    assert_eq!(in_progress.step(&workspace, 3), Err(WorkspaceChanged), "the rest would not match the first part");
 }
 
 #[test]

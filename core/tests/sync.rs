@@ -298,11 +298,7 @@ fn messages_round_trip_and_hostile_frames_are_refused_without_panicking() {
             vector: workspace.log().version_vector(),
             wants_reply: false,
         },
-        Message::Bundles(StreamWriter::new(0).part(
-            workspace.id(),
-            &workspace.log().bundles().iter().collect::<Vec<_>>(),
-            3,
-        )),
+        Message::Bundles(StreamWriter::new(0).part(workspace.id(), &workspace.log().bundles().collect::<Vec<_>>(), 3)),
         Message::Ack { vector: workspace.log().version_vector() },
         Message::Vector { vector: VersionVector::new() },
         Message::StateCheck {
@@ -327,7 +323,7 @@ fn messages_round_trip_and_hostile_frames_are_refused_without_panicking() {
             assert!(Message::decode(&frame[..length]).is_err(), "a truncated {message:?} must not decode");
         }
     }
-    let bundles = workspace.log().bundles().to_vec();
+    let bundles = workspace.log().bundles().cloned().collect::<Vec<_>>();
     // One author's run: only its newest bundle travels with its signature.
     let mut travelled = bundles.clone();
     let newest = travelled.len() - 1;

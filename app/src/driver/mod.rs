@@ -29,11 +29,9 @@ use openprod_core::ids::{EntityId, WorkspaceId};
 use openprod_core::log::VersionVector;
 use openprod_core::op::OpPayload;
 use openprod_core::sync::{PersistTicket, SyncConfig, SyncHub};
-use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace};
+use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace, WorkspaceChanged};
 
-use crate::device::{
-    BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, sleep_ms, try_exclusive_lock, yield_to_browser,
-};
+use crate::device::{BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, sleep_ms, yield_to_browser};
 use crate::storage::{StorageError, WorkspaceDb};
 
 /// After this many new bundles the state is checkpointed again, so that the
@@ -50,8 +48,15 @@ const RECEIVED_VIEW_UPDATE_MS: f64 = 250.0;
 /// colleague's live edits, as opposed to a catch-up's batches.
 const LIVE_BUNDLES: usize = 8;
 
-/// The User Timing measure of taking a snapshot of the state in memory.
+/// The User Timing measure of taking a snapshot and storing it, from its
+/// first step to its last write (the page is free between the steps).
 pub const CHECKPOINT: &str = "openprod checkpoint";
+
+/// Records encoded per step of a snapshot, between yields to the page.
+const SNAPSHOT_RECORDS_PER_STEP: usize = 1_000;
+
+/// How long the log must stay unchanged before a snapshot is taken.
+const CHECKPOINT_AFTER_QUIET_MS: i32 = 500;
 
 /// Most bundles stored in one segment when received batches are coalesced.
 const MAX_SEGMENT_BUNDLES: usize = 4_096;
@@ -154,6 +159,8 @@ struct Inner {
     pending: RefCell<VecDeque<Pending>>,
     flushing: Cell<bool>,
     written_since_snapshot: Cell<usize>,
+    /// A snapshot waits for a quiet moment, or is being taken.
+    checkpoint_scheduled: Cell<bool>,
     /// Sessions with peers; it offers only what is durable (see `sync.rs`).
     hub: RefCell<SyncHub>,
     /// Where the hub's frames and events go while the network is attached.
@@ -210,6 +217,7 @@ impl Driver {
             pending: RefCell::default(),
             flushing: Cell::new(false),
             written_since_snapshot: Cell::new(written_since_snapshot),
+            checkpoint_scheduled: Cell::new(false),
             hub: RefCell::new(SyncHub::new(SyncConfig::default())),
             sync_sink: RefCell::default(),
             durable: RefCell::default(),
@@ -294,7 +302,7 @@ impl Driver {
 
     /// A workspace this device has no data of yet, filled by [`Driver::receive`].
     pub async fn start(id: WorkspaceId, identity: Identity) -> Result<Driver, OpenError> {
-        let lock = try_exclusive_lock(&WorkspaceDb::database_name(id)).await.ok_or(OpenError::OpenElsewhere)?;
+        let lock = opening::lock_workspace(id).await?;
         let db = WorkspaceDb::open(id).await?;
         Ok(Driver::new(Workspace::empty(id, identity, now_ms(), ClockConfig::default()), db, lock, 0))
     }
@@ -333,6 +341,18 @@ impl Driver {
     pub fn read_structure<R>(&self, read: impl FnOnce(&Workspace) -> R) -> R {
         self.structure.track();
         self.peek(read)
+    }
+
+    /// How many changes the workspace has seen while open; the calling view
+    /// re-runs after every change.
+    pub fn changes(&self) -> u64 {
+        self.revision.get()
+    }
+
+    /// Whether the workspace is still open here (a view may outlive it by
+    /// a turn of the event loop).
+    pub fn is_open(&self) -> bool {
+        self.inner.try_get_value().is_some()
     }
 
     /// Reads without subscribing: for event handlers.
@@ -500,7 +520,7 @@ impl Driver {
             match result {
                 Ok(()) => {
                     driver.save_state.set(SaveState::Saved);
-                    driver.checkpoint_if_due(&inner).await;
+                    driver.checkpoint_in_background();
                 }
                 Err(error) => driver
                     .save_state
@@ -552,39 +572,85 @@ impl Driver {
         }
     }
 
+    /// Saves a new snapshot once one is due and the workspace has been
+    /// quiet for a moment: taking one mid catch-up would be started again
+    /// and again, as every received batch changes the state under it.
     fn checkpoint_in_background(&self) {
         let Some(inner) = self.inner.try_get_value() else { return };
+        if inner.checkpoint_scheduled.replace(true) {
+            return;
+        }
+        drop(inner);
         let driver = *self;
-        spawn_local(async move { driver.checkpoint_if_due(&inner).await });
+        spawn_local(async move {
+            // Not holding the workspace while waiting: closing it must free
+            // its lock at once.
+            let log_len = || driver.inner.try_get_value().map(|inner| inner.engine.borrow().workspace().log().len());
+            loop {
+                let before = log_len();
+                sleep_ms(CHECKPOINT_AFTER_QUIET_MS).await;
+                match log_len() {
+                    None => return,
+                    Some(now) if Some(now) == before => break,
+                    Some(_) => {}
+                }
+            }
+            let Some(inner) = driver.inner.try_get_value() else { return };
+            driver.checkpoint_if_due(&inner).await;
+            inner.checkpoint_scheduled.set(false);
+        });
+    }
+
+    /// Saves a snapshot now if one is due, without waiting for a quiet
+    /// moment: before a workspace that just took in a large import is
+    /// closed, so that opening it next does not replay the whole log.
+    pub async fn checkpoint(&self) {
+        let Some(inner) = self.inner.try_get_value() else { return };
+        self.checkpoint_if_due(&inner).await;
     }
 
     /// Saves a new snapshot once enough has been written since the last:
     /// [`SNAPSHOT_EVERY`] bundles, or a quarter of the log, whichever is more,
-    /// so that a large import saves a few snapshots, not one per slice.
+    /// so that a large import saves a few snapshots, not one per slice. It is
+    /// encoded a step at a time; a change between steps abandons it (the
+    /// next write schedules another).
     async fn checkpoint_if_due(&self, inner: &Inner) {
         let written = inner.written_since_snapshot.get();
-        let (snapshot, log_len) = match &*inner.engine.borrow() {
+        let began = monotonic_ms();
+        let mut in_progress = match &*inner.engine.borrow() {
             Engine::Ready(workspace) => {
-                let log_len = workspace.log().len();
                 // Only what is durable: a snapshot covering a bundle that is
                 // still queued would, after a crash, show an edit the log lacks.
-                if written < SNAPSHOT_EVERY.max(log_len / 4) || !inner.pending.borrow().is_empty() {
+                if written < SNAPSHOT_EVERY.max(workspace.log().len() / 4) || !inner.pending.borrow().is_empty() {
                     return;
                 }
-                let began = monotonic_ms();
-                let snapshot = workspace.snapshot();
-                record_measure(CHECKPOINT, began);
-                (snapshot, log_len)
+                workspace.begin_snapshot()
             }
             // Opening: the snapshot stored is the newest; failed: keep the old one.
             _ => return,
         };
+        loop {
+            let step = match &*inner.engine.borrow() {
+                Engine::Ready(workspace) => in_progress.step(workspace, SNAPSHOT_RECORDS_PER_STEP),
+                _ => return,
+            };
+            match step {
+                Ok(true) => break,
+                Ok(false) => yield_to_browser().await,
+                Err(WorkspaceChanged) => return,
+            }
+            if !self.is_open() {
+                return;
+            }
+        }
+        let snapshot = in_progress.finish();
         // A snapshot only saves time on the next opening; a failure costs a
         // longer replay, never data, so it is logged and retried later.
         match inner.db.save_snapshot(&snapshot).await {
             Ok(()) => inner.written_since_snapshot.set(inner.written_since_snapshot.get().saturating_sub(written)),
-            Err(error) => leptos::logging::warn!("snapshot of {log_len} bundles not saved: {error}"),
+            Err(error) => leptos::logging::warn!("snapshot of {} bundles not saved: {error}", snapshot.covers.total()),
         }
+        record_measure(CHECKPOINT, began);
     }
 
     /// Every bundle, read back from IndexedDB: what a rebuild would start from.

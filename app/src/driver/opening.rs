@@ -12,12 +12,16 @@ use openprod_core::ids::WorkspaceId;
 use openprod_core::workspace::{Opening, Restored};
 
 use super::Driver;
-use crate::device::{monotonic_ms, now_ms, record_measure, try_exclusive_lock, yield_to_browser};
+use crate::device::{HeldLock, monotonic_ms, now_ms, record_measure, sleep_ms, try_exclusive_lock, yield_to_browser};
 use crate::storage::{LogRecord, StorageError, WorkspaceDb};
 
 /// Work done between two yields. Well under the 50 ms that browsers call a
 /// long task, so input stays responsive while a large workspace opens.
 const SLICE_MS: f64 = 12.0;
+
+/// Bundles checked in one go: a stored segment holds thousands, far more
+/// than one slice's worth.
+const FEED_BUNDLES: usize = 256;
 
 /// The User Timing measure of an opening, from the first read to the
 /// engine ready.
@@ -85,7 +89,7 @@ pub async fn open(
     mut on_progress: impl FnMut(OpenProgress),
 ) -> Result<Driver, OpenError> {
     let began = monotonic_ms();
-    let lock = try_exclusive_lock(&WorkspaceDb::database_name(id)).await.ok_or(OpenError::OpenElsewhere)?;
+    let lock = lock_workspace(id).await?;
     let db = WorkspaceDb::open(id).await?;
     let snapshot = db.load_snapshot().await.unwrap_or_else(|error| {
         // Damage in the snapshot costs only time: the log rebuilds the state.
@@ -124,6 +128,24 @@ pub async fn open(
     Ok(driver)
 }
 
+/// Tries this long for the workspace's lock before saying another page
+/// holds it: this page itself may have closed the workspace a moment ago
+/// and still be finishing a snapshot of it.
+const LOCK_PATIENCE_MS: i32 = 2_000;
+const LOCK_RETRY_MS: i32 = 100;
+
+/// The workspace's exclusive lock: one page of this browser drives it.
+pub(super) async fn lock_workspace(id: WorkspaceId) -> Result<HeldLock, OpenError> {
+    let name = WorkspaceDb::database_name(id);
+    for _ in 0..LOCK_PATIENCE_MS / LOCK_RETRY_MS {
+        if let Some(lock) = try_exclusive_lock(&name).await {
+            return Ok(lock);
+        }
+        sleep_ms(LOCK_RETRY_MS).await;
+    }
+    try_exclusive_lock(&name).await.ok_or(OpenError::OpenElsewhere)
+}
+
 /// Feeds the stored records in order, yielding to the page between slices.
 /// Stops early, without error, when `feed_bundles` says `None` (nobody
 /// wants the workspace any more).
@@ -136,13 +158,17 @@ async fn feed(
     let mut slice_started = monotonic_ms();
     let mut done_bytes = 0;
     for record in records {
-        let Some(bundles) = feed_bundles(record.bundles()?) else { return Ok(()) };
-        done_bytes += record.byte_len();
-        if monotonic_ms() - slice_started > SLICE_MS {
-            on_progress(OpenProgress { stored_bytes, done_bytes, bundles });
-            yield_to_browser().await;
-            slice_started = monotonic_ms();
+        let mut bundles = record.bundles().peekable();
+        while bundles.peek().is_some() {
+            let piece = bundles.by_ref().take(FEED_BUNDLES).collect::<Result<Vec<_>, _>>()?;
+            let Some(loaded) = feed_bundles(piece) else { return Ok(()) };
+            if monotonic_ms() - slice_started > SLICE_MS {
+                on_progress(OpenProgress { stored_bytes, done_bytes, bundles: loaded });
+                yield_to_browser().await;
+                slice_started = monotonic_ms();
+            }
         }
+        done_bytes += record.byte_len();
     }
     Ok(())
 }

@@ -21,14 +21,22 @@ pub(super) fn encode(bundles: &[Bundle]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Every bundle of a record. An empty record is damaged: none is ever written.
-pub(super) fn decode(bytes: &[u8]) -> Result<Vec<Bundle>, DecodeError> {
+/// The bundles of a record, decoded one by one as they are asked for, so
+/// that a large segment need not be decoded in one go. An empty record is
+/// damaged (none is ever written); after an error the reading stops.
+pub(super) fn decode(bytes: &[u8]) -> impl Iterator<Item = Result<Bundle, DecodeError>> + '_ {
     let mut input = Decoder::new(bytes);
-    let mut bundles = vec![Bundle::decode(&mut input)?];
-    while !input.is_empty() {
-        bundles.push(Bundle::decode(&mut input)?);
-    }
-    Ok(bundles)
+    let mut first = true;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || (input.is_empty() && !first) {
+            return None;
+        }
+        first = false;
+        let bundle = Bundle::decode(&mut input);
+        failed = bundle.is_err();
+        Some(bundle)
+    })
 }
 
 /// Splits records (given by size, in log order) into runs of neighbours of

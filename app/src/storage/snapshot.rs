@@ -1,7 +1,10 @@
 //! The `snapshot` store: the latest [`Snapshot`], as a few large parts.
 //!
 //! Parts are keyed 0, 1, 2…; saving replaces all of them in one transaction,
-//! so a reader finds the old snapshot or the new one, never a mix.
+//! so a reader finds the old snapshot or the new one, never a mix. Each part
+//! is written in its own turn of the event loop (the transaction stays open
+//! while a request is pending): copying megabytes into IndexedDB at once
+//! would hold the page for a long task.
 
 use indexed_db_futures::prelude::*;
 use openprod_core::encoding::DecodeError;
@@ -20,13 +23,14 @@ const PART_BYTES: usize = SEGMENT_BYTES;
 const RECORD: &str = "the snapshot";
 
 pub(super) async fn save(connection: &Connection, snapshot: &Snapshot) -> Result<(), StorageError> {
-    let bytes = snapshot.encode();
+    let head = snapshot.encode_head();
+    let parts = std::iter::once(head.as_slice()).chain(snapshot.state.chunks(PART_BYTES));
     let transaction = connection.write(STORE)?;
     {
         let store = transaction.object_store(STORE)?;
         store.clear()?;
-        for (key, part) in (0u32..).zip(bytes.chunks(PART_BYTES)) {
-            store.put(bytes_to_js(part)).with_key(key).primitive()?;
+        for (key, part) in (0u32..).zip(parts) {
+            store.put(bytes_to_js(part)).with_key(key).primitive()?.await?;
         }
     }
     commit(transaction).await

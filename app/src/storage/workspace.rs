@@ -11,6 +11,12 @@ use wasm_bindgen::JsValue;
 use super::StorageError;
 use super::connection::{self, Connection, bytes_from_js, bytes_to_js, commit};
 use super::{segment, snapshot};
+use crate::device::{monotonic_ms, record_measure};
+
+/// The User Timing measure of storing one local bundle, from opening the
+/// transaction to its completion: the share of an edit's way to durability
+/// that IndexedDB takes.
+const LOCAL_WRITE: &str = "openprod local write";
 
 /// Log records under an auto-increment key: key order is append order.
 const LOG: &str = "log";
@@ -45,8 +51,10 @@ impl LogRecord {
         self.bytes.len()
     }
 
-    pub fn bundles(&self) -> Result<Vec<Bundle>, StorageError> {
-        segment::decode(&self.bytes).map_err(|error| StorageError::Damaged { record: record_name(self.key), error })
+    /// The record's bundles, each decoded when it is asked for.
+    pub fn bundles(&self) -> impl Iterator<Item = Result<Bundle, StorageError>> + '_ {
+        segment::decode(&self.bytes)
+            .map(|bundle| bundle.map_err(|error| StorageError::Damaged { record: record_name(self.key), error }))
     }
 }
 
@@ -84,7 +92,10 @@ impl WorkspaceDb {
     /// Persists a bundle made on this device as its own small record. Returns
     /// once the browser has written it: only then may it be offered to peers.
     pub async fn append_local(&self, bundle: &Bundle) -> Result<(), StorageError> {
-        self.append_record(&bundle.encoded()).await
+        let began = monotonic_ms();
+        let written = self.append_record(&bundle.encoded()).await;
+        record_measure(LOCAL_WRITE, began);
+        written
     }
 
     /// Persists bundles received together as one segment, all or none.
@@ -117,7 +128,9 @@ impl WorkspaceDb {
         let records = self.load_records().await?;
         let mut bundles = Vec::with_capacity(records.len());
         for record in &records {
-            bundles.extend(record.bundles()?);
+            for bundle in record.bundles() {
+                bundles.push(bundle?);
+            }
         }
         Ok(bundles)
     }
@@ -145,8 +158,8 @@ impl WorkspaceDb {
             let runs = segment::plan(records.iter().map(|record| record.bytes.len()));
             for run in runs.iter().filter(|run| run.len() > 1) {
                 let run = &records[run.clone()];
-                for record in run {
-                    record.bundles()?;
+                for bundle in run.iter().flat_map(LogRecord::bundles) {
+                    bundle?;
                 }
                 let (first, last) = (run[0].key, run[run.len() - 1].key);
                 let merged: Vec<u8> = run.iter().flat_map(|record| record.bytes.iter().copied()).collect();

@@ -7,7 +7,7 @@ use openprod_core::hlc::ClockConfig;
 use openprod_core::workspace::Workspace;
 
 use super::use_me;
-use crate::device::{download, now_ms};
+use crate::device::{download, now_ms, sleep_ms};
 use crate::driver::Driver;
 use crate::library::{copy_identity, export_file, export_file_name};
 use crate::net::Mesh;
@@ -83,10 +83,14 @@ fn Backup(driver: Driver, name: RwSignal<String>) -> impl IntoView {
 }
 
 /// What this device holds, in numbers another device can compare.
+/// How long changes must pause before the state hash is shown again.
+const STATE_HASH_AFTER_PAUSE_MS: i32 = 300;
+
 #[component]
 fn Diagnostics(driver: Driver) -> impl IntoView {
     let me = use_me();
-    let rebuilt = RwSignal::new(None::<Result<String, String>>);
+    // The rebuilt state's hash, and this device's at the same moment.
+    let rebuilt = RwSignal::new(None::<Result<(String, String), String>>);
     let check = move |_| {
         rebuilt.set(None);
         spawn_local(async move {
@@ -106,20 +110,37 @@ fn Diagnostics(driver: Driver) -> impl IntoView {
                     let (workspace, report) = Workspace::open(id, identity, bundles, now_ms(), ClockConfig::default());
                     match report.refused.first() {
                         Some(refused) => Err(format!("a stored change failed its checks: {}", refused.reason)),
-                        None => Ok(workspace.state().state_hash().to_string()),
+                        None => Ok((
+                            workspace.state().state_hash().to_string(),
+                            driver.peek(|workspace| workspace.state().state_hash().to_string()),
+                        )),
                     }
                 }
             };
             rebuilt.set(Some(result));
         });
     };
-    let state_hash = move || driver.read(|workspace| workspace.state().state_hash().to_string());
+    // Hashing the whole state takes a long task on a large workspace: it is
+    // hashed again once changes pause, not for every batch of a catch-up.
+    let state_hash = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        let changes = driver.changes();
+        state_hash.set(None);
+        spawn_local(async move {
+            sleep_ms(STATE_HASH_AFTER_PAUSE_MS).await;
+            if driver.is_open() && untrack(|| driver.changes()) == changes {
+                state_hash.set(Some(driver.peek(|workspace| workspace.state().state_hash().to_string())));
+            }
+        });
+    });
     view! {
         <section class="card" data-testid="diagnostics">
             <h2>"Diagnostics"</h2>
             <dl>
                 <dt>"State hash"</dt>
-                <dd class="mono" data-testid="state-hash">{state_hash}</dd>
+                <dd class="mono" data-testid="state-hash">
+                    {move || state_hash.get().unwrap_or_else(|| "(waiting for changes to pause)".to_owned())}
+                </dd>
                 <dt>"Changes (bundles)"</dt>
                 <dd data-testid="bundle-count">{move || driver.read(|workspace| workspace.log().len())}</dd>
                 <dt>"Opened from"</dt>
@@ -131,8 +152,8 @@ fn Diagnostics(driver: Driver) -> impl IntoView {
             </dl>
             <button data-testid="rebuild-check" on:click=check>"Check against a full rebuild"</button>
             {move || rebuilt.get().map(|result| match result {
-                Ok(hash) => {
-                    let matches = hash == state_hash();
+                Ok((hash, current)) => {
+                    let matches = hash == current;
                     view! {
                         <p data-testid="rebuild-result">
                             "Rebuilt from the stored log: " <span class="mono" data-testid="rebuild-hash">{hash}</span>

@@ -48,7 +48,12 @@ pub struct WorkspaceFile {
 /// Writes the workspace file for `bundles`, which should be the workspace's
 /// log in order (`workspace.log().bundles()`) and all belong to `id`: a
 /// bundle of another workspace makes the file unreadable.
-pub fn encode_workspace_file(id: WorkspaceId, name: &str, bundles: &[Bundle]) -> Vec<u8> {
+pub fn encode_workspace_file<'a>(
+    id: WorkspaceId,
+    name: &str,
+    bundles: impl IntoIterator<Item = &'a Bundle, IntoIter: ExactSizeIterator>,
+) -> Vec<u8> {
+    let bundles = bundles.into_iter();
     let mut out = Encoder::new();
     out.fixed(MAGIC).u8(FORMAT).fixed(id.as_bytes()).str(name);
     out.varint(bundles.len() as u64);

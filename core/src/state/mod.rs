@@ -13,6 +13,7 @@ mod access;
 mod snapshot;
 
 pub use access::{AccessKey, ForkRecord, KeyRefusal};
+pub use snapshot::SnapshotEncoder;
 
 use std::collections::{BTreeMap, BTreeSet};
 

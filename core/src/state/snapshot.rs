@@ -6,6 +6,7 @@
 //! refer to them by index.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use super::{
     EdgeDefinition, EdgeRecord, EntityRecord, Latest, MappingEvent, Register, Resolution, RosterEntry, Stamp, State,
@@ -27,17 +28,9 @@ const MIN_STAMP: usize = 12 + 16 + 1;
 
 impl State {
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        let mut body = SnapshotWriter { out: Encoder::new(), actors: BTreeMap::new(), actor_list: Vec::new() };
-        body.write_state(self);
-        let SnapshotWriter { out: body, actor_list, .. } = body;
-        let mut out = Encoder::new();
-        out.u8(SNAPSHOT_FORMAT).varint(actor_list.len() as u64);
-        for actor in &actor_list {
-            out.fixed(actor.as_bytes());
-        }
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&body.into_bytes());
-        bytes
+        let mut encoder = SnapshotEncoder::new(self);
+        encoder.step(self, usize::MAX);
+        encoder.finish()
     }
 
     pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
@@ -76,6 +69,63 @@ impl State {
                 self.table_members.entry(table.clone()).or_default().insert(*entity);
             }
         }
+    }
+}
+
+/// Encodes a snapshot of a state a few records at a time, so that a driver
+/// can yield between steps on a large workspace. The state must be the same
+/// at every step: a caller whose state changed meanwhile starts again.
+pub struct SnapshotEncoder {
+    writer: SnapshotWriter,
+    /// The last record written, once records are being written.
+    after: Option<EntityId>,
+    done: bool,
+}
+
+impl SnapshotEncoder {
+    pub fn new(state: &State) -> SnapshotEncoder {
+        let mut writer = SnapshotWriter { out: Encoder::new(), actors: BTreeMap::new(), actor_list: Vec::new() };
+        writer.write_head(state);
+        SnapshotEncoder { writer, after: None, done: false }
+    }
+
+    /// Writes up to `records` more records, and everything after them once
+    /// the last is in. Returns whether the snapshot is complete.
+    pub fn step(&mut self, state: &State, records: usize) -> bool {
+        if self.done {
+            return true;
+        }
+        let rest = match self.after {
+            Some(after) => state.entities.range((Bound::Excluded(after), Bound::Unbounded)),
+            None => state.entities.range(..),
+        };
+        let mut written = 0;
+        for (entity, record) in rest.take(records) {
+            self.writer.entity(*entity, record);
+            self.after = Some(*entity);
+            written += 1;
+        }
+        let last = state.entities.keys().next_back().copied();
+        if written < records || self.after == last {
+            self.writer.write_tail(state);
+            self.done = true;
+        }
+        self.done
+    }
+
+    /// The snapshot's bytes: the actor dictionary, then the body. Only once
+    /// [`SnapshotEncoder::step`] said the snapshot is complete.
+    pub fn finish(self) -> Vec<u8> {
+        assert!(self.done, "a snapshot is finished only once every step is done");
+        let SnapshotWriter { out: body, actor_list, .. } = self.writer;
+        let mut out = Encoder::new();
+        out.u8(SNAPSHOT_FORMAT).varint(actor_list.len() as u64);
+        for actor in &actor_list {
+            out.fixed(actor.as_bytes());
+        }
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&body.into_bytes());
+        bytes
     }
 }
 
@@ -151,7 +201,8 @@ impl SnapshotWriter {
         }
     }
 
-    fn write_state(&mut self, state: &State) {
+    /// Everything before the records, and their number.
+    fn write_head(&mut self, state: &State) {
         self.out.bool(state.workspace_name.is_some());
         if let Some((stamp, name)) = &state.workspace_name {
             self.stamp(stamp);
@@ -172,23 +223,28 @@ impl SnapshotWriter {
             }
         }
         self.out.varint(state.entities.len() as u64);
-        for (entity, record) in &state.entities {
-            self.out.fixed(entity.as_bytes());
-            self.optional_stamp(&record.created);
-            self.latest(&record.alive);
-            self.out.varint(record.tables.len() as u64);
-            for (table, latest) in &record.tables {
-                self.out.str(table.as_str());
-                self.latest(latest);
-            }
-            self.out.varint(record.fields.len() as u64);
-            for (field, register) in &record.fields {
-                self.out.str(field.as_str());
-                self.register(register);
-            }
-            self.op_ids(&record.replaced);
-            self.touches(&record.touched_by);
+    }
+
+    fn entity(&mut self, entity: EntityId, record: &EntityRecord) {
+        self.out.fixed(entity.as_bytes());
+        self.optional_stamp(&record.created);
+        self.latest(&record.alive);
+        self.out.varint(record.tables.len() as u64);
+        for (table, latest) in &record.tables {
+            self.out.str(table.as_str());
+            self.latest(latest);
         }
+        self.out.varint(record.fields.len() as u64);
+        for (field, register) in &record.fields {
+            self.out.str(field.as_str());
+            self.register(register);
+        }
+        self.op_ids(&record.replaced);
+        self.touches(&record.touched_by);
+    }
+
+    /// Everything after the records.
+    fn write_tail(&mut self, state: &State) {
         self.out.varint(state.edges.len() as u64);
         for (edge, record) in &state.edges {
             self.out.fixed(edge.as_bytes()).bool(record.definition.is_some());

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use super::message::{FrameError, Message, NackReason, RefuseReason};
 use super::stream::{StreamReader, stream_parts, vouched_runs};
-use crate::bundle::{Bundle, Hash, VerifyError};
+use crate::bundle::{Bundle, Hash};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
-use crate::workspace::{ReceiveReport, Refusal, StaleOperation, Workspace};
+use crate::workspace::{Refusal, RefusedBundle, StaleOperation, Workspace};
 
 /// The driver's name for one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -468,13 +468,14 @@ impl SyncHub {
             .collect();
         let mut batch = bundles;
         while !batch.is_empty() {
-            let report = workspace.receive(batch.clone(), now_ms);
-            self.sort_out_refusals(workspace, peer, &batch, &report, now_ms, out);
+            let mut report = workspace.receive(batch, now_ms);
             // The log's copies: what was applied, not another copy with the same seq.
             applied_bundles
                 .extend(report.applied.iter().filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned()));
-            stale.extend(report.stale);
-            if report.applied.is_empty() {
+            stale.append(&mut report.stale);
+            let anything_applied = !report.applied.is_empty();
+            self.sort_out_refusals(workspace, peer, report.refused, now_ms, out);
+            if !anything_applied {
                 break;
             }
             batch = self.pending_ready(workspace, now_ms, out);
@@ -510,20 +511,18 @@ impl SyncHub {
         &mut self,
         workspace: &Workspace,
         peer: PeerId,
-        batch: &[Bundle],
-        report: &ReceiveReport,
+        refusals: Vec<RefusedBundle>,
         now_ms: u64,
         out: &mut Vec<Output>,
     ) {
-        for refused in &report.refused {
-            let Some(bundle) = batch.iter().find(|bundle| bundle.digest() == refused.digest).cloned() else { continue };
+        for refused in refusals {
+            let bundle = refused.bundle;
             match &refused.reason {
-                Refusal::Invalid(VerifyError::ChainGap { .. } | VerifyError::Unvouched { .. })
-                | Refusal::AfterRefused { .. } => {
+                reason if reason.may_wait() => {
                     if self.pending.len() < self.config.max_pending
                         && workspace.log().tip(&refused.author).map_or(0, |tip| tip.seq) < refused.seq
                     {
-                        self.pending.insert((refused.author, refused.seq, bundle.digest()), (peer, bundle));
+                        self.pending.insert((refused.author, refused.seq, refused.digest), (peer, bundle));
                     }
                 }
                 Refusal::FutureClock(error) => {
@@ -536,6 +535,7 @@ impl SyncHub {
                     self.send(peer, &nack, now_ms, out);
                 }
                 Refusal::Invalid(error) => self.quarantine_bundle(peer, bundle, error.to_string(), now_ms, out),
+                Refusal::AfterRefused { .. } => unreachable!("a bundle after a refused one may wait"),
             }
         }
     }

@@ -26,7 +26,7 @@ use crate::identity::{ActorId, Identity};
 use crate::ids::{OpId, WorkspaceId};
 use crate::log::{OpLog, VersionVector};
 use crate::op::{OpPayload, Operation};
-use crate::state::State;
+use crate::state::{SnapshotEncoder, State};
 use crate::store::Snapshot;
 
 pub struct Restored {
@@ -44,6 +44,9 @@ pub struct Opening {
     covers: VersionVector,
     report: ReceiveReport,
     snapshot_used: bool,
+    /// Bundles that a later stored bundle vouches for (or follows), kept
+    /// until it is fed: a driver may cut the log anywhere.
+    waiting: Vec<Bundle>,
 }
 
 impl Opening {
@@ -65,20 +68,27 @@ impl Opening {
             }
             None => (VersionVector::new(), false),
         };
-        Opening { workspace, covers, report: ReceiveReport::default(), snapshot_used }
+        Opening { workspace, covers, report: ReceiveReport::default(), snapshot_used, waiting: Vec::new() }
     }
 
     /// Checks, logs and (beyond the snapshot) applies the next stored bundles.
     /// Each author's bundles must come in the order they were stored, which
     /// is chain order: storage appends what was applied, as it was applied.
+    /// The log may be fed in pieces cut anywhere: a bundle whose signature
+    /// is on a later bundle waits for it.
     pub fn feed(&mut self, bundles: Vec<Bundle>, now_ms: u64) {
-        let report = self.workspace.receive_from(
-            bundles,
+        let mut batch = std::mem::take(&mut self.waiting);
+        batch.extend(bundles);
+        let mut report = self.workspace.receive_from(
+            batch,
             now_ms,
             receive::Origin::Storage,
             &self.covers,
             crate::bundle::Signatures::Newest,
         );
+        let (waiting, refused) = report.refused.into_iter().partition(|refused| refused.reason.may_wait());
+        report.refused = refused;
+        self.waiting = waiting.into_iter().map(|refused: RefusedBundle| refused.bundle).collect();
         self.report.merge(report);
     }
 
@@ -98,8 +108,42 @@ impl Opening {
         &self.workspace
     }
 
-    pub fn finish(self) -> Restored {
+    pub fn finish(mut self) -> Restored {
+        // Nothing later came to vouch for them: the stored log ends unproven.
+        for bundle in std::mem::take(&mut self.waiting) {
+            let seq = bundle.header.seq;
+            receive::refuse(&mut self.report, bundle, Refusal::Invalid(crate::bundle::VerifyError::Unvouched { seq }));
+        }
         Restored { workspace: self.workspace, report: self.report, snapshot_used: self.snapshot_used }
+    }
+}
+
+/// A snapshot of a workspace being taken step by step.
+pub struct SnapshotInProgress {
+    covers: VersionVector,
+    /// Every change appends to the log: a longer log is a changed state.
+    log_len: usize,
+    encoder: SnapshotEncoder,
+}
+
+/// The workspace changed while a snapshot of it was being taken; the
+/// snapshot must start again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkspaceChanged;
+
+impl SnapshotInProgress {
+    /// Encodes up to `records` more records of `workspace`, the one the
+    /// snapshot began on. Returns whether the snapshot is complete.
+    pub fn step(&mut self, workspace: &Workspace, records: usize) -> Result<bool, WorkspaceChanged> {
+        if workspace.log.len() != self.log_len {
+            return Err(WorkspaceChanged);
+        }
+        Ok(self.encoder.step(&workspace.state, records))
+    }
+
+    /// The snapshot, once [`SnapshotInProgress::step`] said it is complete.
+    pub fn finish(self) -> Snapshot {
+        Snapshot { covers: self.covers, state: self.encoder.finish() }
     }
 }
 
@@ -184,6 +228,16 @@ impl Workspace {
     /// The state and the bundles it covers, for a [`crate::store::Store`].
     pub fn snapshot(&self) -> Snapshot {
         Snapshot { covers: self.log.version_vector(), state: self.state.encode_snapshot() }
+    }
+
+    /// Starts a snapshot to be taken a few records at a time
+    /// ([`SnapshotInProgress::step`]), so that a driver can yield between steps.
+    pub fn begin_snapshot(&self) -> SnapshotInProgress {
+        SnapshotInProgress {
+            covers: self.log.version_vector(),
+            log_len: self.log.len(),
+            encoder: SnapshotEncoder::new(&self.state),
+        }
     }
 
     pub fn id(&self) -> WorkspaceId {

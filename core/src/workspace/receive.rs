@@ -61,6 +61,9 @@ pub struct RefusedBundle {
     /// Tells this bundle apart from another copy with the same author and seq.
     pub digest: Hash,
     pub reason: Refusal,
+    /// The refused copy itself, handed back: a caller may keep it until what
+    /// it waits for arrives, or quarantine it.
+    pub bundle: Bundle,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +74,19 @@ pub enum Refusal {
     FutureClock(FutureHlc),
     /// An earlier bundle of the same author was refused, so this one cannot be placed yet.
     AfterRefused { refused_seq: u64 },
+}
+
+impl Refusal {
+    /// Whether the bundle may still be taken once what it waits for comes:
+    /// an earlier bundle of its chain, or a later one carrying the signature
+    /// that vouches for it. Every other refusal is final.
+    pub fn may_wait(&self) -> bool {
+        matches!(
+            self,
+            Refusal::AfterRefused { .. }
+                | Refusal::Invalid(VerifyError::ChainGap { .. } | VerifyError::Unvouched { .. })
+        )
+    }
 }
 
 impl fmt::Display for Refusal {
@@ -178,12 +194,14 @@ impl Workspace {
                     bundle.signature = None;
                 }
                 if let Err(reason) = self.check_one(&bundle, now_ms, origin) {
-                    refuse(report, &bundle, reason);
-                    self.refuse_after(bundle.header.seq, &mut queue, report);
+                    let seq = bundle.header.seq;
+                    refuse(report, bundle, reason);
+                    self.refuse_after(seq, &mut queue, report);
                     refused = true;
                     break;
                 }
-                self.apply_bundle(author, bundle, now_ms, origin, applied_up_to, report);
+                let hash = proof.hashes[index];
+                self.apply_bundle(author, (bundle, hash), now_ms, origin, applied_up_to, report);
             }
             if refused || proof.proven == run_len {
                 continue;
@@ -191,12 +209,13 @@ impl Workspace {
             let fault_at = proof.fault.as_ref().map_or(run_len, |(index, _)| *index);
             for bundle in queue.drain(..fault_at - proof.proven) {
                 let seq = bundle.header.seq;
-                refuse(report, &bundle, Refusal::Invalid(VerifyError::Unvouched { seq }));
+                refuse(report, bundle, Refusal::Invalid(VerifyError::Unvouched { seq }));
             }
             if let Some((_, error)) = proof.fault {
                 let bundle = queue.pop_front().expect("the bundle at fault");
-                refuse(report, &bundle, Refusal::Invalid(error));
-                self.refuse_after(bundle.header.seq, &mut queue, report);
+                let seq = bundle.header.seq;
+                refuse(report, bundle, Refusal::Invalid(error));
+                self.refuse_after(seq, &mut queue, report);
             }
         }
     }
@@ -211,16 +230,16 @@ impl Workspace {
                 Some(held) if bundle.signature.is_some() && bundle.signature != held => {
                     match bundle.verify_signature() {
                         Ok(()) => report.duplicates += 1,
-                        Err(error) => refuse(report, &bundle, Refusal::Invalid(error)),
+                        Err(error) => refuse(report, bundle, Refusal::Invalid(error)),
                     }
                 }
                 _ => report.duplicates += 1,
             },
             Err(VerifyError::Fork { seq }) => {
                 let error = bundle.verify(self.id).err().unwrap_or(VerifyError::Fork { seq });
-                refuse(report, &bundle, Refusal::Invalid(error));
+                refuse(report, bundle, Refusal::Invalid(error));
             }
-            Err(error) => refuse(report, &bundle, Refusal::Invalid(error)),
+            Err(error) => refuse(report, bundle, Refusal::Invalid(error)),
         }
     }
 
@@ -231,14 +250,14 @@ impl Workspace {
             return;
         }
         for bundle in queue.drain(..) {
-            refuse(report, &bundle, Refusal::AfterRefused { refused_seq });
+            refuse(report, bundle, Refusal::AfterRefused { refused_seq });
         }
     }
 
     fn apply_bundle(
         &mut self,
         author: ActorId,
-        bundle: Bundle,
+        (bundle, hash): (Bundle, Hash),
         now_ms: u64,
         origin: Origin,
         applied_up_to: u64,
@@ -259,7 +278,7 @@ impl Workspace {
             }
         }
         // `check_one` found it new just before.
-        self.log.append_new(bundle);
+        self.log.append_new(bundle, hash);
         report.applied.push((author, seq));
     }
 
@@ -299,11 +318,12 @@ impl Workspace {
     }
 }
 
-fn refuse(report: &mut ReceiveReport, bundle: &Bundle, reason: Refusal) {
+pub(super) fn refuse(report: &mut ReceiveReport, bundle: Bundle, reason: Refusal) {
     report.refused.push(RefusedBundle {
         author: bundle.header.author,
         seq: bundle.header.seq,
         digest: bundle.digest(),
         reason,
+        bundle,
     });
 }

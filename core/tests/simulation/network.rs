@@ -504,7 +504,7 @@ impl Sim {
             // Its store holds exactly what its log holds: nothing applied went unpersisted.
             let stored: BTreeSet<Hash> =
                 peer.store.load_bundles().expect("readable").iter().map(Bundle::hash).collect();
-            if peer.workspace.log().bundles().iter().skip(2).any(|bundle| !stored.contains(&bundle.hash())) {
+            if peer.workspace.log().bundles().skip(2).any(|bundle| !stored.contains(&bundle.hash())) {
                 return Err(format!("peer {index} applied a bundle it never persisted"));
             }
             if let Some(wrong) = peer.hub.quarantine().iter().find(|entry| !self.is_forged(&entry.bundle)) {

@@ -6,7 +6,7 @@ use openprod_core::bundle::{Bundle, VerifyError};
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::{ClockConfig, FutureHlc};
 use openprod_core::identity::Identity;
-use openprod_core::workspace::{Refusal, Workspace};
+use openprod_core::workspace::{Opening, Refusal, Workspace};
 
 use crate::support::*;
 
@@ -43,7 +43,7 @@ fn bundles_arriving_out_of_order_and_again_are_applied_once() {
     assert_eq!(show.state(ALEX).state_hash(), show.state(JANE).state_hash());
 
     let ops = show.state(ALEX).op_count();
-    let everything = show.ws(JANE).log().bundles().to_vec();
+    let everything = show.ws(JANE).log().bundles().cloned().collect::<Vec<_>>();
     let again = show.devices[ALEX].receive(everything, now);
     assert!(again.applied.is_empty());
     assert!(again.refused.is_empty());
@@ -275,7 +275,7 @@ fn opening_a_workspace_from_its_stored_bundles_gives_the_same_state() {
     show.map_names(JANE);
     show.edit(JANE, |change| change.merge_records(horatio, ophelia));
 
-    let mut stored = show.ws(JANE).log().bundles().to_vec();
+    let mut stored = show.ws(JANE).log().bundles().cloned().collect::<Vec<_>>();
     stored.reverse();
     let opened_at = show.now + 30 * DAY;
     let (reopened, report) =
@@ -300,7 +300,7 @@ fn reopening_accepts_stored_bundles_even_when_the_device_clock_was_wound_back() 
     let mut show = Show::new();
     let hamlet = show.contact(JANE, "Hamlet");
     let last = show.ws(JANE).clock().current();
-    let stored = show.ws(JANE).log().bundles().to_vec();
+    let stored = show.ws(JANE).log().bundles().cloned().collect::<Vec<_>>();
     let wound_back = NOW - DAY;
     let (reopened, report) =
         Workspace::open(show.ws(JANE).id(), identity(JANE), stored, wound_back, ClockConfig::default());
@@ -332,4 +332,47 @@ fn from_a_peer_every_signature_counts_and_a_run_needs_one_at_its_end() {
     assert_eq!(log.get(&actor(JANE), 3).expect("held").signature, None);
     assert_eq!(log.get(&actor(JANE), 4).expect("held").signature, edited.signature);
     assert_eq!(show.state(ALEX).state_hash(), show.state(JANE).state_hash());
+}
+
+#[test]
+fn a_stored_log_fed_in_pieces_cut_anywhere_reopens_to_the_same_state() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    for name in ["Hamlet", "Ophelia", "Horatio"] {
+        show.contact(JANE, name);
+    }
+    show.contact(ALEX, "Laertes");
+    // Alex takes Jane's work from a file: only the newest signature of each
+    // of her runs is kept, so his log holds bundles without one.
+    let file = show.ws(JANE).log().bundles().cloned().collect::<Vec<_>>();
+    let now = show.now;
+    let imported = show.devices[ALEX].import(file, now);
+    assert!(imported.refused.is_empty(), "{:?}", imported.refused);
+    let stored = show.ws(ALEX).log().bundles().cloned().collect::<Vec<_>>();
+    assert!(stored.iter().any(|bundle| bundle.signature.is_none()), "the log keeps unsigned bundles");
+
+    for piece in 1..=stored.len() {
+        let mut opening = Opening::new(show.ws(ALEX).id(), identity(ALEX), None, now, ClockConfig::default());
+        for bundles in stored.chunks(piece) {
+            opening.feed(bundles.to_vec(), now);
+        }
+        let restored = opening.finish();
+        assert!(restored.report.refused.is_empty(), "pieces of {piece}: {:?}", restored.report.refused);
+        assert_eq!(restored.workspace.state().state_hash(), show.state(ALEX).state_hash(), "pieces of {piece}");
+    }
+
+    // A log that ends before the signature its last bundles wait for is refused, in plain words.
+    let unsigned_tail = stored.iter().rposition(|bundle| bundle.signature.is_none()).expect("an unsigned bundle");
+    let mut opening = Opening::new(show.ws(ALEX).id(), identity(ALEX), None, now, ClockConfig::default());
+    opening.feed(stored[..=unsigned_tail].to_vec(), now);
+    let restored = opening.finish();
+    let seq = stored[unsigned_tail].header.seq;
+    assert!(
+        restored
+            .report
+            .refused
+            .iter()
+            .any(|refused| refused.reason == Refusal::Invalid(VerifyError::Unvouched { seq })),
+        "{:?}",
+        restored.report.refused
+    );
 }

@@ -246,8 +246,8 @@ pub fn actor(device: usize) -> ActorId {
 /// Each workspace receives everything the other holds, through `receive`.
 /// Returns the reports of `a` and `b`.
 pub fn sync(a: &mut Workspace, b: &mut Workspace, now_ms: u64) -> (ReceiveReport, ReceiveReport) {
-    let from_a = a.log().bundles().to_vec();
-    let from_b = b.log().bundles().to_vec();
+    let from_a = a.log().bundles().cloned().collect::<Vec<_>>();
+    let from_b = b.log().bundles().cloned().collect::<Vec<_>>();
     let report_b = b.receive(from_a, now_ms);
     let report_a = a.receive(from_b, now_ms);
     (report_a, report_b)

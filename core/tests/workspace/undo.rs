@@ -326,7 +326,7 @@ fn undo_history_does_not_survive_reopening() {
     let hamlet = show.contact(JANE, "Hamlet");
     show.edit(JANE, |change| change.set_field(hamlet, &contacts(), "role", text("Prince")));
     assert!(show.ws(JANE).can_undo());
-    let bundles = show.ws(JANE).log().bundles().to_vec();
+    let bundles = show.ws(JANE).log().bundles().cloned().collect::<Vec<_>>();
     let (mut reopened, _) =
         Workspace::open(show.ws(JANE).id(), Identity::from_seed([1; 32]), bundles, show.now, ClockConfig::default());
     assert!(!reopened.can_undo());

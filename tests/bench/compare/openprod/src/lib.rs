@@ -122,7 +122,7 @@ impl Bench {
     /// transport keeps message boundaries; here each message is laid after
     /// the previous one with its length in front ([`messages`] splits them).
     pub fn encode_log(&self) -> Vec<u8> {
-        let bundles = vouched_runs(self.writer.log().bundles().iter());
+        let bundles = vouched_runs(self.writer.log().bundles());
         let mut transfer = Vec::new();
         for part in stream_parts(self.writer.id(), &bundles, 0, SyncConfig::default().batch_size) {
             let message = Message::Bundles(part).encode();
