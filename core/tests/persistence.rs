@@ -6,7 +6,7 @@ use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::names::TableId;
-use openprod_core::state::State;
+use openprod_core::state::{SnapshotDecoder, State};
 use openprod_core::store::{MemoryStore, MemoryStoreError, Snapshot, Store};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Workspace, WorkspaceChanged};
@@ -62,6 +62,27 @@ fn a_snapshot_taken_in_steps_equals_one_taken_at_once() {
         assert!(steps >= 25usize.div_ceil(records_per_step), "{records_per_step} records a step: {steps} steps");
         assert_eq!(in_progress.finish(), whole, "{records_per_step} records a step");
     }
+}
+
+#[test]
+fn a_snapshot_decoded_in_steps_equals_one_decoded_at_once() {
+    let (workspace, _, _) = workspace_with_records(25);
+    let encoded = workspace.state().encode_snapshot();
+    let whole = State::decode_snapshot(&encoded).unwrap();
+    for records_per_step in [1, 7, 26] {
+        let mut decoder = SnapshotDecoder::new(&encoded).unwrap();
+        let mut steps = 1;
+        while !decoder.step(records_per_step).unwrap() {
+            steps += 1;
+        }
+        assert!(steps >= 25usize.div_ceil(records_per_step), "{records_per_step} records a step: {steps} steps");
+        let state = decoder.finish();
+        assert_eq!(state.state_hash(), whole.state_hash(), "{records_per_step} records a step");
+        assert_eq!(state.encode_snapshot(), encoded, "{records_per_step} records a step");
+    }
+    // Damage in the records is found by the step that reads them.
+    let mut decoder = SnapshotDecoder::new(&encoded[..encoded.len() / 2]).unwrap();
+    assert!((0..100).map(|_| decoder.step(1)).any(|step| step.is_err()));
 }
 
 #[test]

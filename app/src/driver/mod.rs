@@ -58,8 +58,9 @@ const SNAPSHOT_RECORDS_PER_STEP: usize = 1_000;
 /// How long the log must stay unchanged before a snapshot is taken.
 const CHECKPOINT_AFTER_QUIET_MS: i32 = 500;
 
-/// Most bundles stored in one segment when received batches are coalesced.
-const MAX_SEGMENT_BUNDLES: usize = 4_096;
+/// Most bundles stored in one segment when received batches are coalesced:
+/// encoding and handing over more at once made a long task of the write.
+const MAX_SEGMENT_BUNDLES: usize = 1_024;
 
 /// How often waiting for the driver (to open, to finish saving) looks again.
 const WAIT_POLL_MS: i32 = 10;
@@ -169,7 +170,7 @@ struct Inner {
     /// attached: kept up to date write by write (see `sync.rs`).
     durable: RefCell<Option<VersionVector>>,
     /// Received changes not yet shown, while view updates are spaced out.
-    unannounced: RefCell<(BTreeSet<EntityId>, bool)>,
+    unannounced: RefCell<Changed>,
     announce_scheduled: Cell<bool>,
     last_announced: Cell<f64>,
 }
@@ -427,8 +428,9 @@ impl Driver {
     fn queue(&self, pending: Pending) {
         match &pending {
             Pending::Local(bundle, _) => {
-                let (records, structural) = changes_of(std::slice::from_ref(bundle));
-                self.notify(records, structural);
+                let mut changed = Changed::default();
+                changed.add(std::slice::from_ref(bundle));
+                self.notify(changed);
             }
             Pending::Received(bundles, _) => self.announce_received(bundles),
         }
@@ -442,12 +444,7 @@ impl Driver {
     /// that the page does not recompute its views for every batch.
     fn announce_received(&self, bundles: &[Bundle]) {
         let inner = self.inner();
-        let (records, structural) = changes_of(bundles);
-        {
-            let mut waiting = inner.unannounced.borrow_mut();
-            waiting.0.extend(records);
-            waiting.1 |= structural;
-        }
+        inner.unannounced.borrow_mut().add(bundles);
         if inner.announce_scheduled.get() {
             return;
         }
@@ -467,16 +464,15 @@ impl Driver {
     }
 
     fn announce_waiting(&self, inner: &Inner) {
-        let (records, structural) = std::mem::take(&mut *inner.unannounced.borrow_mut());
+        let changed = std::mem::take(&mut *inner.unannounced.borrow_mut());
         inner.last_announced.set(monotonic_ms());
-        self.notify(records, structural);
+        self.notify(changed);
     }
 
-    /// Re-runs the views of `records`, or of everything when the structure
-    /// changed.
-    fn notify(&self, records: BTreeSet<EntityId>, structural: bool) {
-        // Past a few hundred records, one broad update costs less than many narrow ones.
-        if structural || records.len() > 256 {
+    /// Re-runs the views of the changed records, or of everything after a
+    /// broad change.
+    fn notify(&self, Changed { records, broad }: Changed) {
+        if broad {
             self.structure.update(|structure| *structure += 1);
         } else {
             // Collected first: a notified view may read, and so register, records.
@@ -659,22 +655,36 @@ impl Driver {
     }
 }
 
-/// The records `bundles` wrote fields of, and whether they changed more
-/// than fields (records created or deleted, schema, mappings, merges).
-fn changes_of(bundles: &[Bundle]) -> (BTreeSet<EntityId>, bool) {
-    let mut records = BTreeSet::new();
-    let mut structural = false;
-    for op in bundles.iter().flat_map(|bundle| &bundle.ops) {
-        match &op.payload {
-            OpPayload::SetField { entity, .. }
-            | OpPayload::ClearField { entity, .. }
-            | OpPayload::ResolveConflict { entity, .. } => {
-                records.insert(*entity);
+/// What changes did, for the views: the records whose fields were written,
+/// or a broad change — more than fields (records created or deleted,
+/// schema, mappings, merges), or so many records that one update of every
+/// view costs less than many narrow ones.
+#[derive(Default)]
+struct Changed {
+    records: BTreeSet<EntityId>,
+    broad: bool,
+}
+
+/// Past this many records, a change counts as broad.
+const NARROW_RECORDS: usize = 256;
+
+impl Changed {
+    fn add(&mut self, bundles: &[Bundle]) {
+        for op in bundles.iter().flat_map(|bundle| &bundle.ops) {
+            if self.broad {
+                return; // nothing narrower to learn
             }
-            _ => structural = true,
+            match &op.payload {
+                OpPayload::SetField { entity, .. }
+                | OpPayload::ClearField { entity, .. }
+                | OpPayload::ResolveConflict { entity, .. } => {
+                    self.records.insert(*entity);
+                    self.broad = self.records.len() > NARROW_RECORDS;
+                }
+                _ => self.broad = true,
+            }
         }
     }
-    (records, structural)
 }
 
 fn waiting(pending: &VecDeque<Pending>) -> usize {

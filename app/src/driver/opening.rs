@@ -6,9 +6,13 @@ use std::fmt;
 
 use leptos::task::spawn_local;
 use openprod_core::bundle::Bundle;
+use openprod_core::encoding::DecodeError;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::ids::WorkspaceId;
+use openprod_core::log::VersionVector;
+use openprod_core::state::{SnapshotDecoder, State};
+use openprod_core::store::Snapshot;
 use openprod_core::workspace::{Opening, Restored};
 
 use super::Driver;
@@ -22,6 +26,9 @@ const SLICE_MS: f64 = 12.0;
 /// Bundles checked in one go: a stored segment holds thousands, far more
 /// than one slice's worth.
 const FEED_BUNDLES: usize = 256;
+
+/// Records of a snapshot decoded in one go.
+const SNAPSHOT_RECORDS_PER_STEP: usize = 500;
 
 /// The User Timing measure of an opening, from the first read to the
 /// engine ready.
@@ -101,8 +108,12 @@ pub async fn open(
     on_progress(OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
     yield_to_browser().await;
 
-    let mut opening = Opening::new(id, identity, snapshot.as_ref(), now_ms(), ClockConfig::default());
-    let covered = snapshot.as_ref().filter(|_| opening.snapshot_used()).map_or(0, |snapshot| snapshot.covers.total());
+    let restored = match &snapshot {
+        Some(snapshot) => restore(snapshot).await,
+        None => None,
+    };
+    let covered = restored.as_ref().map_or(0, |(_, covers)| covers.total());
+    let mut opening = Opening::with_state(id, identity, restored, now_ms(), ClockConfig::default());
     if opening.snapshot_used() {
         let driver = Driver::opening(opening, db, lock, OpenProgress { stored_bytes, done_bytes: 0, bundles: 0 });
         spawn_local(async move {
@@ -144,6 +155,31 @@ pub(super) async fn lock_workspace(id: WorkspaceId) -> Result<HeldLock, OpenErro
         sleep_ms(LOCK_RETRY_MS).await;
     }
     try_exclusive_lock(&name).await.ok_or(OpenError::OpenElsewhere)
+}
+
+/// The state a snapshot holds, decoded in slices with a yield between them;
+/// `None` if it cannot be read, and the log then rebuilds the state.
+async fn restore(snapshot: &Snapshot) -> Option<(State, VersionVector)> {
+    let decoded = async {
+        let mut decoder = SnapshotDecoder::new(&snapshot.state)?;
+        let mut slice_started = monotonic_ms();
+        while !decoder.step(SNAPSHOT_RECORDS_PER_STEP)? {
+            if monotonic_ms() - slice_started > SLICE_MS {
+                yield_to_browser().await;
+                slice_started = monotonic_ms();
+            }
+        }
+        Ok::<_, DecodeError>(decoder.finish())
+    }
+    .await;
+    match decoded {
+        Ok(state) => Some((state, snapshot.covers.clone())),
+        Err(error) => {
+            // Damage in the snapshot costs only time: the log rebuilds the state.
+            leptos::logging::warn!("snapshot set aside: {error}");
+            None
+        }
+    }
 }
 
 /// Feeds the stored records in order, yielding to the page between slices.

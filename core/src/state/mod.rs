@@ -13,7 +13,7 @@ mod access;
 mod snapshot;
 
 pub use access::{AccessKey, ForkRecord, KeyRefusal};
-pub use snapshot::SnapshotEncoder;
+pub use snapshot::{SnapshotDecoder, SnapshotEncoder};
 
 use std::collections::{BTreeMap, BTreeSet};
 

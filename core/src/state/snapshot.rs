@@ -34,24 +34,9 @@ impl State {
     }
 
     pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
-        let mut input = Decoder::new(bytes);
-        let format_offset = input.position();
-        if input.u8("a snapshot format")? != SNAPSHOT_FORMAT {
-            return Err(DecodeError { offset: format_offset, what: "a known snapshot format" });
-        }
-        let actor_count = input.length(32, "the snapshot's actors")?;
-        let mut actors = Vec::with_capacity(actor_count);
-        for _ in 0..actor_count {
-            actors.push(ActorId::from_bytes(input.fixed("an actor id")?));
-        }
-        let mut reader = SnapshotReader { input, actors };
-        let mut state = reader.read_state()?;
-        reader.input.finish("the end of the snapshot")?;
-        state.recompute_modules();
-        state.recompute_mappings();
-        state.recompute_merges();
-        state.rebuild_indexes();
-        Ok(state)
+        let mut decoder = SnapshotDecoder::new(bytes)?;
+        while !decoder.step(usize::MAX)? {}
+        Ok(decoder.finish())
     }
 
     /// Rebuilds the lookup indexes from the records they index.
@@ -126,6 +111,67 @@ impl SnapshotEncoder {
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&body.into_bytes());
         bytes
+    }
+}
+
+/// Decodes a snapshot a few records at a time, the counterpart of
+/// [`SnapshotEncoder`]: a driver can yield between steps while a large
+/// workspace reopens.
+pub struct SnapshotDecoder<'a> {
+    reader: SnapshotReader<'a>,
+    state: State,
+    /// Records still to read; `None` once the part after them is read.
+    records_left: Option<usize>,
+}
+
+impl<'a> SnapshotDecoder<'a> {
+    /// Reads everything before the records.
+    pub fn new(bytes: &'a [u8]) -> Result<SnapshotDecoder<'a>, DecodeError> {
+        let mut input = Decoder::new(bytes);
+        let format_offset = input.position();
+        if input.u8("a snapshot format")? != SNAPSHOT_FORMAT {
+            return Err(DecodeError { offset: format_offset, what: "a known snapshot format" });
+        }
+        let actor_count = input.length(32, "the snapshot's actors")?;
+        let mut actors = Vec::with_capacity(actor_count);
+        for _ in 0..actor_count {
+            actors.push(ActorId::from_bytes(input.fixed("an actor id")?));
+        }
+        let mut reader = SnapshotReader { input, actors };
+        let mut state = State::default();
+        let records = reader.read_head(&mut state)?;
+        Ok(SnapshotDecoder { reader, state, records_left: Some(records) })
+    }
+
+    /// Reads up to `records` more records, and everything after them once
+    /// the last is in. Returns whether the snapshot is read.
+    pub fn step(&mut self, records: usize) -> Result<bool, DecodeError> {
+        let Some(left) = self.records_left else { return Ok(true) };
+        let records = records.max(1);
+        for _ in 0..left.min(records) {
+            let (entity, record) = self.reader.entity_record()?;
+            self.state.entities.insert(entity, record);
+        }
+        if left > records {
+            self.records_left = Some(left - records);
+            return Ok(false);
+        }
+        self.reader.read_tail(&mut self.state)?;
+        self.reader.input.finish("the end of the snapshot")?;
+        self.records_left = None;
+        Ok(true)
+    }
+
+    /// The state, with everything derived from the sets recomputed. Only
+    /// once [`SnapshotDecoder::step`] said the snapshot is read.
+    pub fn finish(self) -> State {
+        assert!(self.records_left.is_none(), "a snapshot is finished only once every step is done");
+        let mut state = self.state;
+        state.recompute_modules();
+        state.recompute_mappings();
+        state.recompute_merges();
+        state.rebuild_indexes();
+        state
     }
 }
 
@@ -405,8 +451,8 @@ impl SnapshotReader<'_> {
         self.input.fixed("an entity id").map(EntityId::from_bytes)
     }
 
-    fn read_state(&mut self) -> Result<State, DecodeError> {
-        let mut state = State::default();
+    /// Everything before the records; returns their number.
+    fn read_head(&mut self, state: &mut State) -> Result<usize, DecodeError> {
         if self.input.bool("a presence marker")? {
             let stamp = self.stamp()?;
             state.workspace_name = Some((stamp, self.text("a workspace name")?));
@@ -423,22 +469,27 @@ impl SnapshotReader<'_> {
             let tables = if self.input.bool("a presence marker")? { Some(self.text("a tables file")?) } else { None };
             state.module_ops.insert((stamp.hlc, stamp.op), (stamp, manifest, tables));
         }
-        for _ in 0..self.count(16 + 5, "the records")? {
-            let entity = self.entity()?;
-            let mut record =
-                EntityRecord { created: self.optional_stamp()?, alive: self.latest()?, ..Default::default() };
-            for _ in 0..self.count(2, "a record's tables")? {
-                let table = self.name(TableId::parse, "a table name")?;
-                record.tables.insert(table, self.latest()?);
-            }
-            for _ in 0..self.count(2, "a record's fields")? {
-                let field = self.name(FieldKey::parse, "a field name")?;
-                record.fields.insert(field, self.register()?);
-            }
-            record.replaced = self.op_ids()?;
-            record.touched_by = self.touches()?;
-            state.entities.insert(entity, record);
+        self.count(16 + 5, "the records")
+    }
+
+    fn entity_record(&mut self) -> Result<(EntityId, EntityRecord), DecodeError> {
+        let entity = self.entity()?;
+        let mut record = EntityRecord { created: self.optional_stamp()?, alive: self.latest()?, ..Default::default() };
+        for _ in 0..self.count(2, "a record's tables")? {
+            let table = self.name(TableId::parse, "a table name")?;
+            record.tables.insert(table, self.latest()?);
         }
+        for _ in 0..self.count(2, "a record's fields")? {
+            let field = self.name(FieldKey::parse, "a field name")?;
+            record.fields.insert(field, self.register()?);
+        }
+        record.replaced = self.op_ids()?;
+        record.touched_by = self.touches()?;
+        Ok((entity, record))
+    }
+
+    /// Everything after the records.
+    fn read_tail(&mut self, state: &mut State) -> Result<(), DecodeError> {
         for _ in 0..self.count(16 + 4, "the relationships")? {
             let edge = EdgeId::from_bytes(self.input.fixed("an edge id")?);
             let mut record = EdgeRecord::default();
@@ -511,6 +562,6 @@ impl SnapshotReader<'_> {
         }
         let op_count = self.input.varint("an operation count")?;
         state.op_count = usize::try_from(op_count).map_err(|_| self.input.error("an operation count"))?;
-        Ok(state)
+        Ok(())
     }
 }

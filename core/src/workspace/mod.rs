@@ -59,14 +59,29 @@ impl Opening {
         now_ms: u64,
         config: ClockConfig,
     ) -> Opening {
+        let restored = snapshot
+            .and_then(|snapshot| Some((State::decode_snapshot(&snapshot.state).ok()?, snapshot.covers.clone())));
+        Opening::with_state(id, identity, restored, now_ms, config)
+    }
+
+    /// Starts from a state decoded from a snapshot covering `covers` (see
+    /// [`crate::state::SnapshotDecoder`], which a driver runs a step at a
+    /// time), or, given none, from an empty state rebuilt from the whole log.
+    pub fn with_state(
+        id: WorkspaceId,
+        identity: Identity,
+        restored: Option<(State, VersionVector)>,
+        now_ms: u64,
+        config: ClockConfig,
+    ) -> Opening {
         let mut workspace = Workspace::empty(id, identity, now_ms, config);
-        let restored = snapshot.and_then(|snapshot| Some((State::decode_snapshot(&snapshot.state).ok()?, snapshot)));
-        let (covers, snapshot_used) = match restored {
-            Some((state, snapshot)) => {
+        let snapshot_used = restored.is_some();
+        let covers = match restored {
+            Some((state, covers)) => {
                 workspace.state = state;
-                (snapshot.covers.clone(), true)
+                covers
             }
-            None => (VersionVector::new(), false),
+            None => VersionVector::new(),
         };
         Opening { workspace, covers, report: ReceiveReport::default(), snapshot_used, waiting: Vec::new() }
     }
