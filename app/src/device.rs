@@ -124,15 +124,35 @@ pub fn record_measure(name: &str, start_ms: f64) {
 /// An exclusive Web Lock, held until dropped. Browsers release it by
 /// themselves when the page goes away, crashed or closed.
 pub struct HeldLock {
+    name: String,
     release: Option<js_sys::Function>,
+}
+
+thread_local! {
+    /// The locks this page holds, by name.
+    static HELD_HERE: std::cell::RefCell<std::collections::BTreeSet<String>> = Default::default();
+}
+
+impl HeldLock {
+    fn taken(name: &str, release: Option<js_sys::Function>) -> HeldLock {
+        HELD_HERE.with(|held| held.borrow_mut().insert(name.to_owned()));
+        HeldLock { name: name.to_owned(), release }
+    }
 }
 
 impl Drop for HeldLock {
     fn drop(&mut self) {
+        HELD_HERE.with(|held| held.borrow_mut().remove(&self.name));
         if let Some(release) = self.release.take() {
             let _ = release.call0(&wasm_bindgen::JsValue::NULL);
         }
     }
+}
+
+/// Whether this very page holds the lock `name` (in something it is
+/// still closing), rather than another page.
+pub fn lock_held_here(name: &str) -> bool {
+    HELD_HERE.with(|held| held.borrow().contains(name))
 }
 
 /// Takes the exclusive lock `name` for this page if no other page of this
@@ -142,7 +162,7 @@ impl Drop for HeldLock {
 pub async fn try_exclusive_lock(name: &str) -> Option<HeldLock> {
     let navigator = web_sys::window()?.navigator();
     let locks = js_sys::Reflect::get(&navigator, &"locks".into()).ok().filter(|locks| !locks.is_undefined());
-    let Some(locks) = locks else { return Some(HeldLock { release: None }) };
+    let Some(locks) = locks else { return Some(HeldLock::taken(name, None)) };
     let request: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into()).ok()?.dyn_into().ok()?;
 
     // `request` calls back with the lock (or null) and holds the lock until
@@ -166,5 +186,5 @@ pub async fn try_exclusive_lock(name: &str) -> Option<HeldLock> {
     let _ = js_sys::Reflect::set(&options, &"ifAvailable".into(), &true.into());
     request.call3(&locks, &name.into(), &options, &on_lock).ok()?;
     let release: js_sys::Function = JsFuture::from(granted).await.ok()?.dyn_into().ok()?;
-    Some(HeldLock { release: Some(release) })
+    Some(HeldLock::taken(name, Some(release)))
 }

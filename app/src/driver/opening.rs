@@ -16,7 +16,9 @@ use openprod_core::store::Snapshot;
 use openprod_core::workspace::{Opening, Restored};
 
 use super::Driver;
-use crate::device::{HeldLock, monotonic_ms, now_ms, record_measure, sleep_ms, try_exclusive_lock, yield_to_browser};
+use crate::device::{
+    HeldLock, lock_held_here, monotonic_ms, now_ms, record_measure, sleep_ms, try_exclusive_lock, yield_to_browser,
+};
 use crate::storage::{LogRecord, StorageError, WorkspaceDb};
 
 /// Work done between two yields. Well under the 50 ms that browsers call a
@@ -139,18 +141,18 @@ pub async fn open(
     Ok(driver)
 }
 
-/// Tries this long for the workspace's lock before saying another page
-/// holds it: this page itself may have closed the workspace a moment ago
-/// and still be finishing a snapshot of it.
-const LOCK_PATIENCE_MS: i32 = 2_000;
-const LOCK_RETRY_MS: i32 = 100;
+/// How long to wait for the workspace's lock while this very page still
+/// holds it: it closed the workspace a moment ago and is finishing a
+/// snapshot of it. Held by another page, the lock is refused at once.
+const LOCK_PATIENCE_MS: i32 = 5_000;
+const LOCK_RETRY_MS: i32 = 50;
 
 /// The workspace's exclusive lock: one page of this browser drives it.
 pub(super) async fn lock_workspace(id: WorkspaceId) -> Result<HeldLock, OpenError> {
     let name = WorkspaceDb::database_name(id);
     for _ in 0..LOCK_PATIENCE_MS / LOCK_RETRY_MS {
-        if let Some(lock) = try_exclusive_lock(&name).await {
-            return Ok(lock);
+        if !lock_held_here(&name) {
+            break;
         }
         sleep_ms(LOCK_RETRY_MS).await;
     }

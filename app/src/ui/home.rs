@@ -89,6 +89,7 @@ const STATE_HASH_AFTER_PAUSE_MS: i32 = 300;
 #[component]
 fn Diagnostics(driver: Driver) -> impl IntoView {
     let me = use_me();
+    let state_hash = RwSignal::new(None::<String>);
     // The rebuilt state's hash, and this device's at the same moment.
     let rebuilt = RwSignal::new(None::<Result<(String, String), String>>);
     let check = move |_| {
@@ -117,12 +118,15 @@ fn Diagnostics(driver: Driver) -> impl IntoView {
                     }
                 }
             };
+            // The hash shown is this device's at the moment of the check.
+            if let Ok((_, current)) = &result {
+                state_hash.set(Some(current.clone()));
+            }
             rebuilt.set(Some(result));
         });
     };
     // Hashing the whole state takes a long task on a large workspace: it is
     // hashed again once changes pause, not for every batch of a catch-up.
-    let state_hash = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         let changes = driver.changes();
         state_hash.set(None);

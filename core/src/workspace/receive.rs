@@ -106,6 +106,11 @@ pub struct StaleOperation {
     pub age_ms: u64,
 }
 
+/// Of a run taken from a file, whose signatures are not all checked, the
+/// signature of every bundle whose seq is a multiple of this is checked and
+/// kept.
+const KEEP_A_SIGNATURE_EVERY: u64 = 256;
+
 /// Whether received clocks are checked against the drift bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Origin {
@@ -125,7 +130,9 @@ impl Workspace {
 
     /// Like [`Workspace::receive`], for bundles read from a workspace file,
     /// where every bundle is signed: a run is proven by its newest signature
-    /// that holds, and the signatures before it are not kept (unchecked).
+    /// that holds, and the signatures before it are not kept (unchecked),
+    /// but for one every [`KEEP_A_SIGNATURE_EVERY`] bundles of the chain,
+    /// which is checked.
     pub fn import(&mut self, bundles: Vec<Bundle>, now_ms: u64) -> ReceiveReport {
         self.receive_from(bundles, now_ms, Origin::Peer, &VersionVector::new(), Signatures::Newest)
     }
@@ -185,13 +192,19 @@ impl Workspace {
                 .count();
             let run = &queue.make_contiguous()[..run_len];
             let proof = prove_run(run, self.log.tip(&author), self.id, signatures);
-            // From outside, a signature that was not checked is not kept.
+            // From outside, a signature that was not checked is not kept;
+            // one every few hundred bundles is checked and kept, so that a
+            // catch-up sent from this log can be cut into parts of about that
+            // size (a part ends at a signed bundle).
             let unchecked_dropped = origin == Origin::Peer && signatures == Signatures::Newest;
             let mut refused = false;
             for index in 0..proof.proven {
                 let mut bundle = queue.pop_front().expect("within the run");
                 if unchecked_dropped && index + 1 < proof.proven && !bundle.header.hash_covers_signature() {
-                    bundle.signature = None;
+                    let spaced = bundle.header.seq % KEEP_A_SIGNATURE_EVERY == 0;
+                    if !spaced || bundle.verify_signature().is_err() {
+                        bundle.signature = None;
+                    }
                 }
                 if let Err(reason) = self.check_one(&bundle, now_ms, origin) {
                     let seq = bundle.header.seq;

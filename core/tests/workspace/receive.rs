@@ -376,3 +376,27 @@ fn a_stored_log_fed_in_pieces_cut_anywhere_reopens_to_the_same_state() {
         restored.report.refused
     );
 }
+
+#[test]
+fn an_imported_chain_keeps_a_checked_signature_every_256_bundles() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    for index in 0..600 {
+        show.contact(JANE, &format!("Person {index}"));
+    }
+    let file = show.ws(JANE).log().bundles().cloned().collect::<Vec<_>>();
+    let now = show.now;
+    // What Alex took from Jane through sync before: every signature kept.
+    let held_before = show.ws(ALEX).log().tip(&actor(JANE)).map_or(0, |tip| tip.seq);
+    let imported = show.devices[ALEX].import(file, now);
+    assert!(imported.refused.is_empty(), "{:?}", imported.refused);
+    let log = show.ws(ALEX).log();
+    let signed: Vec<u64> = log
+        .bundles()
+        .filter(|bundle| bundle.header.author == actor(JANE) && bundle.header.seq > held_before)
+        .filter(|bundle| bundle.signature.is_some())
+        .map(|bundle| bundle.header.seq)
+        .collect();
+    let newest = log.tip(&actor(JANE)).expect("Jane's chain").seq;
+    assert_eq!(signed, vec![256, 512, newest], "spaced signatures and the newest, nothing else");
+    assert!(log.bundles().filter(|bundle| bundle.signature.is_some()).all(|bundle| bundle.verify_signature().is_ok()));
+}
