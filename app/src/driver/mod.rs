@@ -53,7 +53,7 @@ const LIVE_BUNDLES: usize = 8;
 pub const CHECKPOINT: &str = "openprod checkpoint";
 
 /// Records encoded per step of a snapshot, between yields to the page.
-const SNAPSHOT_RECORDS_PER_STEP: usize = 1_000;
+const SNAPSHOT_RECORDS_ENCODED_PER_STEP: usize = 1_000;
 
 /// How long the log must stay unchanged before a snapshot is taken.
 const CHECKPOINT_AFTER_QUIET_MS: i32 = 500;
@@ -627,7 +627,7 @@ impl Driver {
         };
         loop {
             let step = match &*inner.engine.borrow() {
-                Engine::Ready(workspace) => in_progress.step(workspace, SNAPSHOT_RECORDS_PER_STEP),
+                Engine::Ready(workspace) => in_progress.step(workspace, SNAPSHOT_RECORDS_ENCODED_PER_STEP),
                 _ => return,
             };
             match step {

@@ -30,7 +30,7 @@ const SLICE_MS: f64 = 12.0;
 const FEED_BUNDLES: usize = 256;
 
 /// Records of a snapshot decoded in one go.
-const SNAPSHOT_RECORDS_PER_STEP: usize = 500;
+const SNAPSHOT_RECORDS_DECODED_PER_STEP: usize = 500;
 
 /// The User Timing measure of an opening, from the first read to the
 /// engine ready.
@@ -165,7 +165,7 @@ async fn restore(snapshot: &Snapshot) -> Option<(State, VersionVector)> {
     let decoded = async {
         let mut decoder = SnapshotDecoder::new(&snapshot.state)?;
         let mut slice_started = monotonic_ms();
-        while !decoder.step(SNAPSHOT_RECORDS_PER_STEP)? {
+        while !decoder.step(SNAPSHOT_RECORDS_DECODED_PER_STEP)? {
             if monotonic_ms() - slice_started > SLICE_MS {
                 yield_to_browser().await;
                 slice_started = monotonic_ms();
