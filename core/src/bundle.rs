@@ -29,6 +29,21 @@ impl Hash {
     pub fn of(bytes: &[u8]) -> Hash {
         Hash(*blake3::hash(bytes).as_bytes())
     }
+
+    /// The hash of what `encode` writes, encoded into a buffer kept for the
+    /// next time: operations and headers are hashed by the hundred thousand
+    /// in a catch-up, and a fresh buffer for each was a large share of it.
+    pub fn of_encoding(encode: impl FnOnce(&mut Encoder)) -> Hash {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::new());
+        }
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            encode(&mut scratch);
+            Hash::of(scratch.as_bytes())
+        })
+    }
 }
 
 impl fmt::Debug for Hash {
@@ -174,7 +189,7 @@ impl Bundle {
             previous: tip.map(|tip| tip.hash),
             hlc: ops.iter().map(|op| op.hlc).max().unwrap_or(Hlc::ZERO),
             module_versions,
-            op_hashes: ops.iter().map(|op| Hash::of(&op.encoded())).collect(),
+            op_hashes: ops.iter().map(Operation::hash).collect(),
         };
         let signature = Some(identity.sign(&header.encoded()));
         Bundle { header, ops, signature }
@@ -185,12 +200,12 @@ impl Bundle {
     /// their hashes; the newest signature of a run thus vouches for every
     /// byte of every bundle before it. (In format 1 it covers the signature too.)
     pub fn hash(&self) -> Hash {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&self.header.encoded());
-        if self.header.hash_covers_signature() {
-            hasher.update(&self.signature.map_or([0; SIGNATURE_LEN], |signature| signature.to_bytes()));
-        }
-        Hash(*hasher.finalize().as_bytes())
+        Hash::of_encoding(|out| {
+            self.header.encode(out);
+            if self.header.hash_covers_signature() {
+                out.fixed(&self.signature.map_or([0; SIGNATURE_LEN], |signature| signature.to_bytes()));
+            }
+        })
     }
 
     /// BLAKE3 of the whole encoding: tells apart two copies of a bundle,
@@ -286,7 +301,7 @@ impl Bundle {
             return Err(VerifyError::BadOperationHash { seq, index: self.ops.len().min(self.header.op_hashes.len()) });
         }
         for (index, (op, hash)) in self.ops.iter().zip(&self.header.op_hashes).enumerate() {
-            if Hash::of(&op.encoded()) != *hash {
+            if op.hash() != *hash {
                 return Err(VerifyError::BadOperationHash { seq, index });
             }
         }

@@ -27,6 +27,15 @@ impl Encoder {
         self.bytes
     }
 
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Empties the buffer, keeping its capacity for the next encoding.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+    }
+
     pub fn u8(&mut self, value: u8) -> &mut Self {
         self.bytes.push(value);
         self

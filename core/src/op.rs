@@ -313,6 +313,11 @@ impl Operation {
         out.into_bytes()
     }
 
+    /// BLAKE3 of the encoding: what a bundle header lists for it.
+    pub fn hash(&self) -> crate::bundle::Hash {
+        crate::bundle::Hash::of_encoding(|out| self.encode(out))
+    }
+
     pub fn decode(input: &mut Decoder<'_>) -> Result<Operation, DecodeError> {
         let id = OpId::from_bytes(input.fixed("an operation id")?);
         let hlc = Hlc::from_bytes(input.fixed("an operation clock")?);

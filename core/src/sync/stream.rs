@@ -167,7 +167,7 @@ impl StreamWriter {
         let signature = bundle.signature.filter(|_| !vouched_later || header.hash_covers_signature());
         let clock_derived = bundle.ops.iter().map(|op| op.hlc).max() == Some(header.hlc);
         let hashes_derived = header.op_hashes.len() == bundle.ops.len()
-            && bundle.ops.iter().zip(&header.op_hashes).all(|(op, hash)| Hash::of(&op.encoded()) == *hash);
+            && bundle.ops.iter().zip(&header.op_hashes).all(|(op, hash)| op.hash() == *hash);
         let mut flags = 0;
         for (set, bit) in [
             (continues, flag::CONTINUES),
@@ -476,7 +476,7 @@ impl StreamReader {
             let count = input.length(32, "a list of operation hashes")?;
             (0..count).map(|_| input.fixed("an operation hash").map(Hash)).collect::<Result<_, _>>()?
         } else {
-            ops.iter().map(|op| Hash::of(&op.encoded())).collect()
+            ops.iter().map(Operation::hash).collect()
         };
         let signature = if flags & flag::SIGNED != 0 {
             Some(Signature::from_bytes(input.fixed::<SIGNATURE_LEN>("a signature")?))
