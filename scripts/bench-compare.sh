@@ -7,10 +7,15 @@
 # run's figures, to target/bench/compare.json. About 8 minutes on the
 # 2-core machine.
 #
-#   scripts/bench-compare.sh [runs]    (5 by default; fewer runs, never smaller workloads)
+#   scripts/bench-compare.sh [runs] [engines]
+#
+# 5 runs by default (fewer runs, never smaller workloads); engines is a
+# comma-separated list, all three by default (`3 openprod`: a quick
+# before/after of Openprod alone, without ratios).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-5}"
+engines="${2:-openprod,yjs,automerge}"
 bash "$root/scripts/setup.sh"
 source "$root/scripts/env.sh"
 cd "$root"
@@ -22,5 +27,5 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 pkg="$root/target/bench/compare-wasm"
 wasm-bindgen --target web --out-dir "$pkg" "$target/wasm32-unknown-unknown/release/openprod_compare.wasm"
 
-node tests/bench/compare/run.mjs --runs "$runs" --native "$target/release/openprod-compare" --pkg "$pkg" \
+node tests/bench/compare/run.mjs --runs "$runs" --native "$target/release/openprod-compare" --pkg "$pkg" --engines "$engines" \
   --out "$root/target/bench/compare.json"

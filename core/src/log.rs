@@ -2,10 +2,10 @@
 //! indexes sync and derivation need.
 //!
 //! Append order is reception order and never changes. Canonical order — by
-//! (HLC, op id) — is an index over it, identical on every peer holding the
-//! same bundles.
+//! (HLC, op id), identical on every peer holding the same bundles — is the
+//! state's business ([`crate::state`]); the log only digests it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::bundle::{Bundle, ChainTip, Hash, VerifyError, check_link};
 use crate::hlc::Hlc;
@@ -46,9 +46,9 @@ impl VersionVector {
 
 /// Where an operation sits: bundle index in reception order, op index in the bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OpLocation {
-    pub bundle: usize,
-    pub op: usize,
+struct OpLocation {
+    bundle: u32,
+    op: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub enum Appended {
 #[derive(Default)]
 struct Chain {
     /// Reception index of the bundle with seq `i + 1`.
-    bundles: Vec<usize>,
+    bundles: Vec<u32>,
     tip: Option<ChainTip>,
 }
 
@@ -129,8 +129,12 @@ impl ExactSizeIterator for LogBundles<'_> {}
 pub struct OpLog {
     bundles: Bundles,
     chains: BTreeMap<ActorId, Chain>,
-    canonical: BTreeMap<(Hlc, OpId), OpLocation>,
-    clocks_by_op: BTreeMap<OpId, Hlc>,
+    /// Every operation by id. Only ever looked up, never walked, so its
+    /// order does not matter; a hash map costs a catch-up one insert per
+    /// operation where ordered indexes cost two tree inserts. Its hasher is
+    /// keyed at random: ids come from peers, who must not be able to pick
+    /// ids that collide.
+    ops: HashMap<OpId, OpLocation>,
 }
 
 impl OpLog {
@@ -147,7 +151,7 @@ impl OpLog {
     }
 
     pub fn op_count(&self) -> usize {
-        self.canonical.len()
+        self.ops.len()
     }
 
     /// The author's newest bundle held, to extend or to check a new one against.
@@ -174,13 +178,16 @@ impl OpLog {
             return Err(VerifyError::Fork { seq: header.seq });
         }
         check_link(header, self.tip(&header.author))?;
-        let mut ids = std::collections::BTreeSet::new();
-        for op in &bundle.ops {
-            if self.clocks_by_op.contains_key(&op.id) || !ids.insert(op.id) {
-                return Err(VerifyError::DuplicateOperation { seq: header.seq, op: op.id });
-            }
+        let held = bundle.ops.iter().find(|op| self.ops.contains_key(&op.id));
+        let repeated = || {
+            let mut seen = std::collections::HashSet::with_capacity(bundle.ops.len());
+            bundle.ops.iter().find(|op| !seen.insert(op.id))
+        };
+        // Most bundles hold one operation: no set to build for those.
+        match held.or_else(|| if bundle.ops.len() > 1 { repeated() } else { None }) {
+            Some(op) => Err(VerifyError::DuplicateOperation { seq: header.seq, op: op.id }),
+            None => Ok(Appended::New),
         }
-        Ok(Appended::New)
     }
 
     /// Appends a verified bundle after [`OpLog::check`].
@@ -199,10 +206,10 @@ impl OpLog {
     /// lookup per operation on every bundle of a catch-up. `hash` is the
     /// bundle's, computed when its run was proven.
     pub(crate) fn append_new(&mut self, bundle: Bundle, hash: Hash) {
-        let index = self.bundles.len;
-        for (op_index, op) in bundle.ops.iter().enumerate() {
-            self.canonical.insert((op.hlc, op.id), OpLocation { bundle: index, op: op_index });
-            self.clocks_by_op.insert(op.id, op.hlc);
+        let index = u32::try_from(self.bundles.len).expect("fewer than 2^32 bundles in a log");
+        self.ops.reserve(bundle.ops.len());
+        for (op_index, op) in (0..).zip(&bundle.ops) {
+            self.ops.insert(op.id, OpLocation { bundle: index, op: op_index });
         }
         let chain = self.chains.entry(bundle.header.author).or_default();
         chain.bundles.push(index);
@@ -213,7 +220,7 @@ impl OpLog {
     pub fn get(&self, author: &ActorId, seq: u64) -> Option<&Bundle> {
         let chain = self.chains.get(author)?;
         let index = usize::try_from(seq.checked_sub(1)?).ok()?;
-        chain.bundles.get(index).map(|&at| self.bundles.get(at))
+        chain.bundles.get(index).map(|&at| self.bundles.get(at as usize))
     }
 
     pub fn bundle(&self, index: usize) -> &Bundle {
@@ -238,7 +245,7 @@ impl OpLog {
     pub fn missing_for<'a>(&'a self, theirs: &'a VersionVector) -> impl Iterator<Item = &'a Bundle> + 'a {
         self.chains.iter().flat_map(move |(actor, chain)| {
             let held = usize::try_from(theirs.get(actor)).unwrap_or(usize::MAX).min(chain.bundles.len());
-            chain.bundles[held..].iter().map(|&index| self.bundles.get(index))
+            chain.bundles[held..].iter().map(|&index| self.bundles.get(index as usize))
         })
     }
 
@@ -247,27 +254,22 @@ impl OpLog {
         self.chains.iter().map(|(actor, chain)| (chain.bundles.len() as u64).saturating_sub(theirs.get(actor))).sum()
     }
 
-    /// Every operation in canonical order, with its bundle.
-    pub fn canonical(&self) -> impl Iterator<Item = (&Bundle, &crate::op::Operation)> {
-        self.canonical.values().map(|location| {
-            let bundle = self.bundles.get(location.bundle);
-            (bundle, &bundle.ops[location.op])
-        })
-    }
-
     /// The operation with this id, with its bundle.
     pub fn operation(&self, op: OpId) -> Option<(&Bundle, &crate::op::Operation)> {
-        let hlc = self.clocks_by_op.get(&op)?;
-        let location = self.canonical.get(&(*hlc, op))?;
-        let bundle = self.bundles.get(location.bundle);
-        Some((bundle, &bundle.ops[location.op]))
+        let location = self.ops.get(&op)?;
+        let bundle = self.bundles.get(location.bundle as usize);
+        Some((bundle, &bundle.ops[location.op as usize]))
     }
 
     /// BLAKE3 over the canonical list of operation ids: equal exactly when
-    /// two logs hold the same operations.
+    /// two logs hold the same operations. Sorts them first: it is asked for
+    /// only when two devices compare notes after sync went quiet.
     pub fn ops_digest(&self) -> crate::bundle::Hash {
+        let mut canonical: Vec<(Hlc, OpId)> =
+            self.bundles().flat_map(|bundle| bundle.ops.iter().map(|op| (op.hlc, op.id))).collect();
+        canonical.sort_unstable();
         let mut hasher = blake3::Hasher::new();
-        for (hlc, op) in self.canonical.keys() {
+        for (hlc, op) in canonical {
             hasher.update(&hlc.to_bytes());
             hasher.update(op.as_bytes());
         }

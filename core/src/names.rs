@@ -14,7 +14,9 @@ macro_rules! qualified_name {
         impl $name {
             /// `module.local`, e.g. `contacts.email`.
             pub fn new(module: &str, local: &str) -> Self {
-                $name(format!("{module}.{local}"))
+                // Every edit makes one: joined by hand, as `format!` costs
+                // several times more in wasm.
+                $name([module, local].join("."))
             }
 
             /// Parses `module.local`; both parts must be non-empty.

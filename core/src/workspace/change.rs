@@ -87,8 +87,7 @@ impl<'w> Change<'w> {
 
     /// Sets a field of a record, as seen through `table`.
     pub fn set_field(&mut self, entity: EntityId, table: &TableId, field: &str, value: Value) -> Result<(), EditError> {
-        let definition = self.table_def(table)?.clone();
-        check_write(table, &definition, field, &value)?;
+        check_write(table, self.table_def(table)?, field, &value)?;
         self.check_record_in(entity, table)?;
         self.write(entity, FieldKey::new(table.module(), field), Some(value));
         Ok(())

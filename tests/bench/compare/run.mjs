@@ -7,7 +7,10 @@
 // with every run's figures, as JSON.
 //
 //   node run.mjs --native <openprod-compare binary> --pkg <wasm-bindgen output folder> \
-//                --out <compare.json> [--runs 5]
+//                --out <compare.json> [--runs 5] [--engines openprod,yjs,automerge]
+//
+// `--engines openprod` runs Openprod alone: a quick before/after while
+// working on it (the table then has no ratios).
 //
 // scripts/bench-compare.sh builds both and runs this.
 import { execFile } from "node:child_process";
@@ -27,14 +30,19 @@ const { values: options } = parseArgs({
     pkg: { type: "string" },
     out: { type: "string" },
     runs: { type: "string", default: "5" },
+    engines: { type: "string", default: "openprod,yjs,automerge" },
   },
 });
 const runs = Number(options.runs);
+const ENGINES = ["openprod", "yjs", "automerge"];
+const engines = options.engines.split(",");
+if (!engines.includes("openprod") || engines.some((engine) => !ENGINES.includes(engine))) {
+  throw new Error(`--engines lists some of ${ENGINES.join(", ")}, openprod among them`);
+}
 if (!options.native || !options.pkg || !options.out || !(runs >= 1)) {
   throw new Error("usage: node run.mjs --native <binary> --pkg <folder> --out <file> [--runs 5]");
 }
 
-const ENGINES = ["openprod", "yjs", "automerge"];
 /** The table's comparisons: where each engine's figures come from. */
 const COMPARISONS = [
   { name: "Chromium", sources: { openprod: "chromium", yjs: "chromium", automerge: "chromium" } },
@@ -212,7 +220,7 @@ function summarise(results) {
       const figures = {};
       for (const engine of ENGINES) {
         const values = results[sources[engine]][engine].map(metric.of);
-        if (values.every((value) => value !== undefined)) figures[engine] = spread(values);
+        if (values.length > 0 && values.every((value) => value !== undefined)) figures[engine] = spread(values);
       }
       const ratios = {};
       for (const engine of ["yjs", "automerge"]) {
@@ -284,7 +292,7 @@ try {
   for (let run = 1; run <= runs; run++) {
     log(`run ${run}/${runs} (${Math.round((Date.now() - started) / 1000)} s so far)`);
     results.native.openprod.push(await runProcess(options.native, []));
-    for (const engine of ENGINES) {
+    for (const engine of engines) {
       if (engine in results.node) results.node[engine].push(await runInNode(engine));
       const main = await runPage(browser, origin, `engine=${engine}`);
       results.chromium[engine].push({ ...main, ...(await runPage(browser, origin, `engine=${engine}&phase=w5`)) });

@@ -64,6 +64,8 @@ pub struct Bench {
     /// The writer's records by the harness's record index (creation order).
     records: Vec<EntityId>,
     table: TableId,
+    /// The keys of [`FIELDS`], made once: reading a field names it by key.
+    field_keys: Vec<FieldKey>,
     entropy: SeededEntropy,
     now_ms: u64,
 }
@@ -93,6 +95,7 @@ impl Bench {
             reader: StreamReader::default(),
             records: Vec::with_capacity(RECORDS),
             table: TableId::new("contacts", "contacts"),
+            field_keys: FIELDS.iter().map(|field| FieldKey::new("contacts", field)).collect(),
             entropy,
             now_ms,
         }
@@ -160,7 +163,7 @@ impl Bench {
 
     /// A field of the replica.
     pub fn read(&self, record: usize, field: &str) -> String {
-        read_text(self.replica().state(), self.records[record], &FieldKey::new("contacts", field))
+        read_text(self.replica().state(), self.records[record], self.field_key(field))
     }
 
     /// What the app stores for the replica: its snapshot and its log (as
@@ -180,7 +183,7 @@ impl Bench {
     /// snapshot, then read. The stored log is not read yet.
     pub fn load_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
         let (opening, _) = self.start_opening(saved);
-        read_text(opening.workspace().state(), self.records[record], &FieldKey::new("contacts", field))
+        read_text(opening.workspace().state(), self.records[record], self.field_key(field))
     }
 
     /// Reopening to the point where the workspace is editable: the snapshot,
@@ -205,6 +208,11 @@ impl Bench {
         let opening =
             Opening::new(self.writer.id(), replica_identity(), Some(&snapshot), self.now_ms, ClockConfig::default());
         (opening, input)
+    }
+
+    fn field_key(&self, field: &str) -> &FieldKey {
+        let index = FIELDS.iter().position(|name| *name == field).expect("one of FIELDS");
+        &self.field_keys[index]
     }
 
     fn replica(&self) -> &Workspace {
