@@ -5,8 +5,8 @@ use openprod_core::bundle::Bundle;
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
-use openprod_core::names::TableId;
-use openprod_core::state::{SnapshotDecoder, State};
+use openprod_core::names::{EdgeType, TableId};
+use openprod_core::state::{SnapshotDecoder, State, StateHasher};
 use openprod_core::store::{MemoryStore, MemoryStoreError, Snapshot, Store};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Workspace, WorkspaceChanged};
@@ -86,14 +86,73 @@ fn a_snapshot_decoded_in_steps_equals_one_decoded_at_once() {
 }
 
 #[test]
-fn a_snapshot_in_steps_notices_a_change_made_between_steps() {
+fn a_snapshot_or_state_hash_in_steps_notices_a_change_made_between_steps() {
     let (mut workspace, _, mut entropy) = workspace_with_records(10);
-    let mut in_progress = workspace.begin_snapshot();
-    assert_eq!(in_progress.step(&workspace, 3), Ok(false));
+    let mut snapshot = workspace.begin_snapshot();
+    let mut hash = workspace.begin_state_hash();
+    assert_eq!(snapshot.step(&workspace, 3), Ok(false));
+    assert_eq!(hash.step(&workspace, 3), Ok(None));
     let mut change = workspace.change(NOW + 500, &mut entropy);
     change.create_record(&contacts(), &[("full_name", Value::String("Late".into()))]).unwrap();
     change.commit().unwrap();
-    assert_eq!(in_progress.step(&workspace, 3), Err(WorkspaceChanged), "the rest would not match the first part");
+    assert_eq!(snapshot.step(&workspace, 3), Err(WorkspaceChanged), "the rest would not match the first part");
+    assert_eq!(hash.step(&workspace, 3), Err(WorkspaceChanged), "nor for the hash");
+    assert_eq!(workspace.state().known_state_hash(), None);
+}
+
+/// A module with an edge type, so that the state has relationships too.
+const LINKS: &str = r#"
+[module]
+name = "links"
+version = "1.0.0"
+
+[edge.knows]
+display_name = "Knows"
+
+[edge.knows.properties]
+note = "string"
+"#;
+
+#[test]
+fn a_state_hash_taken_in_steps_equals_one_taken_at_once() {
+    let (mut workspace, _, mut entropy) = workspace_with_records(12);
+    let people = workspace.state().records(&contacts());
+    let mut change = workspace.change(NOW + 400, &mut entropy);
+    change.adopt_module(LINKS, None).unwrap();
+    change.commit().unwrap();
+    let mut change = workspace.change(NOW + 401, &mut entropy);
+    let knows = EdgeType::new("links", "knows");
+    for pair in people.windows(2).take(9) {
+        change.create_edge(&knows, pair[0], pair[1], &[("note", Value::String("met in tech".into()))]).unwrap();
+    }
+    change.commit().unwrap();
+    // The same state, fresh: its hash not yet known.
+    let state = State::decode_snapshot(&workspace.state().encode_snapshot()).unwrap();
+    let whole = state.state_hash();
+    for records_per_step in [1, 4, 12, 13, 21, 22, 1000] {
+        let mut hasher = StateHasher::new();
+        let mut steps = 1;
+        let hash = loop {
+            match hasher.step(&state, records_per_step) {
+                Some(hash) => break hash,
+                None => steps += 1,
+            }
+        };
+        assert_eq!(hash, whole, "{records_per_step} records and edges a step");
+        assert!(steps >= 21usize.div_ceil(records_per_step), "{records_per_step} a step: {steps} steps");
+    }
+
+    // Through the workspace, the hash is then known to the state.
+    let fresh = State::decode_snapshot(&workspace.state().encode_snapshot()).unwrap();
+    assert_eq!(fresh.known_state_hash(), None);
+    let mut in_progress = workspace.begin_state_hash();
+    let hash = loop {
+        if let Some(hash) = in_progress.step(&workspace, 5).unwrap() {
+            break hash;
+        }
+    };
+    assert_eq!(hash, whole);
+    assert_eq!(workspace.state().known_state_hash(), Some(whole));
 }
 
 #[test]

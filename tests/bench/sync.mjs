@@ -5,6 +5,9 @@
 //     everything is saved; with the longest main-thread task on the joiner;
 //   - a live edit on one peer becoming visible on the other, p50/p99.
 // Run by scripts/bench-browser.sh, which builds the app and the fixture.
+// OPENPROD_CHROMIUM_ARGS adds Chromium flags, space-separated: with
+// "--js-flags=--no-wasm-lazy-compilation" the first batches of a catch-up
+// no longer pay for compiling the engine's code as it is first called.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { finishFirstRun, launchBrowser, repoRoot, startRelay } from "../e2e/support.mjs";
@@ -50,7 +53,7 @@ const observeInPage = () => {
 };
 
 const relay = await startRelay();
-const browser = await launchBrowser();
+const browser = await launchBrowser({ args: (process.env.OPENPROD_CHROMIUM_ARGS ?? "").split(" ").filter(Boolean) });
 const results = {};
 try {
   const sender = await browser.newContext();

@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use openprod_core::bundle::Bundle;
+use openprod_core::bundle::{Bundle, Hash};
 use openprod_core::entropy::Entropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
@@ -54,6 +54,9 @@ pub const CHECKPOINT: &str = "openprod checkpoint";
 
 /// Records encoded per step of a snapshot, between yields to the page.
 const SNAPSHOT_RECORDS_ENCODED_PER_STEP: usize = 1_000;
+
+/// Records hashed per step of the state hash, between yields to the page.
+const STATE_RECORDS_HASHED_PER_STEP: usize = 1_000;
 
 /// How long the log must stay unchanged before a snapshot is taken.
 const CHECKPOINT_AFTER_QUIET_MS: i32 = 500;
@@ -274,7 +277,7 @@ impl Driver {
         // Bundles beyond the snapshot may have changed anything.
         self.structure.update(|structure| *structure += 1);
         self.revision.update(|revision| *revision += 1);
-        self.checkpoint_in_background();
+        self.checkpoint_and_hash_when_quiet();
     }
 
     /// Whether the workspace was shown from its snapshot (then checked
@@ -516,7 +519,7 @@ impl Driver {
             match result {
                 Ok(()) => {
                     driver.save_state.set(SaveState::Saved);
-                    driver.checkpoint_in_background();
+                    driver.checkpoint_and_hash_when_quiet();
                 }
                 Err(error) => driver
                     .save_state
@@ -568,10 +571,12 @@ impl Driver {
         }
     }
 
-    /// Saves a new snapshot once one is due and the workspace has been
-    /// quiet for a moment: taking one mid catch-up would be started again
-    /// and again, as every received batch changes the state under it.
-    fn checkpoint_in_background(&self) {
+    /// Once the workspace has been quiet for a moment, saves a new snapshot
+    /// if one is due, then hashes the state, so that the hash is known when a
+    /// peer compares notes (sync's state check) or the diagnostics card asks.
+    /// Either mid catch-up would be started again and again, as every
+    /// received batch changes the state under it.
+    fn checkpoint_and_hash_when_quiet(&self) {
         let Some(inner) = self.inner.try_get_value() else { return };
         if inner.checkpoint_scheduled.replace(true) {
             return;
@@ -594,6 +599,8 @@ impl Driver {
             let Some(inner) = driver.inner.try_get_value() else { return };
             driver.checkpoint_if_due(&inner).await;
             inner.checkpoint_scheduled.set(false);
+            drop(inner);
+            driver.state_hash().await;
         });
     }
 
@@ -647,6 +654,27 @@ impl Driver {
             Err(error) => leptos::logging::warn!("snapshot of {} bundles not saved: {error}", snapshot.covers.total()),
         }
         record_measure(CHECKPOINT, began);
+    }
+
+    /// The state hash, computed a step at a time with the page free between
+    /// steps (at once, it is a long task on a large workspace); `None` if the
+    /// workspace changed or closed meanwhile.
+    pub async fn state_hash(&self) -> Option<Hash> {
+        let mut in_progress = match &*self.inner.try_get_value()?.engine.borrow() {
+            Engine::Ready(workspace) => workspace.begin_state_hash(),
+            _ => return None,
+        };
+        loop {
+            let step = match &*self.inner.try_get_value()?.engine.borrow() {
+                Engine::Ready(workspace) => in_progress.step(workspace, STATE_RECORDS_HASHED_PER_STEP),
+                _ => return None,
+            };
+            match step {
+                Ok(Some(hash)) => return Some(hash),
+                Ok(None) => yield_to_browser().await,
+                Err(WorkspaceChanged) => return None,
+            }
+        }
     }
 
     /// Every bundle, read back from IndexedDB: what a rebuild would start from.

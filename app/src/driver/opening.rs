@@ -137,7 +137,7 @@ pub async fn open(
     let replayed = check(&restored, covered)?;
     let driver = Driver::new(restored.workspace, db, lock, replayed);
     record_measure(OPENED, began);
-    driver.checkpoint_in_background();
+    driver.checkpoint_and_hash_when_quiet();
     Ok(driver)
 }
 

@@ -125,15 +125,18 @@ fn Diagnostics(driver: Driver) -> impl IntoView {
             rebuilt.set(Some(result));
         });
     };
-    // Hashing the whole state takes a long task on a large workspace: it is
-    // hashed again once changes pause, not for every batch of a catch-up.
+    // Hashing the whole state takes a while on a large workspace: it is
+    // hashed again once changes pause, not for every batch of a catch-up,
+    // and in steps.
     Effect::new(move |_| {
         let changes = driver.changes();
         state_hash.set(None);
         spawn_local(async move {
             sleep_ms(STATE_HASH_AFTER_PAUSE_MS).await;
             if driver.is_open() && untrack(|| driver.changes()) == changes {
-                state_hash.set(Some(driver.peek(|workspace| workspace.state().state_hash().to_string())));
+                if let Some(hash) = driver.state_hash().await {
+                    state_hash.set(Some(hash.to_string()));
+                }
             }
         });
     });

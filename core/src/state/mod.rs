@@ -11,19 +11,20 @@
 
 mod access;
 mod snapshot;
+mod state_hash;
 
 pub use access::{AccessKey, ForkRecord, KeyRefusal};
 pub use snapshot::{SnapshotDecoder, SnapshotEncoder};
+pub use state_hash::StateHasher;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::bundle::Hash;
-use crate::encoding::Encoder;
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
 use crate::ids::{EdgeId, EntityId, OpId};
 use crate::names::{EdgeType, FieldKey, TableId};
-use crate::op::{OpPayload, Operation, encode_value};
+use crate::op::{OpPayload, Operation};
 use crate::schema::{ModuleManifest, parse_manifest};
 use crate::value::Value;
 
@@ -863,75 +864,11 @@ impl State {
     }
 
     fn compute_state_hash(&self) -> Hash {
-        let mut out = Encoder::new();
-        for (entity, record) in &self.entities {
-            out.fixed(entity.as_bytes());
-            match self.merged_into(*entity) {
-                Some(survivor) => {
-                    out.u8(2).fixed(survivor.as_bytes());
-                    continue;
-                }
-                None => out.u8(u8::from(record.created.is_some() && record.alive.is_yes())),
-            };
-            for table in self.tables_of(*entity) {
-                out.str(table.as_str());
-            }
-            for field in self.written_fields(*entity) {
-                let value = self.field(*entity, &field);
-                out.str(field.as_str());
-                match &value.value {
-                    Some(value) => {
-                        out.u8(1);
-                        encode_value(&mut out, value);
-                    }
-                    None => {
-                        out.u8(0);
-                    }
-                }
-                for head in &value.heads {
-                    out.fixed(head.stamp.op.as_bytes());
-                }
-            }
-        }
-        for edge in self.edges.keys() {
-            out.fixed(edge.as_bytes());
-            match self.edge(*edge) {
-                Some(view) => {
-                    out.u8(1).str(view.edge_type.as_str()).fixed(view.source.as_bytes()).fixed(view.target.as_bytes());
-                    for property in self.edge_properties(*edge) {
-                        let value = self.edge_property(*edge, &property);
-                        out.str(&property);
-                        if let Some(value) = &value.value {
-                            encode_value(&mut out, value);
-                        }
-                        for head in &value.heads {
-                            out.fixed(head.stamp.op.as_bytes());
-                        }
-                    }
-                }
-                None => {
-                    out.u8(0);
-                }
-            }
-        }
-        for mapping in self.mappings.values() {
-            out.fixed(mapping.id.as_bytes()).str(&mapping.shared_key);
-            for field in &mapping.fields {
-                out.str(field.as_str());
-            }
-        }
-        for (name, module) in &self.modules {
-            out.str(name).str(&module.manifest.version.to_string()).fixed(module.adopted.op.as_bytes());
-        }
-        for entry in self.roster.values() {
-            out.fixed(entry.actor.as_bytes()).str(&entry.display_name);
-        }
-        if let Some((_, name)) = &self.workspace_name {
-            out.str(name);
-        }
-        for (_, op) in self.access.events.keys() {
-            out.fixed(op.as_bytes());
-        }
-        Hash::of(&out.into_bytes())
+        StateHasher::new().step(self, usize::MAX).expect("no limit: hashed in one step")
+    }
+
+    /// The state hash if it is known already (computed since the last change).
+    pub fn known_state_hash(&self) -> Option<Hash> {
+        self.hash.get().copied()
     }
 }

@@ -19,14 +19,14 @@ pub use undo::UndoOutcome;
 
 use std::collections::BTreeSet;
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, Hash};
 use crate::entropy::Entropy;
 use crate::hlc::{ClockConfig, HlcClock};
 use crate::identity::{ActorId, Identity};
 use crate::ids::{OpId, WorkspaceId};
 use crate::log::{OpLog, VersionVector};
 use crate::op::{OpPayload, Operation};
-use crate::state::{SnapshotEncoder, State};
+use crate::state::{SnapshotEncoder, State, StateHasher};
 use crate::store::Snapshot;
 
 pub struct Restored {
@@ -162,6 +162,33 @@ impl SnapshotInProgress {
     }
 }
 
+/// The state hash being computed step by step, so that a driver can yield
+/// between steps; it is remembered by the state, as [`State::state_hash`]
+/// remembers it.
+pub struct StateHashInProgress {
+    /// Every change appends to the log: a longer log is a changed state.
+    log_len: usize,
+    hasher: StateHasher,
+}
+
+impl StateHashInProgress {
+    /// Hashes up to `records` more records of `workspace`, the one the hash
+    /// began on. Returns the hash once complete.
+    pub fn step(&mut self, workspace: &Workspace, records: usize) -> Result<Option<Hash>, WorkspaceChanged> {
+        if workspace.log.len() != self.log_len {
+            return Err(WorkspaceChanged);
+        }
+        if let Some(known) = workspace.state.known_state_hash() {
+            return Ok(Some(known));
+        }
+        let hash = self.hasher.step(&workspace.state, records);
+        if let Some(hash) = hash {
+            workspace.state.remember_state_hash(hash);
+        }
+        Ok(hash)
+    }
+}
+
 pub struct Workspace {
     id: WorkspaceId,
     identity: Identity,
@@ -253,6 +280,12 @@ impl Workspace {
             log_len: self.log.len(),
             encoder: SnapshotEncoder::new(&self.state),
         }
+    }
+
+    /// Starts computing the state hash a few records at a time
+    /// ([`StateHashInProgress::step`]).
+    pub fn begin_state_hash(&self) -> StateHashInProgress {
+        StateHashInProgress { log_len: self.log.len(), hasher: StateHasher::new() }
     }
 
     pub fn id(&self) -> WorkspaceId {
