@@ -20,11 +20,12 @@ use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::Hlc;
 use openprod_core::identity::ActorId;
 use openprod_core::ids::{EdgeId, EntityId, OpId, WorkspaceId};
+use openprod_core::log::{Appended, OpLog};
 use openprod_core::names::FieldKey;
 use openprod_core::op::{OpPayload, Operation};
 use openprod_core::sync::{
     BundlePart, Message, PROTOCOL_VERSION, StreamReader, StreamWriter, SyncConfig, decode_bundles, encode_bundles,
-    stream_parts, vouched_runs,
+    stream_parts, stream_parts_from_log, vouched_runs,
 };
 
 // ---------------------------------------------------------------------------
@@ -755,5 +756,22 @@ fn a_catch_up_leaves_out_unvouched_tails_and_cuts_parts_only_where_a_run_may_end
             assert_eq!(verify_run(run, tip.get(&author).copied(), workspace()), Ok(()));
             tip.insert(author, run.last().expect("a run").tip());
         }
+    }
+}
+
+#[test]
+fn a_log_streams_the_same_parts_without_hashing_its_checked_bundles_again() {
+    let mut log = OpLog::new();
+    for bundle in crew_catch_up() {
+        assert_eq!(log.append(bundle.clone()), Ok(Appended::New));
+    }
+    let vouched = vouched_runs(log.bundles());
+    assert_eq!(vouched.len(), crew_catch_up().len());
+    for batch_size in [1, 7, 512] {
+        assert_eq!(
+            stream_parts_from_log(workspace(), &vouched, 3, batch_size),
+            stream_parts(workspace(), &vouched, 3, batch_size),
+            "{batch_size} bundles a part"
+        );
     }
 }

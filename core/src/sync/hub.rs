@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::message::{FrameError, Message, NackReason, RefuseReason};
-use super::stream::{StreamReader, stream_parts, vouched_runs};
+use super::stream::{StreamReader, stream_parts_from_log, vouched_runs};
 use crate::bundle::{Bundle, Hash};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
@@ -637,7 +637,7 @@ impl SyncHub {
         }
         let stream = session.next_stream;
         session.next_stream = stream.wrapping_add(1);
-        for part in stream_parts(workspace.id(), &missing, stream, batch_size) {
+        for part in stream_parts_from_log(workspace.id(), &missing, stream, batch_size) {
             self.send(peer, &Message::Bundles(part), now_ms, out);
         }
     }

@@ -26,7 +26,7 @@ use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::state::State;
 use openprod_core::store::Snapshot;
-use openprod_core::sync::{Message, StreamReader, SyncConfig, encode_bundles, stream_parts, vouched_runs};
+use openprod_core::sync::{Message, StreamReader, SyncConfig, encode_bundles, stream_parts_from_log, vouched_runs};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Opening, Workspace};
 
@@ -127,7 +127,7 @@ impl Bench {
     pub fn encode_log(&self) -> Vec<u8> {
         let bundles = vouched_runs(self.writer.log().bundles());
         let mut transfer = Vec::new();
-        for part in stream_parts(self.writer.id(), &bundles, 0, SyncConfig::default().batch_size) {
+        for part in stream_parts_from_log(self.writer.id(), &bundles, 0, SyncConfig::default().batch_size) {
             let message = Message::Bundles(part).encode();
             transfer.extend_from_slice(&(message.len() as u32).to_le_bytes());
             transfer.extend_from_slice(&message);
