@@ -8,7 +8,8 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use openprod_app::storage::{
-    Compaction, ProfileDb, Sharing, StorageError, WorkspaceDb, WorkspaceEntry, request_persistence, storage_estimate,
+    Compaction, ProfileDb, Sharing, StorageError, WorkspaceDb, WorkspaceEntry, encode_segment, request_persistence,
+    storage_estimate,
 };
 use openprod_core::access::RecoveryKey;
 use openprod_core::bundle::Bundle;
@@ -101,10 +102,10 @@ async fn bundles_come_back_in_append_order_and_after_reopening() {
     assert_eq!(db.load_bundles().await.unwrap(), Vec::<Bundle>::new());
     db.append_local(&bundles[0]).await.unwrap();
     db.append_local(&bundles[1]).await.unwrap();
-    db.append_segment(&bundles[2..9]).await.unwrap();
+    db.append_segment(&encode_segment(&bundles[2..9])).await.unwrap();
     db.append_local(&bundles[9]).await.unwrap();
     db.append_segment(&[]).await.unwrap();
-    db.append_segment(&bundles[10..]).await.unwrap();
+    db.append_segment(&encode_segment(&bundles[10..])).await.unwrap();
     assert_eq!(db.log_record_count().await.unwrap(), 5);
     assert_eq!(db.load_bundles().await.unwrap(), bundles);
 
@@ -183,7 +184,7 @@ async fn a_snapshot_reopens_to_the_same_state_as_a_full_rebuild() {
     let id = fresh_id();
     let db = WorkspaceDb::open(id).await.unwrap();
     assert_eq!(db.load_snapshot().await.unwrap(), None);
-    db.append_segment(&bundles[..20]).await.unwrap();
+    db.append_segment(&encode_segment(&bundles[..20])).await.unwrap();
     for bundle in &bundles[20..] {
         db.append_local(bundle).await.unwrap();
     }

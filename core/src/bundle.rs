@@ -168,6 +168,79 @@ pub struct ChainTip {
     pub hash: Hash,
 }
 
+/// What reading a bundle from a stream derived from it on the way, so that
+/// checking it does not derive it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Derived {
+    /// [`Bundle::hash`].
+    hash: Hash,
+    /// The header's operation hashes were computed from the operations, so
+    /// they match them by construction.
+    op_hashes_from_ops: bool,
+}
+
+/// A bundle as it arrived, with what reading it derived ([`Derived`]), if
+/// anything. The fields are private so that the two cannot drift apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrivedBundle {
+    bundle: Bundle,
+    derived: Option<Derived>,
+}
+
+impl ArrivedBundle {
+    /// `hash` is `bundle`'s own, and `op_hashes_from_ops` true only if its
+    /// header's operation hashes were just computed from its operations.
+    pub(crate) fn read(bundle: Bundle, hash: Hash, op_hashes_from_ops: bool) -> ArrivedBundle {
+        ArrivedBundle { bundle, derived: Some(Derived { hash, op_hashes_from_ops }) }
+    }
+
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    pub fn into_bundle(self) -> Bundle {
+        self.bundle
+    }
+
+    /// [`Bundle::hash`], derived once.
+    pub fn hash(&self) -> Hash {
+        self.derived.map_or_else(|| self.bundle.hash(), |derived| derived.hash)
+    }
+}
+
+impl From<Bundle> for ArrivedBundle {
+    fn from(bundle: Bundle) -> ArrivedBundle {
+        ArrivedBundle { bundle, derived: None }
+    }
+}
+
+/// A bundle to check in a run: a bundle alone, or one that arrived with
+/// what reading it derived.
+pub trait RunMember {
+    fn bundle(&self) -> &Bundle;
+    fn derived(&self) -> Option<Derived>;
+}
+
+impl RunMember for Bundle {
+    fn bundle(&self) -> &Bundle {
+        self
+    }
+
+    fn derived(&self) -> Option<Derived> {
+        None
+    }
+}
+
+impl RunMember for ArrivedBundle {
+    fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    fn derived(&self) -> Option<Derived> {
+        self.derived
+    }
+}
+
 impl Bundle {
     /// Signs `ops` as the author's next bundle after `tip` (`None` for the first).
     /// `ops` must not be empty; the bundle's clock is their largest HLC.
@@ -280,7 +353,7 @@ impl Bundle {
     /// `workspace`, every operation matches its hash, the clock is the
     /// largest of the operations', and the author signed the header.
     pub fn verify(&self, workspace: WorkspaceId) -> Result<(), VerifyError> {
-        self.verify_contents(workspace)?;
+        self.verify_contents(workspace, false)?;
         self.verify_signature()
     }
 
@@ -291,8 +364,9 @@ impl Bundle {
         self.header.author.verify(&self.header.encoded(), signature).map_err(|_| VerifyError::BadSignature { seq })
     }
 
-    /// Every check of [`Bundle::verify`] except the signature.
-    fn verify_contents(&self, workspace: WorkspaceId) -> Result<(), VerifyError> {
+    /// Every check of [`Bundle::verify`] except the signature; the
+    /// operations are hashed unless `op_hashes_from_ops` (see [`Derived`]).
+    fn verify_contents(&self, workspace: WorkspaceId, op_hashes_from_ops: bool) -> Result<(), VerifyError> {
         let seq = self.header.seq;
         if self.header.workspace != workspace {
             return Err(VerifyError::ForeignWorkspace { seq, workspace: self.header.workspace });
@@ -300,10 +374,10 @@ impl Bundle {
         if self.ops.len() != self.header.op_hashes.len() || self.ops.is_empty() {
             return Err(VerifyError::BadOperationHash { seq, index: self.ops.len().min(self.header.op_hashes.len()) });
         }
-        for (index, (op, hash)) in self.ops.iter().zip(&self.header.op_hashes).enumerate() {
-            if op.hash() != *hash {
-                return Err(VerifyError::BadOperationHash { seq, index });
-            }
+        if !op_hashes_from_ops
+            && let Some(index) = self.ops.iter().zip(&self.header.op_hashes).position(|(op, hash)| op.hash() != *hash)
+        {
+            return Err(VerifyError::BadOperationHash { seq, index });
         }
         if self.ops.iter().map(|op| op.hlc).max() != Some(self.header.hlc) {
             return Err(VerifyError::WrongBundleClock { seq });
@@ -325,7 +399,7 @@ pub const MIN_ENCODED_BUNDLE: usize = (1 + 16 + 32 + 1 + 1 + 12 + 1 + 1 + 32) + 
 /// fails, falls back to single checks to name the bad bundle.
 pub fn verify_each(bundles: &[Bundle], workspace: WorkspaceId) -> Result<(), (usize, VerifyError)> {
     for (index, bundle) in bundles.iter().enumerate() {
-        bundle.verify_contents(workspace).map_err(|error| (index, error))?;
+        bundle.verify_contents(workspace, false).map_err(|error| (index, error))?;
         if bundle.signature.is_none() {
             return Err((index, VerifyError::Unvouched { seq: bundle.header.seq }));
         }
@@ -365,16 +439,22 @@ pub enum Signatures {
 /// signatures: a signature that holds vouches for every bundle up to it,
 /// signed or not. `after` is the chain tip the run must extend (`None` if
 /// the run starts at seq 1).
-pub fn prove_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId, signatures: Signatures) -> RunProof {
+pub fn prove_run<B: RunMember>(
+    run: &[B],
+    after: Option<ChainTip>,
+    workspace: WorkspaceId,
+    signatures: Signatures,
+) -> RunProof {
     let Some(newest) = run.last() else { return RunProof { proven: 0, fault: None, hashes: Vec::new() } };
-    let author = newest.header.author;
+    let author = newest.bundle().header.author;
     let mut expected = after;
     let mut hashes = Vec::with_capacity(run.len());
     let mut linked = run.len();
     let mut link_fault = None;
-    for (index, bundle) in run.iter().enumerate() {
+    for (index, member) in run.iter().enumerate() {
+        let (bundle, derived) = (member.bundle(), member.derived());
         let check = bundle
-            .verify_contents(workspace)
+            .verify_contents(workspace, derived.is_some_and(|derived| derived.op_hashes_from_ops))
             .and_then(|()| {
                 if bundle.header.author == author {
                     Ok(())
@@ -388,11 +468,11 @@ pub fn prove_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId
             link_fault = Some((index, error));
             break;
         }
-        let tip = bundle.tip();
-        hashes.push(tip.hash);
-        expected = Some(tip);
+        let hash = derived.map_or_else(|| bundle.hash(), |derived| derived.hash);
+        hashes.push(hash);
+        expected = Some(ChainTip { seq: bundle.header.seq, hash });
     }
-    let signed: Vec<usize> = (0..linked).filter(|index| run[*index].signature.is_some()).collect();
+    let signed: Vec<usize> = (0..linked).filter(|index| run[*index].bundle().signature.is_some()).collect();
     let (vouching, signature_fault) = match signatures {
         Signatures::Every => {
             let bad = first_bad_signature(run, &signed);
@@ -405,7 +485,7 @@ pub fn prove_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId
             let mut bad = None;
             let mut vouching = None;
             for &index in signed.iter().rev() {
-                match run[index].verify_signature() {
+                match run[index].bundle().verify_signature() {
                     Ok(()) => {
                         vouching = Some(index);
                         break;
@@ -421,20 +501,23 @@ pub fn prove_run(run: &[Bundle], after: Option<ChainTip>, workspace: WorkspaceId
 
 /// The oldest of the signatures at `signed` that does not hold: all checked
 /// in one batch, then one by one when the batch fails.
-fn first_bad_signature(run: &[Bundle], signed: &[usize]) -> Option<(usize, VerifyError)> {
-    let messages: Vec<Vec<u8>> = signed.iter().map(|index| run[*index].header.encoded()).collect();
+fn first_bad_signature<B: RunMember>(run: &[B], signed: &[usize]) -> Option<(usize, VerifyError)> {
+    let bundle = |index: &usize| run[*index].bundle();
+    let messages: Vec<Vec<u8>> = signed.iter().map(|index| bundle(index).header.encoded()).collect();
     let batch: Vec<(ActorId, &[u8], Signature)> = signed
         .iter()
         .zip(&messages)
-        .filter_map(|(index, message)| Some((run[*index].header.author, message.as_slice(), run[*index].signature?)))
+        .filter_map(|(index, message)| {
+            Some((bundle(index).header.author, message.as_slice(), bundle(index).signature?))
+        })
         .collect();
     if crate::identity::verify_batch(&batch).is_ok() {
         return None;
     }
-    let bad = signed.iter().find_map(|index| run[*index].verify_signature().err().map(|error| (*index, error)));
+    let bad = signed.iter().find_map(|index| bundle(index).verify_signature().err().map(|error| (*index, error)));
     // The batch failed but each signature holds alone: only possible with
     // signatures crafted against batch verification. Refuse to be sure.
-    bad.or_else(|| signed.first().map(|index| (*index, VerifyError::BadSignature { seq: run[*index].header.seq })))
+    bad.or_else(|| signed.first().map(|index| (*index, VerifyError::BadSignature { seq: bundle(index).header.seq })))
 }
 
 /// [`prove_run`] checking every signature, for a run that must hold whole:

@@ -90,6 +90,11 @@ impl fmt::Debug for ActorId {
 /// Checks many signatures at once, about twice as fast as one by one. A
 /// failure says only that at least one is bad; the caller re-checks singly.
 pub fn verify_batch(items: &[(ActorId, &[u8], Signature)]) -> Result<(), IdentityError> {
+    // A batch of one costs a third more than a single check, which has a
+    // table for the base point; a catch-up's part usually carries just one.
+    if let [(actor, message, signature)] = items {
+        return actor.verify(message, signature);
+    }
     let mut keys = Vec::with_capacity(items.len());
     for (actor, _, _) in items {
         keys.push(VerifyingKey::from_bytes(&actor.0).map_err(|_| IdentityError::InvalidPublicKey)?);

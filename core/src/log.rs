@@ -223,6 +223,12 @@ impl OpLog {
         chain.bundles.get(index).map(|&at| self.bundles.get(at as usize))
     }
 
+    /// The bundles named by author and seq, as held (how a persist request
+    /// of [`crate::sync::Output::Persist`] names them); `None` if one is not.
+    pub fn named(&self, names: &[(ActorId, u64)]) -> Option<Vec<&Bundle>> {
+        names.iter().map(|(author, seq)| self.get(author, *seq)).collect()
+    }
+
     pub fn bundle(&self, index: usize) -> &Bundle {
         self.bundles.get(index)
     }

@@ -59,7 +59,7 @@ pub trait Store {
     type Error: std::error::Error;
 
     /// Appends all of `bundles` or, on error, none of them.
-    fn append_bundles(&mut self, bundles: &[Bundle]) -> Result<(), Self::Error>;
+    fn append_bundles<'a>(&mut self, bundles: impl IntoIterator<Item = &'a Bundle>) -> Result<(), Self::Error>;
 
     /// Every stored bundle, in the order appended.
     fn load_bundles(&self) -> Result<Vec<Bundle>, Self::Error>;
@@ -126,8 +126,8 @@ impl MemoryStore {
 impl Store for MemoryStore {
     type Error = MemoryStoreError;
 
-    fn append_bundles(&mut self, bundles: &[Bundle]) -> Result<(), MemoryStoreError> {
-        let encoded: Vec<Vec<u8>> = bundles.iter().map(Bundle::encoded).collect();
+    fn append_bundles<'a>(&mut self, bundles: impl IntoIterator<Item = &'a Bundle>) -> Result<(), MemoryStoreError> {
+        let encoded: Vec<Vec<u8>> = bundles.into_iter().map(Bundle::encoded).collect();
         self.make_room(encoded.iter().map(Vec::len).sum(), 0)?;
         self.bundles.extend(encoded);
         Ok(())

@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
 use common::*;
-use openprod_core::bundle::{Bundle, ChainTip, Hash, VerifyError, verify_run};
+use openprod_core::bundle::{ArrivedBundle, Bundle, ChainTip, Hash, Signatures, VerifyError, prove_run, verify_run};
 use openprod_core::encoding::{DecodeError, Encoder};
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::Hlc;
@@ -28,6 +28,25 @@ use openprod_core::sync::{
     stream_parts, stream_parts_from_log, vouched_runs,
 };
 
+/// What `reader` reads of `part`, as plain bundles, after checking what it
+/// derived on the way: each bundle's hash is its own, and the checks judge
+/// each arrived bundle (against the tip it names) exactly as a plain copy.
+fn read(reader: &mut StreamReader, part: &BundlePart) -> Result<Vec<Bundle>, DecodeError> {
+    let arrived = reader.read(part)?;
+    for arrived in &arrived {
+        let bundle = arrived.bundle();
+        assert_eq!(arrived.hash(), bundle.hash(), "the hash derived for #{}", bundle.header.seq);
+        let after = bundle.header.previous.map(|hash| ChainTip { seq: bundle.header.seq - 1, hash });
+        assert_eq!(
+            prove_run(std::slice::from_ref(arrived), after, workspace(), Signatures::Newest),
+            prove_run(std::slice::from_ref(bundle), after, workspace(), Signatures::Newest),
+            "#{} judged as it arrived and as a plain copy",
+            bundle.header.seq
+        );
+    }
+    Ok(arrived.into_iter().map(ArrivedBundle::into_bundle).collect())
+}
+
 // ---------------------------------------------------------------------------
 // Allocation watch: the largest single allocation each thread asks for, so
 // that hostile-part tests can check that no declared count is trusted.
@@ -39,7 +58,7 @@ mod allocation_watch;
 /// reader panics or allocates at once more than the part's bytes justify.
 fn read_untrusted(reader: &mut StreamReader, part: &BundlePart) -> Result<Vec<Bundle>, DecodeError> {
     allocation_watch::reset();
-    let result = catch_unwind(AssertUnwindSafe(|| reader.read(part)));
+    let result = catch_unwind(AssertUnwindSafe(|| read(reader, part)));
     let largest = allocation_watch::largest();
     let shown = || hex::encode(&part.body[..part.body.len().min(400)]);
     let result = result.unwrap_or_else(|_| {
@@ -246,7 +265,7 @@ fn a_catch_up_in_parts_reads_back_with_one_signature_per_run_in_each_part() {
         let frame = Message::Bundles(part.clone()).encode();
         assert_eq!(Message::decode(&frame), Ok(Message::Bundles(part.clone())), "part {index} over the wire");
 
-        let decoded = reader.read(part).unwrap_or_else(|error| panic!("part {index}: {error}"));
+        let decoded = read(&mut reader, part).unwrap_or_else(|error| panic!("part {index}: {error}"));
         assert_eq!(decoded, as_travelled(slice), "part {index}");
         for run in decoded.chunk_by(|a, b| a.header.author == b.header.author) {
             let (newest, older) = run.split_last().unwrap();
@@ -337,13 +356,13 @@ fn odd_and_forged_bundles_read_back_exactly_as_they_were() {
         let mut reader = StreamReader::default();
         for (index, (slice, part)) in slices.iter().zip(write_stream(9, &slices)).enumerate() {
             let decoded =
-                reader.read(&part).unwrap_or_else(|error| panic!("part {index} of {}: {error}", slices.len()));
+                read(&mut reader, &part).unwrap_or_else(|error| panic!("part {index} of {}: {error}", slices.len()));
             assert_eq!(decoded, as_travelled(slice), "part {index} of {}", slices.len());
         }
     }
     // Format-1 signatures travel inside a run, and the run still holds.
     let mixed = mixed_format_chain("elder", 3, 2);
-    let decoded = StreamReader::default().read(&write_stream(0, &[&mixed])[0]).unwrap();
+    let decoded = read(&mut StreamReader::default(), &write_stream(0, &[&mixed])[0]).unwrap();
     assert!(decoded[..3].iter().all(|bundle| bundle.signature.is_some()));
     assert_eq!(decoded[3].signature, None);
     assert_eq!(verify_run(&decoded, None, workspace()), Ok(()));
@@ -357,26 +376,26 @@ fn a_part_read_without_the_one_before_is_refused_until_a_part_0() {
     let slices = cut(crew_catch_up(), &[30, 30, 30]);
     let parts = write_stream(1, &slices);
 
-    let error = StreamReader::default().read(&parts[1]).unwrap_err();
+    let error = read(&mut StreamReader::default(), &parts[1]).unwrap_err();
     assert!(error.to_string().contains("lost"), "{error}");
 
     // Part 1 lost: parts 2 and 3 cannot be read, though 3 follows 2.
     let mut reader = StreamReader::default();
-    assert_eq!(reader.read(&parts[0]), Ok(as_travelled(slices[0])));
-    assert!(reader.read(&parts[2]).is_err());
-    assert!(reader.read(&parts[3]).is_err());
+    assert_eq!(read(&mut reader, &parts[0]), Ok(as_travelled(slices[0])));
+    assert!(read(&mut reader, &parts[2]).is_err());
+    assert!(read(&mut reader, &parts[3]).is_err());
     // The stream's part 0 sent again starts it over, as does a new stream's.
-    assert_eq!(reader.read(&parts[0]), Ok(as_travelled(slices[0])));
-    assert_eq!(reader.read(&parts[1]), Ok(as_travelled(slices[1])));
+    assert_eq!(read(&mut reader, &parts[0]), Ok(as_travelled(slices[0])));
+    assert_eq!(read(&mut reader, &parts[1]), Ok(as_travelled(slices[1])));
     for (slice, part) in slices.iter().zip(&write_stream(2, &slices)) {
-        assert_eq!(reader.read(part), Ok(as_travelled(slice)));
+        assert_eq!(read(&mut reader, part), Ok(as_travelled(slice)));
     }
 
     // A new stream in the middle of one ends the one before.
     let mut reader = StreamReader::default();
-    assert!(reader.read(&parts[0]).is_ok() && reader.read(&parts[1]).is_ok());
-    assert!(reader.read(&write_stream(3, &slices)[0]).is_ok());
-    assert!(reader.read(&parts[2]).is_err());
+    assert!(read(&mut reader, &parts[0]).is_ok() && read(&mut reader, &parts[1]).is_ok());
+    assert!(read(&mut reader, &write_stream(3, &slices)[0]).is_ok());
+    assert!(read(&mut reader, &parts[2]).is_err());
 }
 
 #[test]
@@ -386,11 +405,11 @@ fn after_a_damaged_part_even_its_intact_copy_is_refused() {
     let mut damaged = parts[1].clone();
     damaged.body.pop();
     let mut reader = StreamReader::default();
-    assert!(reader.read(&parts[0]).is_ok());
-    assert!(reader.read(&damaged).is_err());
+    assert!(read(&mut reader, &parts[0]).is_ok());
+    assert!(read(&mut reader, &damaged).is_err());
     // Its tables may have been half-updated: nothing of the stream reads now.
-    assert!(reader.read(&parts[1]).is_err());
-    assert!(reader.read(&parts[2]).is_err());
+    assert!(read(&mut reader, &parts[1]).is_err());
+    assert!(read(&mut reader, &parts[2]).is_err());
 }
 
 #[test]
@@ -398,13 +417,13 @@ fn a_repeated_part_reads_as_nothing_and_the_stream_goes_on() {
     let slices = cut(crew_catch_up(), &[30, 30, 30]);
     let parts = write_stream(1, &slices);
     let mut reader = StreamReader::default();
-    assert_eq!(reader.read(&parts[0]), Ok(as_travelled(slices[0])));
-    assert_eq!(reader.read(&parts[1]), Ok(as_travelled(slices[1])));
-    assert_eq!(reader.read(&parts[1]), Ok(Vec::new()));
-    assert_eq!(reader.read(&parts[0]), Ok(Vec::new()));
-    assert_eq!(reader.read(&parts[2]), Ok(as_travelled(slices[2])));
-    assert_eq!(reader.read(&parts[3]), Ok(as_travelled(slices[3])));
-    assert_eq!(reader.read(&parts[3]), Ok(Vec::new()));
+    assert_eq!(read(&mut reader, &parts[0]), Ok(as_travelled(slices[0])));
+    assert_eq!(read(&mut reader, &parts[1]), Ok(as_travelled(slices[1])));
+    assert_eq!(read(&mut reader, &parts[1]), Ok(Vec::new()));
+    assert_eq!(read(&mut reader, &parts[0]), Ok(Vec::new()));
+    assert_eq!(read(&mut reader, &parts[2]), Ok(as_travelled(slices[2])));
+    assert_eq!(read(&mut reader, &parts[3]), Ok(as_travelled(slices[3])));
+    assert_eq!(read(&mut reader, &parts[3]), Ok(Vec::new()));
 }
 
 #[test]
@@ -415,9 +434,9 @@ fn a_lone_part_reads_alone_however_often_it_comes() {
     assert_eq!(part.part, 0);
     let expected = as_travelled(bundles);
     let mut reader = StreamReader::default();
-    assert_eq!(reader.read(&part), Ok(expected.clone()));
+    assert_eq!(read(&mut reader, &part), Ok(expected.clone()));
     // A part 0 when only part 0 was read may be the next lone message.
-    assert_eq!(reader.read(&part), Ok(expected.clone()));
+    assert_eq!(read(&mut reader, &part), Ok(expected.clone()));
     assert_eq!(decode_bundles(&frame), Ok((expected, 7)));
 }
 
@@ -443,14 +462,14 @@ fn every_truncation_of_a_part_is_an_error() {
         for length in 0..part.body.len() {
             let mut reader = StreamReader::default();
             for before in &parts[..index] {
-                reader.read(before).unwrap();
+                read(&mut reader, before).unwrap();
             }
             let truncated = BundlePart { body: part.body[..length].to_vec(), ..part.clone() };
             assert!(read_untrusted(&mut reader, &truncated).is_err(), "part {index} cut to {length} bytes");
         }
         let mut reader = StreamReader::default();
         for before in &parts[..index] {
-            reader.read(before).unwrap();
+            read(&mut reader, before).unwrap();
         }
         assert_eq!(read_untrusted(&mut reader, part), Ok(as_travelled(slices[index])), "the whole part {index}");
     }
@@ -475,7 +494,7 @@ fn read_damaged(
 ) {
     let mut reader = StreamReader::default();
     for before in &parts[..index] {
-        reader.read(before).unwrap();
+        read(&mut reader, before).unwrap();
     }
     let Ok(decoded) = read_untrusted(&mut reader, damaged) else {
         outcomes.refused_by_reading += 1;
@@ -717,7 +736,7 @@ fn a_w1_like_catch_up_costs_a_fraction_of_the_canonical_encoding() {
     let mut reader = StreamReader::default();
     let mut tips = BTreeMap::new();
     for (slice, part) in slices.iter().zip(&parts) {
-        let decoded = reader.read(part).unwrap();
+        let decoded = read(&mut reader, part).unwrap();
         assert_eq!(decoded, as_travelled(slice));
         assert_eq!(verify_runs(&decoded, &mut tips), Ok(()));
     }
@@ -750,13 +769,25 @@ fn a_catch_up_leaves_out_unvouched_tails_and_cuts_parts_only_where_a_run_may_end
     let mut tip: BTreeMap<ActorId, ChainTip> = BTreeMap::new();
     for part in &parts {
         assert_eq!(part.stream, 5);
-        let bundles = reader.read(part).expect("the stream reads in order");
+        let bundles = read(&mut reader, part).expect("the stream reads in order");
         for run in bundles.chunk_by(|a, b| a.header.author == b.header.author) {
             let author = run[0].header.author;
             assert_eq!(verify_run(run, tip.get(&author).copied(), workspace()), Ok(()));
             tip.insert(author, run.last().expect("a run").tip());
         }
     }
+}
+
+#[test]
+fn a_stream_starts_with_small_parts_and_doubles_them_up_to_the_batch_size() {
+    let jane = chain("jane", workspace(), 1_500);
+    let vouched = vouched_runs(jane.iter());
+    let parts = stream_parts(workspace(), &vouched, 0, 512);
+    let sizes: Vec<u64> = parts.iter().map(|part| part.count).collect();
+    assert_eq!(sizes, [32, 64, 128, 256, 512, 508]);
+    // A small batch size caps the first parts too.
+    let sizes: Vec<u64> = stream_parts(workspace(), &vouched[..100], 0, 40).iter().map(|part| part.count).collect();
+    assert_eq!(sizes, [32, 40, 28]);
 }
 
 #[test]

@@ -82,7 +82,7 @@ impl Room {
                 Output::Persist { .. } if !self.persist_at_once => self.devices[index].unpersisted.push_back(output),
                 Output::Persist { ticket, bundles } => {
                     let device = &mut self.devices[index];
-                    device.store.append_bundles(&bundles).unwrap();
+                    device.store.append_bundles(device.workspace.log().named(&bundles).expect("applied")).unwrap();
                     let more = device.hub.persisted(&device.workspace, ticket, self.now);
                     self.handle(index, more);
                 }
@@ -96,7 +96,7 @@ impl Room {
         while let Some(output) = self.devices[index].unpersisted.pop_front() {
             let Output::Persist { ticket, bundles } = output else { continue };
             let device = &mut self.devices[index];
-            device.store.append_bundles(&bundles).unwrap();
+            device.store.append_bundles(device.workspace.log().named(&bundles).expect("applied")).unwrap();
             let more = device.hub.persisted(&device.workspace, ticket, self.now);
             self.handle(index, more);
         }
@@ -430,7 +430,7 @@ fn with_stores_that_lag_behind_a_mesh_still_confirms_its_state_before_the_vector
         for output in persists {
             let Output::Persist { ticket, bundles } = output else { continue };
             let device = &mut room.devices[index];
-            device.store.append_bundles(&bundles).unwrap();
+            device.store.append_bundles(device.workspace.log().named(&bundles).expect("applied")).unwrap();
             let durable = device.workspace.log().version_vector();
             let mut outputs = device.hub.durable_up_to(&device.workspace, durable, room.now);
             outputs.extend(device.hub.persisted(&device.workspace, ticket, room.now));

@@ -6,30 +6,45 @@
 
 export const profiling = process.env.OPENPROD_PROFILE === "1";
 
-/** Starts sampling `page`'s main thread; `stop()` resolves to the summary. */
-export async function startProfile(page, label) {
+/**
+ * Starts sampling `page`'s main thread; `stop()` resolves to the summary.
+ * `measure`: also break down the three longest User Timing measures of that
+ * name (such as "openprod sync frame"), long tasks or not.
+ */
+export async function startProfile(page, label, measure) {
   if (!profiling) return { stop: async () => null };
   const session = await page.context().newCDPSession(page);
   await session.send("Profiler.enable");
   await session.send("Profiler.setSamplingInterval", { interval: 250 });
   await session.send("Profiler.start");
-  // The page's clock at the profile's start, to place its long tasks in it.
-  const startedAt = await page.evaluate(() => performance.now());
+  // The wall-clock time at the profile's start, to place the page's long
+  // tasks in it even after the page navigated (a new document's clock
+  // starts again from zero).
+  const startedAt = await page.evaluate(() => performance.timeOrigin + performance.now());
   return {
     async stop() {
       const { profile } = await session.send("Profiler.stop");
       await session.detach();
-      const longTasks = await page.evaluate(
-        () =>
+      const { origin, longTasks, measures } = await page.evaluate(
+        (name) =>
           new Promise((done) =>
             new PerformanceObserver((list, observer) => {
               observer.disconnect();
-              done(list.getEntries().map((entry) => ({ start: entry.startTime, ms: entry.duration })));
+              const spans = (entries) => entries.map((entry) => ({ start: entry.startTime, ms: entry.duration }));
+              done({
+                origin: performance.timeOrigin,
+                longTasks: spans(list.getEntries()),
+                measures: name ? spans(performance.getEntriesByName(name)) : [],
+              });
             }).observe({ type: "longtask", buffered: true }),
           ),
+        measure,
       );
-      const summary = summarize(profile, longTasks.filter((task) => task.start >= startedAt - 5), startedAt);
+      const onWallClock = (spans) =>
+        spans.map((span) => ({ ...span, start: origin + span.start })).filter((span) => span.start >= startedAt - 5);
+      const summary = summarize(profile, onWallClock(longTasks), startedAt);
       print(label, summary);
+      if (measure) print(`${label}, longest "${measure}"`, summarize(profile, onWallClock(measures), startedAt).slice(0, 3));
       return summary;
     },
   };
@@ -88,9 +103,9 @@ function summarize(profile, longTasks, startedAt) {
 }
 
 function print(label, tasks) {
-  console.log(`\nprofile: ${label}: ${tasks.length ? "longest tasks" : "no task over 50 ms"}`);
+  console.log(`\nprofile: ${label}: ${tasks.length ? "longest" : "none over 50 ms"}`);
   for (const task of tasks) {
-    console.log(`  task of ${task.ms} ms, ${task.at} ms after the profile started; inclusive:`);
+    console.log(`  ${task.ms} ms, ${task.at} ms after the profile started; inclusive:`);
     for (const { name, ms } of task.inclusive) console.log(`    ${String(ms).padStart(7)} ms  ${name.slice(0, 140)}`);
     console.log("  own time:");
     for (const { name, ms } of task.own) console.log(`    ${String(ms).padStart(7)} ms  ${name.slice(0, 140)}`);

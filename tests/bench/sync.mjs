@@ -76,7 +76,7 @@ try {
   await b.goto(relay.url);
   await finishFirstRun(b, "Assistant");
   await b.evaluate(() => (window.__longTasks = []));
-  const profile = await startProfile(b, "catch-up on the joining device");
+  const profile = await startProfile(b, "catch-up on the joining device", "openprod sync frame");
   const started = Date.now();
   await b.goto(link);
   await b.waitForFunction(

@@ -24,15 +24,15 @@ use leptos::task::spawn_local;
 use openprod_core::bundle::{Bundle, Hash};
 use openprod_core::entropy::Entropy;
 use openprod_core::hlc::ClockConfig;
-use openprod_core::identity::Identity;
+use openprod_core::identity::{ActorId, Identity};
 use openprod_core::ids::{EntityId, WorkspaceId};
 use openprod_core::log::VersionVector;
 use openprod_core::op::OpPayload;
-use openprod_core::sync::{PersistTicket, SyncConfig, SyncHub};
+use openprod_core::sync::{PeerId, PersistTicket, SyncConfig, SyncHub};
 use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace, WorkspaceChanged};
 
 use crate::device::{BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, sleep_ms, yield_to_browser};
-use crate::storage::{StorageError, WorkspaceDb};
+use crate::storage::{StorageError, WorkspaceDb, encode_segment};
 
 /// After this many new bundles the state is checkpointed again, so that the
 /// next opening replays at most about this many.
@@ -82,14 +82,22 @@ pub enum SaveState {
     },
 }
 
+/// One write of [`Driver::write_pending`]: a local bundle, or received ones
+/// encoded as one segment.
+enum Write {
+    Local(Bundle, f64),
+    Segment(Vec<u8>),
+}
+
 /// What waits to be written, in the order it happened.
 enum Pending {
     /// Made on this device: its own small record, written at once. With
     /// when the edit began, to measure how long it took to become durable.
     Local(Bundle, f64),
-    /// Received together: one segment. With the sync hub's ticket, when a
-    /// peer sent them and waits for them to be acknowledged.
-    Received(Vec<Bundle>, Option<PersistTicket>),
+    /// Received together: one segment, named by author and seq (the log
+    /// holds them). With the sync hub's ticket, when a peer sent them and
+    /// waits for them to be acknowledged.
+    Received(Vec<(ActorId, u64)>, Option<PersistTicket>),
 }
 
 impl Pending {
@@ -167,6 +175,10 @@ struct Inner {
     checkpoint_scheduled: Cell<bool>,
     /// Sessions with peers; it offers only what is durable (see `sync.rs`).
     hub: RefCell<SyncHub>,
+    /// Frames from peers not yet taken in, oldest first, and whether a
+    /// loop is taking them in (see `Driver::sync_frame`).
+    inbox: RefCell<VecDeque<(PeerId, Vec<u8>)>>,
+    taking_in: Cell<bool>,
     /// Where the hub's frames and events go while the network is attached.
     sync_sink: RefCell<Option<SyncSink>>,
     /// How far the log is written, per author, while the network is
@@ -223,6 +235,8 @@ impl Driver {
             written_since_snapshot: Cell::new(written_since_snapshot),
             checkpoint_scheduled: Cell::new(false),
             hub: RefCell::new(SyncHub::new(SyncConfig::default())),
+            inbox: RefCell::default(),
+            taking_in: Cell::new(false),
             sync_sink: RefCell::default(),
             durable: RefCell::default(),
             unannounced: RefCell::default(),
@@ -420,10 +434,7 @@ impl Driver {
     pub fn import(&self, bundles: Vec<Bundle>) -> Result<ReceiveReport, EditFailure> {
         let report = self.ready(|workspace| workspace.import(bundles, now_ms()))?;
         if !report.applied.is_empty() {
-            let applied = self.peek(|workspace| {
-                report.applied.iter().filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned()).collect()
-            });
-            self.queue(Pending::Received(applied, None));
+            self.queue(Pending::Received(report.applied.clone(), None));
         }
         Ok(report)
     }
@@ -432,34 +443,39 @@ impl Driver {
         match &pending {
             Pending::Local(bundle, _) => {
                 let mut changed = Changed::default();
-                changed.add(std::slice::from_ref(bundle));
+                changed.add([bundle]);
                 self.notify(changed);
             }
-            Pending::Received(bundles, _) => self.announce_received(bundles),
+            Pending::Received(named, _) => self.announce_received(named),
         }
         self.inner().pending.borrow_mut().push_back(pending);
         self.flush();
     }
 
-    /// Tells the views what received bundles changed: at once when they come
-    /// a few at a time (a colleague's live edits), at most every
+    /// Tells the views what received bundles changed: in the next task when
+    /// they come a few at a time (a colleague's live edits), at most every
     /// [`RECEIVED_VIEW_UPDATE_MS`] while a catch-up's batches pour in, so
-    /// that the page does not recompute its views for every batch.
-    fn announce_received(&self, bundles: &[Bundle]) {
+    /// that the page does not recompute its views for every batch. Never in
+    /// the task that took them in: a batch and the views' update together
+    /// made the longest task of a catch-up.
+    fn announce_received(&self, named: &[(ActorId, u64)]) {
         let inner = self.inner();
-        inner.unannounced.borrow_mut().add(bundles);
-        if inner.announce_scheduled.get() {
+        self.peek(|workspace| {
+            let log = workspace.log();
+            inner.unannounced.borrow_mut().add(named.iter().filter_map(|(author, seq)| log.get(author, *seq)));
+        });
+        if inner.announce_scheduled.replace(true) {
             return;
         }
         let since_last = monotonic_ms() - inner.last_announced.get();
-        if since_last >= RECEIVED_VIEW_UPDATE_MS || bundles.len() <= LIVE_BUNDLES {
-            self.announce_waiting(&inner);
-            return;
-        }
-        inner.announce_scheduled.set(true);
+        let wait_ms = if named.len() <= LIVE_BUNDLES { 0.0 } else { (RECEIVED_VIEW_UPDATE_MS - since_last).max(0.0) };
         let driver = *self;
         spawn_local(async move {
-            sleep_ms((RECEIVED_VIEW_UPDATE_MS - since_last).ceil() as i32).await;
+            if wait_ms > 0.0 {
+                sleep_ms(wait_ms.ceil() as i32).await;
+            } else {
+                yield_to_browser().await;
+            }
             let Some(inner) = driver.inner.try_get_value() else { return };
             inner.announce_scheduled.set(false);
             driver.announce_waiting(&inner);
@@ -533,37 +549,44 @@ impl Driver {
     async fn write_pending(&self, inner: &Inner) -> Result<(), StorageError> {
         loop {
             self.save_state.set(SaveState::Saving { waiting: waiting(&inner.pending.borrow()) });
-            // Cloned out so no borrow is held across the write. Consecutive
-            // received batches go in one transaction: a catch-up arrives
-            // faster than one transaction per batch could store it.
-            let (written, edit_began, tickets, entries) = {
+            // Taken out of the queue (and the log) so that no borrow is held
+            // across the write. Consecutive received batches go in one
+            // transaction: a catch-up arrives faster than one transaction per
+            // batch could store it.
+            let (written, write, tickets, entries) = {
                 let pending = inner.pending.borrow();
                 match pending.front() {
                     None => return Ok(()),
-                    Some(Pending::Local(bundle, began)) => (vec![bundle.clone()], Some(*began), Vec::new(), 1),
+                    Some(Pending::Local(bundle, began)) => {
+                        let named = vec![(bundle.header.author, bundle.header.seq)];
+                        (named, Write::Local(bundle.clone(), *began), Vec::new(), 1)
+                    }
                     Some(Pending::Received(..)) => {
-                        let mut bundles = Vec::new();
+                        let mut named = Vec::new();
                         let mut tickets = Vec::new();
                         let mut entries = 0;
                         for entry in pending.iter() {
                             let Pending::Received(batch, ticket) = entry else { break };
-                            if entries > 0 && bundles.len() + batch.len() > MAX_SEGMENT_BUNDLES {
+                            if entries > 0 && named.len() + batch.len() > MAX_SEGMENT_BUNDLES {
                                 break;
                             }
-                            bundles.extend(batch.iter().cloned());
+                            named.extend_from_slice(batch);
                             tickets.extend(*ticket);
                             entries += 1;
                         }
-                        (bundles, None, tickets, entries)
+                        let segment = self
+                            .peek(|workspace| workspace.log().named(&named).map(encode_segment))
+                            .expect("the log keeps every bundle it applied");
+                        (named, Write::Segment(segment), tickets, entries)
                     }
                 }
             };
-            match edit_began {
-                Some(began) => {
-                    inner.db.append_local(&written[0]).await?;
+            match write {
+                Write::Local(bundle, began) => {
+                    inner.db.append_local(&bundle).await?;
                     record_measure(EDIT_DURABLE, began);
                 }
-                None => inner.db.append_segment(&written).await?,
+                Write::Segment(record) => inner.db.append_segment(&record).await?,
             }
             inner.pending.borrow_mut().drain(..entries);
             inner.written_since_snapshot.set(inner.written_since_snapshot.get() + written.len());
@@ -697,8 +720,8 @@ struct Changed {
 const NARROW_RECORDS: usize = 256;
 
 impl Changed {
-    fn add(&mut self, bundles: &[Bundle]) {
-        for op in bundles.iter().flat_map(|bundle| &bundle.ops) {
+    fn add<'a>(&mut self, bundles: impl IntoIterator<Item = &'a Bundle>) {
+        for op in bundles.into_iter().flat_map(|bundle| &bundle.ops) {
             if self.broad {
                 return; // nothing narrower to learn
             }

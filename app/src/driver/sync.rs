@@ -10,18 +10,23 @@
 use std::rc::Rc;
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
-use openprod_core::bundle::Bundle;
 use openprod_core::identity::ActorId;
 use openprod_core::log::VersionVector;
 use openprod_core::sync::{Output, PeerId, PersistTicket};
 
 use super::{Driver, Engine, Inner, Pending};
-use crate::device::{monotonic_ms, now_ms, record_measure};
+use crate::device::{monotonic_ms, now_ms, record_measure, yield_to_browser};
 
 /// The User Timing measure of taking in one sync frame (a batch of bundles:
 /// decode, verify, apply).
 pub const SYNC_FRAME: &str = "openprod sync frame";
+
+/// Frames are taken in one after the other for at most about this long,
+/// then the browser gets a turn: several messages can arrive within one
+/// task, and together they would make it a long one.
+const FRAME_SLICE_MS: f64 = 8.0;
 
 /// Receives what the hub wants sent, closed or told, in order. Persist
 /// requests never reach it: the driver performs them.
@@ -65,16 +70,38 @@ impl Driver {
         }
     }
 
-    /// A whole sync frame from `peer`.
+    /// A whole sync frame from `peer`: queued, and taken in at once unless
+    /// frames before it still wait, in the order they came.
     pub fn sync_frame(&self, peer: PeerId, frame: &[u8]) {
         let Some(inner) = self.inner.try_get_value() else { return };
+        inner.inbox.borrow_mut().push_back((peer, frame.to_vec()));
+        if inner.taking_in.replace(true) {
+            return; // the running loop takes it in turn
+        }
+        let driver = *self;
+        spawn_local(async move {
+            let mut slice_began = monotonic_ms();
+            loop {
+                let next = inner.inbox.borrow_mut().pop_front();
+                let Some((peer, frame)) = next else { break };
+                driver.take_in_frame(&inner, peer, &frame);
+                if monotonic_ms() - slice_began >= FRAME_SLICE_MS {
+                    yield_to_browser().await;
+                    slice_began = monotonic_ms();
+                }
+            }
+            inner.taking_in.set(false);
+        });
+    }
+
+    fn take_in_frame(&self, inner: &Inner, peer: PeerId, frame: &[u8]) {
         let began = monotonic_ms();
         let outputs = {
             let mut engine = inner.engine.borrow_mut();
             let Engine::Ready(workspace) = &mut *engine else { return };
             inner.hub.borrow_mut().receive(workspace, peer, frame, now_ms())
         };
-        self.dispatch(&inner, outputs);
+        self.dispatch(inner, outputs);
         record_measure(SYNC_FRAME, began);
     }
 
@@ -104,12 +131,11 @@ impl Driver {
     /// Called after each write of `written` (and on attaching): tells the
     /// hub how far the log is durable, then acknowledges what `tickets` named.
     /// Writes go in log order, so each author's durable part only grows.
-    pub(super) fn stored(&self, inner: &Inner, written: &[Bundle], tickets: &[PersistTicket]) {
+    pub(super) fn stored(&self, inner: &Inner, written: &[(ActorId, u64)], tickets: &[PersistTicket]) {
         let durable = {
             let mut durable = inner.durable.borrow_mut();
             let Some(durable) = durable.as_mut() else { return };
-            for bundle in written {
-                let (author, seq) = (bundle.header.author, bundle.header.seq);
+            for &(author, seq) in written {
                 if durable.get(&author) < seq {
                     durable.set(author, seq);
                 }
@@ -153,11 +179,10 @@ impl Driver {
 /// author still waiting to be written.
 fn durable_vector(mut vector: VersionVector, pending: &std::collections::VecDeque<Pending>) -> VersionVector {
     let waiting = pending.iter().flat_map(|entry| match entry {
-        Pending::Local(bundle, _) => std::slice::from_ref(bundle).iter(),
-        Pending::Received(bundles, _) => bundles.iter(),
+        Pending::Local(bundle, _) => vec![(bundle.header.author, bundle.header.seq)],
+        Pending::Received(named, _) => named.clone(),
     });
-    for bundle in waiting {
-        let (author, seq) = (bundle.header.author, bundle.header.seq);
+    for (author, seq) in waiting {
         if vector.get(&author) >= seq {
             vector.set(author, seq - 1);
         }

@@ -19,6 +19,7 @@ mod direct;
 mod enroll;
 mod signaling;
 mod status;
+mod warm_up;
 
 pub use admission::JoinRequest;
 pub use enroll::{Asking, EnrollConfig, EnrollState, Enrollment};
@@ -170,6 +171,7 @@ impl Mesh {
         if !mesh.connect() {
             return None;
         }
+        spawn_local(warm_up::compile_sync_path());
         let inner = mesh.inner.clone();
         let weak = Rc::downgrade(&inner);
         spawn_local(async move {

@@ -13,7 +13,8 @@ use openprod_core::encoding::{DecodeError, Decoder, Encoder};
 /// as much per byte as one huge record, and per-record overhead vanishes.
 pub(super) const SEGMENT_BYTES: usize = 256 * 1024;
 
-pub(super) fn encode(bundles: &[Bundle]) -> Vec<u8> {
+/// Bundles received together as one record (see [`super::WorkspaceDb::append_segment`]).
+pub fn encode<'a>(bundles: impl IntoIterator<Item = &'a Bundle>) -> Vec<u8> {
     let mut out = Encoder::new();
     for bundle in bundles {
         bundle.encode(&mut out);

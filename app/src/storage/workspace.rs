@@ -98,13 +98,14 @@ impl WorkspaceDb {
         written
     }
 
-    /// Persists bundles received together as one segment, all or none.
-    /// Returns once written: only then may they be acknowledged.
-    pub async fn append_segment(&self, bundles: &[Bundle]) -> Result<(), StorageError> {
-        if bundles.is_empty() {
+    /// Persists bundles received together as one segment
+    /// ([`crate::storage::encode_segment`]), all or none. Returns once
+    /// written: only then may they be acknowledged.
+    pub async fn append_segment(&self, segment: &[u8]) -> Result<(), StorageError> {
+        if segment.is_empty() {
             return Ok(());
         }
-        self.append_record(&segment::encode(bundles)).await
+        self.append_record(segment).await
     }
 
     async fn append_record(&self, bytes: &[u8]) -> Result<(), StorageError> {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::message::{FrameError, Message, NackReason, RefuseReason};
 use super::stream::{StreamReader, stream_parts_from_log, vouched_runs};
-use crate::bundle::{Bundle, Hash};
+use crate::bundle::{ArrivedBundle, Bundle, Hash};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
 use crate::workspace::{Refusal, RefusedBundle, StaleOperation, Workspace};
@@ -48,11 +48,12 @@ pub enum Output {
         peer: PeerId,
         frame: Vec<u8>,
     },
-    /// Persist these applied bundles, then call [`SyncHub::persisted`]: only
-    /// then are they acknowledged and offered to other peers.
+    /// Persist these applied bundles (author and seq: the log holds them),
+    /// then call [`SyncHub::persisted`]: only then are they acknowledged and
+    /// offered to other peers.
     Persist {
         ticket: PersistTicket,
-        bundles: Vec<Bundle>,
+        bundles: Vec<(ActorId, u64)>,
     },
     Close {
         peer: PeerId,
@@ -440,7 +441,7 @@ impl SyncHub {
         &mut self,
         workspace: &mut Workspace,
         peer: PeerId,
-        bundles: Vec<Bundle>,
+        bundles: Vec<ArrivedBundle>,
         remaining: u64,
         now_ms: u64,
         out: &mut Vec<Output>,
@@ -458,6 +459,7 @@ impl SyncHub {
         // Copies of what we already held still prove what the sender holds.
         let held_already: Vec<(ActorId, u64)> = bundles
             .iter()
+            .map(ArrivedBundle::bundle)
             .filter(|bundle| {
                 workspace
                     .log()
@@ -469,11 +471,9 @@ impl SyncHub {
         let mut batch = bundles;
         while !batch.is_empty() {
             let mut report = workspace.receive(batch, now_ms);
-            // The log's copies: what was applied, not another copy with the same seq.
-            applied_bundles
-                .extend(report.applied.iter().filter_map(|(author, seq)| workspace.log().get(author, *seq).cloned()));
-            stale.append(&mut report.stale);
             let anything_applied = !report.applied.is_empty();
+            applied_bundles.append(&mut report.applied);
+            stale.append(&mut report.stale);
             self.sort_out_refusals(workspace, peer, report.refused, now_ms, out);
             if !anything_applied {
                 break;
@@ -484,8 +484,7 @@ impl SyncHub {
             out.push(Output::Event(SyncEvent::Stale { peer, operations: stale }));
         }
         let session = self.sessions.get_mut(&peer).expect("an active session");
-        let proven = applied_bundles.iter().map(|bundle| (bundle.header.author, bundle.header.seq));
-        for (author, seq) in held_already.iter().copied().chain(proven) {
+        for (author, seq) in held_already.iter().chain(&applied_bundles).copied() {
             let held = session.theirs.get(&author).max(seq);
             session.theirs.set(author, held);
         }
@@ -579,7 +578,7 @@ impl SyncHub {
 
     /// Pending runs that now directly follow their author's tip, each up to
     /// a signed bundle that can vouch for it.
-    fn pending_ready(&mut self, workspace: &Workspace, now_ms: u64, out: &mut Vec<Output>) -> Vec<Bundle> {
+    fn pending_ready(&mut self, workspace: &Workspace, now_ms: u64, out: &mut Vec<Output>) -> Vec<ArrivedBundle> {
         self.settle_pending(workspace, now_ms, out);
         let log = workspace.log();
         let mut ready = Vec::new();
@@ -603,7 +602,7 @@ impl SyncHub {
             }
             author_run.push(key);
         }
-        ready.into_iter().filter_map(|key| self.pending.remove(&key)).map(|(_, bundle)| bundle).collect()
+        ready.into_iter().filter_map(|key| self.pending.remove(&key)).map(|(_, bundle)| bundle.into()).collect()
     }
 
     fn active_peers(&self) -> Vec<PeerId> {

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use super::stream::{BundlePart, StreamReader, StreamWriter};
-use crate::bundle::{Bundle, Hash};
+use crate::bundle::{ArrivedBundle, Bundle, Hash};
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::identity::ActorId;
 use crate::ids::WorkspaceId;
@@ -136,7 +136,7 @@ pub fn decode_bundles(frame: &[u8]) -> Result<(Vec<Bundle>, u64), FrameError> {
     match Message::decode(frame)? {
         Message::Bundles(part) => {
             let bundles = StreamReader::default().read(&part).map_err(FrameError::Malformed)?;
-            Ok((bundles, part.remaining))
+            Ok((bundles.into_iter().map(ArrivedBundle::into_bundle).collect(), part.remaining))
         }
         _ => Err(FrameError::Malformed(crate::encoding::DecodeError { offset: 1, what: "a bundles message" })),
     }

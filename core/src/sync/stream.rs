@@ -19,7 +19,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::bundle::{BUNDLE_FORMAT, Bundle, BundleHeader, Hash};
+use crate::bundle::{ArrivedBundle, BUNDLE_FORMAT, Bundle, BundleHeader, Hash};
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::{ActorId, SIGNATURE_LEN, Signature};
@@ -279,8 +279,9 @@ pub fn vouched_runs<'a>(bundles: impl Iterator<Item = &'a Bundle>) -> Vec<&'a Bu
 }
 
 /// `bundles` (from [`vouched_runs`]) as the parts of stream number
-/// `stream`, of about `batch_size` bundles each: a part ends only where an
-/// author's run ends or at a signed bundle, so every run in it is vouched for.
+/// `stream`, of about `batch_size` bundles each but for the first few
+/// ([`part_size`]): a part ends only where an author's run ends or at a
+/// signed bundle, so every run in it is vouched for.
 pub fn stream_parts(workspace: WorkspaceId, bundles: &[&Bundle], stream: u32, batch_size: usize) -> Vec<BundlePart> {
     parts_of(StreamWriter::new(stream), workspace, bundles, batch_size)
 }
@@ -312,12 +313,27 @@ fn parts_of(
         let last = index + 1 == bundles.len();
         let run_may_end = bundle.signature.is_some()
             || bundles.get(index + 1).is_none_or(|next| next.header.author != bundle.header.author);
-        if last || (index + 1 - start >= batch_size.max(1) && run_may_end) {
+        if last || (index + 1 - start >= part_size(parts.len(), batch_size) && run_may_end) {
             parts.push(writer.part(workspace, &bundles[start..=index], (bundles.len() - index - 1) as u64));
             start = index + 1;
         }
     }
     parts
+}
+
+/// Bundles in the first part of a stream; each next part may hold twice as
+/// many, up to the batch size.
+const FIRST_PART_BUNDLES: usize = 32;
+
+/// The size part number `part` of a stream aims for. A stream starts small:
+/// a receiver running code for the first time (a browser compiles it as it
+/// is first called, then again, optimised, once it runs often) takes in a
+/// small part in a short task, and the full batches come once its code is
+/// hot. The first parts also show progress sooner.
+fn part_size(part: usize, batch_size: usize) -> usize {
+    // Twenty doublings (32 Mi bundles) pass any batch size.
+    let doublings = part.min(20) as u32;
+    (FIRST_PART_BUNDLES << doublings).min(batch_size).max(1)
 }
 
 /// How a bundle relates to its neighbours in a part: what it need not repeat.
@@ -415,8 +431,10 @@ fn read_new_id(input: &mut Decoder<'_>, wall: u64) -> Result<[u8; 16], DecodeErr
 
 impl StreamReader {
     /// The bundles of `part`, which must be the next part of the stream
-    /// being read, or the first part of a new one.
-    pub fn read(&mut self, part: &BundlePart) -> Result<Vec<Bundle>, DecodeError> {
+    /// being read, or the first part of a new one. Each comes with its hash
+    /// and whether its operation hashes were derived (not written), which
+    /// the checks then need not compute again.
+    pub fn read(&mut self, part: &BundlePart) -> Result<Vec<ArrivedBundle>, DecodeError> {
         let read_up_to = self.position.filter(|(stream, _)| *stream == part.stream).map(|(_, last)| last);
         match read_up_to {
             // A copy of a part already read (a transport that repeats itself).
@@ -432,7 +450,7 @@ impl StreamReader {
         }
         self.position = None;
         let mut input = Decoder::new(&part.body);
-        let mut bundles: Vec<Bundle> =
+        let mut bundles: Vec<ArrivedBundle> =
             Vec::with_capacity(usize::try_from(part.count).unwrap_or(0).min(part.body.len() / MIN_BUNDLE_BYTES));
         for _ in 0..part.count {
             let bundle = self.bundle(&mut input, part.workspace, bundles.last())?;
@@ -447,8 +465,9 @@ impl StreamReader {
         &mut self,
         input: &mut Decoder<'_>,
         workspace: WorkspaceId,
-        previous: Option<&Bundle>,
-    ) -> Result<Bundle, DecodeError> {
+        previous: Option<&ArrivedBundle>,
+    ) -> Result<ArrivedBundle, DecodeError> {
+        let previous = previous.map(|previous| (previous.bundle(), previous.hash()));
         let flags_offset = input.position();
         let flags = input.u8("a bundle's flags")?;
         let format = if flags & flag::FORMAT_WRITTEN != 0 { input.u8("a bundle format")? } else { BUNDLE_FORMAT };
@@ -458,10 +477,10 @@ impl StreamReader {
             workspace
         };
         let (author, seq, previous_hash) = if flags & flag::CONTINUES != 0 {
-            let previous =
+            let (previous, previous_hash) =
                 previous.ok_or(DecodeError { offset: flags_offset, what: "a bundle before one that continues it" })?;
             let seq = previous.header.seq.checked_add(1).ok_or(input.error("a sequence number below 2^64"))?;
-            (previous.header.author, seq, Some(previous.hash()))
+            (previous.header.author, seq, Some(previous_hash))
         } else {
             let author = dereference(input, &mut self.actors, "an author", |input| {
                 Ok(ActorId::from_bytes(input.fixed("an author")?))
@@ -474,7 +493,7 @@ impl StreamReader {
             (author, seq, previous_hash)
         };
         let module_versions = if flags & flag::SAME_MODULES != 0 {
-            let previous = previous
+            let (previous, _) = previous
                 .ok_or(DecodeError { offset: flags_offset, what: "a bundle before one that shares its modules" })?;
             previous.header.module_versions.clone()
         } else {
@@ -499,7 +518,8 @@ impl StreamReader {
         } else {
             ops.iter().map(|op| op.hlc).max().ok_or(input.error("a bundle with an operation"))?
         };
-        let op_hashes = if flags & flag::HASHES_WRITTEN != 0 {
+        let op_hashes_from_ops = flags & flag::HASHES_WRITTEN == 0;
+        let op_hashes = if !op_hashes_from_ops {
             let count = input.length(32, "a list of operation hashes")?;
             (0..count).map(|_| input.fixed("an operation hash").map(Hash)).collect::<Result<_, _>>()?
         } else {
@@ -515,7 +535,9 @@ impl StreamReader {
         if header.hash_covers_signature() && signature.is_none() {
             return Err(DecodeError { offset: flags_offset, what: "the signature a format-1 bundle is hashed with" });
         }
-        Ok(Bundle { header, ops, signature })
+        let bundle = Bundle { header, ops, signature };
+        let hash = bundle.hash();
+        Ok(ArrivedBundle::read(bundle, hash, op_hashes_from_ops))
     }
 
     fn operation(&mut self, input: &mut Decoder<'_>) -> Result<Operation, DecodeError> {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use super::Workspace;
-use crate::bundle::{Bundle, Hash, Signatures, VerifyError, prove_run};
+use crate::bundle::{ArrivedBundle, Bundle, Hash, Signatures, VerifyError, prove_run};
 use crate::hlc::{FutureHlc, staleness};
 use crate::identity::ActorId;
 use crate::ids::{EntityId, OpId};
@@ -124,7 +124,7 @@ pub(super) enum Origin {
 impl Workspace {
     /// Verifies and applies bundles from a peer (any order, duplicates
     /// allowed). Every signature they carry is checked, and kept.
-    pub fn receive(&mut self, bundles: Vec<Bundle>, now_ms: u64) -> ReceiveReport {
+    pub fn receive(&mut self, bundles: Vec<impl Into<ArrivedBundle>>, now_ms: u64) -> ReceiveReport {
         self.receive_from(bundles, now_ms, Origin::Peer, &VersionVector::new(), Signatures::Every)
     }
 
@@ -141,22 +141,24 @@ impl Workspace {
     /// (restored from a snapshot); they are checked and logged, not applied again.
     pub(super) fn receive_from(
         &mut self,
-        bundles: Vec<Bundle>,
+        bundles: Vec<impl Into<ArrivedBundle>>,
         now_ms: u64,
         origin: Origin,
         already_applied: &VersionVector,
         signatures: Signatures,
     ) -> ReceiveReport {
         let mut report = ReceiveReport::default();
-        let mut by_author: BTreeMap<ActorId, Vec<Bundle>> = BTreeMap::new();
+        let mut by_author: BTreeMap<ActorId, Vec<ArrivedBundle>> = BTreeMap::new();
         for bundle in bundles {
-            by_author.entry(bundle.header.author).or_default().push(bundle);
+            let bundle = bundle.into();
+            by_author.entry(bundle.bundle().header.author).or_default().push(bundle);
         }
         for (author, mut chain) in by_author {
             // Of several copies of one seq, a signed one first: it can vouch.
-            chain.sort_by_key(|bundle| (bundle.header.seq, bundle.signature.is_none()));
+            chain.sort_by_key(|arrived| (arrived.bundle().header.seq, arrived.bundle().signature.is_none()));
             let received = chain.len();
             chain.dedup_by(|later, earlier| {
+                let (later, earlier) = (later.bundle(), earlier.bundle());
                 later.header.seq == earlier.header.seq && later.digest() == earlier.digest()
             });
             report.duplicates += received - chain.len();
@@ -169,7 +171,7 @@ impl Workspace {
     fn receive_chain(
         &mut self,
         author: ActorId,
-        chain: Vec<Bundle>,
+        chain: Vec<ArrivedBundle>,
         now_ms: u64,
         (origin, signatures): (Origin, Signatures),
         applied_up_to: u64,
@@ -177,18 +179,18 @@ impl Workspace {
     ) {
         // In seq order; a seq may come in several copies (a forgery racing
         // the genuine one), which are tried one after the other.
-        let mut queue: VecDeque<Bundle> = chain.into();
+        let mut queue: VecDeque<ArrivedBundle> = chain.into();
         while let Some(first) = queue.front() {
             let held_up_to = self.log.tip(&author).map_or(0, |tip| tip.seq);
-            if first.header.seq <= held_up_to {
+            if first.bundle().header.seq <= held_up_to {
                 let bundle = queue.pop_front().expect("looked at just above");
-                self.take_copy_of_held(bundle, report);
+                self.take_copy_of_held(bundle.into_bundle(), report);
                 continue;
             }
             let run_len = 1 + queue
                 .iter()
                 .zip(queue.iter().skip(1))
-                .take_while(|(earlier, later)| later.header.seq == earlier.header.seq + 1)
+                .take_while(|(earlier, later)| later.bundle().header.seq == earlier.bundle().header.seq + 1)
                 .count();
             let run = &queue.make_contiguous()[..run_len];
             let proof = prove_run(run, self.log.tip(&author), self.id, signatures);
@@ -199,7 +201,7 @@ impl Workspace {
             let unchecked_dropped = origin == Origin::Peer && signatures == Signatures::Newest;
             let mut refused = false;
             for index in 0..proof.proven {
-                let mut bundle = queue.pop_front().expect("within the run");
+                let mut bundle = queue.pop_front().expect("within the run").into_bundle();
                 if unchecked_dropped && index + 1 < proof.proven && !bundle.header.hash_covers_signature() {
                     let spaced = bundle.header.seq % KEEP_A_SIGNATURE_EVERY == 0;
                     if !spaced || bundle.verify_signature().is_err() {
@@ -220,12 +222,12 @@ impl Workspace {
                 continue;
             }
             let fault_at = proof.fault.as_ref().map_or(run_len, |(index, _)| *index);
-            for bundle in queue.drain(..fault_at - proof.proven) {
+            for bundle in queue.drain(..fault_at - proof.proven).map(ArrivedBundle::into_bundle) {
                 let seq = bundle.header.seq;
                 refuse(report, bundle, Refusal::Invalid(VerifyError::Unvouched { seq }));
             }
             if let Some((_, error)) = proof.fault {
-                let bundle = queue.pop_front().expect("the bundle at fault");
+                let bundle = queue.pop_front().expect("the bundle at fault").into_bundle();
                 let seq = bundle.header.seq;
                 refuse(report, bundle, Refusal::Invalid(error));
                 self.refuse_after(seq, &mut queue, report);
@@ -258,11 +260,11 @@ impl Workspace {
 
     /// `refused_seq` was refused: later bundles wait for it, unless another
     /// copy of it is still to be tried.
-    fn refuse_after(&self, refused_seq: u64, queue: &mut VecDeque<Bundle>, report: &mut ReceiveReport) {
-        if queue.front().is_some_and(|next| next.header.seq == refused_seq) {
+    fn refuse_after(&self, refused_seq: u64, queue: &mut VecDeque<ArrivedBundle>, report: &mut ReceiveReport) {
+        if queue.front().is_some_and(|next| next.bundle().header.seq == refused_seq) {
             return;
         }
-        for bundle in queue.drain(..) {
+        for bundle in queue.drain(..).map(ArrivedBundle::into_bundle) {
             refuse(report, bundle, Refusal::AfterRefused { refused_seq });
         }
     }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use openprod_core::bundle::{Bundle, Hash};
+use openprod_core::bundle::{ArrivedBundle, Bundle, Hash};
 use openprod_core::entropy::{Entropy, SeededEntropy};
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
@@ -308,9 +308,9 @@ impl Sim {
         let examined = self.peers[frame.to].hub.peers().any(|(peer, _)| peer == PeerId(frame.from as u64));
         if examined && let Ok(Message::Bundles(part)) = Message::decode(&frame.bytes) {
             let reader = self.examined_streams.entry((frame.from, frame.to, frame.connection)).or_default();
-            for bundle in reader.read(&part).unwrap_or_default() {
-                if self.is_forged(&bundle) {
-                    self.delivered_forged.insert((frame.to, contents_digest(&bundle)));
+            for bundle in reader.read(&part).unwrap_or_default().iter().map(ArrivedBundle::bundle) {
+                if self.is_forged(bundle) {
+                    self.delivered_forged.insert((frame.to, contents_digest(bundle)));
                 }
             }
         }
@@ -328,7 +328,8 @@ impl Sim {
                 Output::Persist { ticket, bundles } => {
                     let now = self.local_now(index);
                     let peer = &mut self.peers[index];
-                    peer.store.append_bundles(&bundles).expect("memory store has room");
+                    let applied = peer.workspace.log().named(&bundles).expect("applied");
+                    peer.store.append_bundles(applied).expect("memory store has room");
                     queue.extend(peer.hub.persisted(&peer.workspace, ticket, now));
                 }
                 Output::Close { peer, .. } => {
@@ -366,7 +367,8 @@ impl Sim {
         let Ok(Message::Bundles(part)) = Message::decode(&bytes) else { return bytes };
         let (reader, _) =
             self.forger_streams.entry((to, connection)).or_insert_with(|| (StreamReader::default(), None));
-        let Ok(mut bundles) = reader.read(&part) else { return bytes };
+        let Ok(arrived) = reader.read(&part) else { return bytes };
+        let mut bundles: Vec<Bundle> = arrived.into_iter().map(ArrivedBundle::into_bundle).collect();
         for bundle in &mut bundles {
             if self.below(3) != 0 {
                 continue;
