@@ -11,5 +11,12 @@ mod settings;
 pub mod storage;
 pub mod ui;
 
+/// Talc instead of Rust's default wasm allocator (dlmalloc), which spent a
+/// quarter of a catch-up's time in Chromium on the engine's many small
+/// allocations.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(test)]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

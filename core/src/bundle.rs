@@ -14,6 +14,7 @@
 //! signed bundle of its author's chain, which every stored chain ends with.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
@@ -79,7 +80,7 @@ pub struct BundleHeader {
     /// The largest HLC of the bundle's operations.
     pub hlc: Hlc,
     /// Versions of the modules the operations were made with, sorted by module name.
-    pub module_versions: Vec<(String, String)>,
+    pub module_versions: ModuleVersions,
     /// BLAKE3 of each operation's encoding, in order.
     pub op_hashes: Vec<Hash>,
 }
@@ -94,7 +95,7 @@ impl BundleHeader {
         };
         out.fixed(&self.hlc.to_bytes());
         out.varint(self.module_versions.len() as u64);
-        for (module, version) in &self.module_versions {
+        for (module, version) in self.module_versions.iter() {
             out.str(module).str(version);
         }
         out.varint(self.op_hashes.len() as u64);
@@ -140,6 +141,7 @@ impl BundleHeader {
         for _ in 0..op_count {
             op_hashes.push(Hash(input.fixed("an operation hash")?));
         }
+        let module_versions = module_versions.into();
         Ok(BundleHeader { format, workspace, author, seq, previous, hlc, module_versions, op_hashes })
     }
 
@@ -149,6 +151,10 @@ impl BundleHeader {
         self.format == FORMAT_SIGNATURE_IN_HASH
     }
 }
+
+/// `(module, version)` pairs, sorted by module. Shared: the bundles read
+/// from one stream that name the same versions hold one copy of them.
+pub type ModuleVersions = Arc<[(String, String)]>;
 
 /// A signed bundle of operations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +267,7 @@ impl Bundle {
             seq: tip.map_or(1, |tip| tip.seq + 1),
             previous: tip.map(|tip| tip.hash),
             hlc: ops.iter().map(|op| op.hlc).max().unwrap_or(Hlc::ZERO),
-            module_versions,
+            module_versions: module_versions.into(),
             op_hashes: ops.iter().map(Operation::hash).collect(),
         };
         let signature = Some(identity.sign(&header.encoded()));

@@ -345,11 +345,11 @@ fn non_canonical_and_malformed_bundles_are_refused() {
     refuse(&reencoded(&|b| b.header.seq = 1), "seq 1 naming a previous bundle");
     refuse(&reencoded(&|b| b.header.previous = None), "seq 5 naming no previous bundle");
     refuse(
-        &reencoded(&|b| b.header.module_versions = vec![("b".into(), "1".into()), ("a".into(), "1".into())]),
+        &reencoded(&|b| b.header.module_versions = [("b".into(), "1".into()), ("a".into(), "1".into())].into()),
         "module versions out of order",
     );
     refuse(
-        &reencoded(&|b| b.header.module_versions = vec![("a".into(), "1".into()), ("a".into(), "2".into())]),
+        &reencoded(&|b| b.header.module_versions = [("a".into(), "1".into()), ("a".into(), "2".into())].into()),
         "a module listed twice",
     );
     refuse(
@@ -453,7 +453,10 @@ fn verify_refuses_a_changed_header_field() {
     let edits: [(&str, Edit); 4] = [
         ("seq", |b| b.header.seq += 1),
         ("previous", |b| b.header.previous = Some(Hash([9; 32]))),
-        ("module versions", |b| b.header.module_versions.push(("zz".into(), "9".into()))),
+        ("module versions", |b| {
+            b.header.module_versions =
+                b.header.module_versions.iter().cloned().chain([("zz".into(), "9".into())]).collect()
+        }),
         ("author", |b| b.header.author = actor("mallory")),
     ];
     for (field, edit) in edits {

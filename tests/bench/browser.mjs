@@ -96,7 +96,7 @@ try {
   await page.evaluate(() => performance.clearMeasures());
   const cells = page.locator('[data-testid="row"] td[data-field="role"]');
   const saved = page.getByTestId("save-state").filter({ hasText: "All changes saved on this device" });
-  const editProfile = await startProfile(page, "local edits");
+  const editProfile = await startProfile(page, "local edits", "openprod edit durable");
   for (let edit = 0; edit < edits; edit++) {
     await cells.nth(edit % 50).click();
     await page.getByTestId("cell-input").fill(`Role ${edit}`);

@@ -27,17 +27,25 @@ export async function startProfile(page, label, measure) {
       await session.detach();
       const { origin, longTasks, measures } = await page.evaluate(
         (name) =>
-          new Promise((done) =>
-            new PerformanceObserver((list, observer) => {
-              observer.disconnect();
-              const spans = (entries) => entries.map((entry) => ({ start: entry.startTime, ms: entry.duration }));
+          new Promise((done) => {
+            const spans = (entries) => entries.map((entry) => ({ start: entry.startTime, ms: entry.duration }));
+            const finish = (longTasks) =>
               done({
                 origin: performance.timeOrigin,
-                longTasks: spans(list.getEntries()),
+                longTasks: spans(longTasks),
                 measures: name ? spans(performance.getEntriesByName(name)) : [],
               });
-            }).observe({ type: "longtask", buffered: true }),
-          ),
+            const observer = new PerformanceObserver((list) => {
+              observer.disconnect();
+              finish(list.getEntries());
+            });
+            observer.observe({ type: "longtask", buffered: true });
+            // The observer says nothing when the page had no long task.
+            setTimeout(() => {
+              observer.disconnect();
+              finish([]);
+            }, 1000);
+          }),
         measure,
       );
       const onWallClock = (spans) =>

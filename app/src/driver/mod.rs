@@ -440,16 +440,22 @@ impl Driver {
     }
 
     fn queue(&self, pending: Pending) {
+        let mut local_change = None;
         match &pending {
             Pending::Local(bundle, _) => {
                 let mut changed = Changed::default();
                 changed.add([bundle]);
-                self.notify(changed);
+                local_change = Some(changed);
             }
             Pending::Received(named, _) => self.announce_received(named),
         }
         self.inner().pending.borrow_mut().push_back(pending);
         self.flush();
+        // After the write is placed: its transaction commits while the views
+        // re-render, instead of starting once they are done.
+        if let Some(changed) = local_change {
+            self.notify(changed);
+        }
     }
 
     /// Tells the views what received bundles changed: in the next task when

@@ -213,7 +213,7 @@ impl StreamWriter {
         }
         if !same_modules {
             out.varint(header.module_versions.len() as u64);
-            for (module, version) in &header.module_versions {
+            for (module, version) in header.module_versions.iter() {
                 self.name(out, module);
                 self.name(out, version);
             }
@@ -506,7 +506,7 @@ impl StreamReader {
             if !module_versions.windows(2).all(|pair| pair[0].0 < pair[1].0) {
                 return Err(input.error("module versions sorted by module name"));
             }
-            module_versions
+            module_versions.into()
         };
         let op_count = if flags & flag::ONE_OPERATION != 0 { 1 } else { input.length(4, "a number of operations")? };
         let mut ops = Vec::with_capacity(op_count);

@@ -21,6 +21,7 @@ import { dirname, extname, join, normalize, resolve } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { launchBrowser } from "../../e2e/support.mjs";
+import { startProfile } from "../profile.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const nodeModules = resolve(here, "../../node_modules");
@@ -162,11 +163,14 @@ async function runPage(browser, origin, query) {
       const usage = await devtools.send("Runtime.getHeapUsage");
       return usage.usedSize + usage.backingStorageSize;
     });
+    // OPENPROD_PROFILE=1: where Openprod's W2 catch-up spends its time.
+    const profile = query === "engine=openprod" ? await startProfile(page, "Openprod in Chromium", "w2_apply_ms") : null;
     await page.goto(`${origin}/?${query}`);
     await page.waitForFunction(() => window.benchResult || window.benchError, null, {
       timeout: RUN_TIMEOUT_MS,
       polling: 500,
     });
+    await profile?.stop();
     const { result, error } = await page.evaluate(() => ({ result: window.benchResult, error: window.benchError }));
     if (error) throw new Error(`${query}: ${error}`);
     return result;

@@ -1,9 +1,9 @@
 //! The process's allocator, counting the bytes it has handed out and not yet
 //! taken back: W5 (memory after the catch-up) reads it before and after.
-//! Natively it wraps the system allocator, in wasm Rust's dlmalloc; the
-//! count costs two relaxed atomic additions per allocation.
+//! Natively it wraps the system allocator, in wasm Talc, as the app uses
+//! there; the count costs two relaxed atomic additions per allocation.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Counting;
@@ -13,16 +13,21 @@ static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+#[cfg(target_family = "wasm")]
+static INNER: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+#[cfg(not(target_family = "wasm"))]
+static INNER: std::alloc::System = std::alloc::System;
+
 /// Heap bytes allocated and not yet freed (requested sizes, without the
 /// allocator's own overhead).
 pub fn live_heap_bytes() -> usize {
     LIVE_BYTES.load(Ordering::Relaxed)
 }
 
-// SAFETY: every call is forwarded unchanged to `System`; only the counter is added.
+// SAFETY: every call is forwarded unchanged to `INNER`; only the counter is added.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let pointer = unsafe { System.alloc(layout) };
+        let pointer = unsafe { INNER.alloc(layout) };
         if !pointer.is_null() {
             LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         }
@@ -30,7 +35,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let pointer = unsafe { System.alloc_zeroed(layout) };
+        let pointer = unsafe { INNER.alloc_zeroed(layout) };
         if !pointer.is_null() {
             LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         }
@@ -38,12 +43,12 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(pointer, layout) };
+        unsafe { INNER.dealloc(pointer, layout) };
         LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
     }
 
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        let moved = unsafe { INNER.realloc(pointer, layout, new_size) };
         if !moved.is_null() {
             LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
             LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
