@@ -221,10 +221,17 @@ impl From<Bundle> for ArrivedBundle {
 }
 
 /// A bundle to check in a run: a bundle alone, or one that arrived with
-/// what reading it derived.
-pub trait RunMember {
+/// what reading it derived. Sealed: only those two can tell the checks what
+/// they need not derive.
+pub trait RunMember: sealed::Sealed {
     fn bundle(&self) -> &Bundle;
     fn derived(&self) -> Option<Derived>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Bundle {}
+    impl Sealed for super::ArrivedBundle {}
 }
 
 impl RunMember for Bundle {

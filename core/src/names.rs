@@ -4,25 +4,28 @@
 //! so that an operation means the same on every peer whatever else is adopted.
 
 use std::fmt;
+use std::sync::Arc;
 
 macro_rules! qualified_name {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        /// Shared text: every operation, write and index entry naming the
+        /// same thing may hold it, and a copy costs a count, not an allocation.
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// `module.local`, e.g. `contacts.email`.
             pub fn new(module: &str, local: &str) -> Self {
                 // Every edit makes one: joined by hand, as `format!` costs
                 // several times more in wasm.
-                $name([module, local].join("."))
+                $name([module, local].join(".").into())
             }
 
             /// Parses `module.local`; both parts must be non-empty.
             pub fn parse(text: &str) -> Option<Self> {
                 let (module, local) = text.split_once('.')?;
-                (!module.is_empty() && !local.is_empty() && !local.contains('.')).then(|| $name(text.to_owned()))
+                (!module.is_empty() && !local.is_empty() && !local.contains('.')).then(|| $name(text.into()))
             }
 
             pub fn as_str(&self) -> &str {

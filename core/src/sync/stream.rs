@@ -553,7 +553,30 @@ impl StreamReader {
     }
 
     fn name(&mut self, input: &mut Decoder<'_>, what: &'static str) -> Result<String, DecodeError> {
-        dereference(input, &mut self.names, what, |input| Ok(input.str(what)?.to_owned()))
+        self.with_name(input, what, str::to_owned)
+    }
+
+    /// `read` of a name, looked at where the table holds it: most names of a
+    /// stream are references, and each copy taken of one is an allocation
+    /// per operation.
+    fn with_name<T>(
+        &mut self,
+        input: &mut Decoder<'_>,
+        what: &'static str,
+        read: impl FnOnce(&str) -> T,
+    ) -> Result<T, DecodeError> {
+        let offset = input.position();
+        let index = match input.varint(what)? {
+            0 => {
+                self.names.push(input.str(what)?.to_owned());
+                self.names.len() - 1
+            }
+            back => usize::try_from(back)
+                .ok()
+                .and_then(|back| self.names.len().checked_sub(back))
+                .ok_or(DecodeError { offset, what })?,
+        };
+        Ok(read(&self.names[index]))
     }
 }
 
@@ -578,8 +601,7 @@ impl<'a> PayloadReader<'a> for OpReader<'_, 'a> {
 
     fn name<T>(&mut self, what: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, DecodeError> {
         let offset = self.input.position();
-        let name = self.stream.name(self.input, what)?;
-        parse(&name).ok_or(DecodeError { offset, what })
+        self.stream.with_name(self.input, what, parse)?.ok_or(DecodeError { offset, what })
     }
 }
 
