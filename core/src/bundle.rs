@@ -208,9 +208,9 @@ impl ArrivedBundle {
         self.bundle
     }
 
-    /// [`Bundle::hash`], derived once.
+    /// [`Bundle::hash`], as reading derived it.
     pub fn hash(&self) -> Hash {
-        self.derived.map_or_else(|| self.bundle.hash(), |derived| derived.hash)
+        RunMember::hash(self)
     }
 }
 
@@ -226,6 +226,11 @@ impl From<Bundle> for ArrivedBundle {
 pub trait RunMember: sealed::Sealed {
     fn bundle(&self) -> &Bundle;
     fn derived(&self) -> Option<Derived>;
+
+    /// [`Bundle::hash`], computed only if reading did not derive it.
+    fn hash(&self) -> Hash {
+        self.derived().map_or_else(|| self.bundle().hash(), |derived| derived.hash)
+    }
 }
 
 mod sealed {
@@ -481,7 +486,7 @@ pub fn prove_run<B: RunMember>(
             link_fault = Some((index, error));
             break;
         }
-        let hash = derived.map_or_else(|| bundle.hash(), |derived| derived.hash);
+        let hash = member.hash();
         hashes.push(hash);
         expected = Some(ChainTip { seq: bundle.header.seq, hash });
     }
