@@ -110,10 +110,16 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
 /// reading) to now: visible in the browser's performance tools, and what
 /// the in-browser benchmarks read.
 pub fn record_measure(name: &str, start_ms: f64) {
+    record_span(name, start_ms, monotonic_ms());
+}
+
+/// Records a User Timing measure from `start_ms` to `end_ms`, both
+/// [`monotonic_ms`] readings: for a span that ended elsewhere (in a worker).
+pub fn record_span(name: &str, start_ms: f64, end_ms: f64) {
     let Some(performance) = web_sys::window().and_then(|window| window.performance()) else { return };
     let options = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&options, &"start".into(), &start_ms.into());
-    let _ = js_sys::Reflect::set(&options, &"end".into(), &performance.now().into());
+    let _ = js_sys::Reflect::set(&options, &"end".into(), &end_ms.into());
     if let Ok(measure) = js_sys::Reflect::get(&performance, &"measure".into())
         && let Ok(measure) = measure.dyn_into::<js_sys::Function>()
     {

@@ -1,7 +1,8 @@
 //! The IndexedDB storage layer, in headless Chromium: bundles come back in
 //! order, aborted transactions leave nothing, snapshots reopen to the same
 //! state as a full rebuild, compaction changes nothing but the record count,
-//! and the profile keeps the identity and the workspace list.
+//! and the profile keeps the identity and the workspace list. Appends go
+//! through the log writer's worker, as in the app.
 #![cfg(target_arch = "wasm32")]
 
 use indexed_db_futures::database::Database;
@@ -111,6 +112,53 @@ async fn bundles_come_back_in_append_order_and_after_reopening() {
 
     drop(db);
     let db = WorkspaceDb::open(id).await.unwrap();
+    assert_eq!(db.load_bundles().await.unwrap(), bundles);
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+/// Runs `futures` together, returning their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (future, output) in futures.iter_mut().zip(&mut outputs) {
+            if output.is_none()
+                && let std::task::Poll::Ready(done) = future.as_mut().poll(cx)
+            {
+                *output = Some(done);
+            }
+        }
+        if outputs.iter().all(Option::is_some) { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+fn page_clock_ms() -> f64 {
+    web_sys::window().unwrap().performance().unwrap().now()
+}
+
+#[wasm_bindgen_test]
+async fn appends_in_flight_together_are_stored_in_the_order_made_and_timed_on_the_page_clock() {
+    let (_, bundles, _) = workspace_with_records(10);
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    let before = page_clock_ms();
+    let written = join_all(bundles.iter().map(|bundle| db.append_local(bundle)).collect()).await;
+    let after = page_clock_ms();
+    let mut previous_durable = before;
+    for written in written {
+        let written = written.unwrap();
+        assert!(written.started_ms <= written.durable_ms, "{written:?}");
+        // Each became durable after the one made before it, within the call.
+        assert!(
+            previous_durable <= written.durable_ms && written.durable_ms <= after,
+            "{written:?} in {before}..{after}"
+        );
+        previous_durable = written.durable_ms;
+    }
+    assert_eq!(db.log_record_count().await.unwrap(), bundles.len() as u32);
     assert_eq!(db.load_bundles().await.unwrap(), bundles);
     drop(db);
     WorkspaceDb::delete_workspace(id).await.unwrap();

@@ -31,7 +31,9 @@ use openprod_core::op::OpPayload;
 use openprod_core::sync::{PeerId, PersistTicket, SyncConfig, SyncHub};
 use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace, WorkspaceChanged};
 
-use crate::device::{BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, sleep_ms, yield_to_browser};
+use crate::device::{
+    BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, record_span, sleep_ms, yield_to_browser,
+};
 use crate::storage::{StorageError, WorkspaceDb, encode_segment};
 
 /// After this many new bundles the state is checkpointed again, so that the
@@ -589,8 +591,8 @@ impl Driver {
             };
             match write {
                 Write::Local(bundle, began) => {
-                    inner.db.append_local(&bundle).await?;
-                    record_measure(EDIT_DURABLE, began);
+                    let written = inner.db.append_local(&bundle).await?;
+                    record_span(EDIT_DURABLE, began, written.durable_ms);
                 }
                 Write::Segment(record) => inner.db.append_segment(&record).await?,
             }

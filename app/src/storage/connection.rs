@@ -19,7 +19,7 @@ use super::StorageError;
 
 /// The schema version of every database here. A later version adds a
 /// migration keyed on the old version in [`Connection::open`]'s upgrade.
-const SCHEMA_VERSION: u32 = 1;
+pub(super) const SCHEMA_VERSION: u32 = 1;
 
 /// An open database. Dropping it closes the connection.
 pub(super) struct Connection {

@@ -29,6 +29,11 @@ impl StorageError {
     pub(super) fn not_bytes(record: String) -> StorageError {
         StorageError::Damaged { record, error: DecodeError { offset: 0, what: "a byte array" } }
     }
+
+    /// An error the browser reported, by its `DOMException` name.
+    pub(super) fn from_browser(name: String, message: String) -> StorageError {
+        if name == "QuotaExceededError" { StorageError::QuotaExceeded } else { StorageError::Browser { name, message } }
+    }
 }
 
 impl fmt::Display for StorageError {
@@ -61,12 +66,7 @@ impl std::error::Error for StorageError {}
 
 impl From<web_sys::DomException> for StorageError {
     fn from(exception: web_sys::DomException) -> Self {
-        let name = exception.name();
-        if name == "QuotaExceededError" {
-            StorageError::QuotaExceeded
-        } else {
-            StorageError::Browser { name, message: exception.message() }
-        }
+        StorageError::from_browser(exception.name(), exception.message())
     }
 }
 

@@ -9,7 +9,9 @@
 //! small record (written at once, so the edit is safe), a received batch is
 //! one segment, and [`WorkspaceDb::compact`] later folds small records into
 //! segments. Every write is one transaction and is reported done only after
-//! the browser's `complete` event, so a crash leaves all of it or none.
+//! the browser's `complete` event, so a crash leaves all of it or none. The
+//! log's appends are made by a dedicated worker (`log_writer.rs`), which hears
+//! that event without waiting for the page to render a frame.
 //!
 //! Bytes are stored as `Uint8Array` values in the engine's own encodings;
 //! stored data that does not decode is reported as
@@ -17,6 +19,7 @@
 
 mod connection;
 mod error;
+mod log_writer;
 mod profile;
 mod quota;
 mod segment;
@@ -24,6 +27,7 @@ mod snapshot;
 mod workspace;
 
 pub use error::StorageError;
+pub use log_writer::Written;
 pub use profile::{ProfileDb, Sharing, StoredIdentity, WorkspaceEntry};
 pub use quota::{StorageUse, request_persistence, storage_estimate};
 pub use segment::encode as encode_segment;

@@ -9,9 +9,10 @@ use openprod_core::store::Snapshot;
 use wasm_bindgen::JsValue;
 
 use super::StorageError;
-use super::connection::{self, Connection, bytes_from_js, bytes_to_js, commit};
+use super::connection::{self, Connection, SCHEMA_VERSION, bytes_from_js, bytes_to_js, commit};
+use super::log_writer::{LogWriter, Written};
 use super::{segment, snapshot};
-use crate::device::{monotonic_ms, record_measure};
+use crate::device::{monotonic_ms, record_span};
 
 /// The User Timing measure of storing one local bundle, from opening the
 /// transaction to its completion: the share of an edit's way to durability
@@ -30,6 +31,9 @@ const BLOBS: &str = "blobs";
 /// A workspace's IndexedDB database. Dropping it closes the connection.
 pub struct WorkspaceDb {
     connection: Connection,
+    /// Appends to the log off the main thread; `None` where the browser
+    /// would not start it, and then the page appends itself.
+    writer: Option<LogWriter>,
 }
 
 /// What [`WorkspaceDb::compact`] did.
@@ -79,8 +83,12 @@ impl WorkspaceDb {
 
     /// Opens the workspace's database, creating it empty the first time.
     pub async fn open(id: WorkspaceId) -> Result<WorkspaceDb, StorageError> {
-        let connection = Connection::open(&Self::database_name(id), create_stores).await?;
-        Ok(WorkspaceDb { connection })
+        let name = Self::database_name(id);
+        let connection = Connection::open(&name, create_stores).await?;
+        let writer = LogWriter::start(&name, SCHEMA_VERSION, LOG)
+            .inspect_err(|error| leptos::logging::warn!("no log writer ({error:?}); the page writes the log itself"))
+            .ok();
+        Ok(WorkspaceDb { connection, writer })
     }
 
     /// Deletes everything this device keeps of a workspace. Handles still
@@ -90,12 +98,12 @@ impl WorkspaceDb {
     }
 
     /// Persists a bundle made on this device as its own small record. Returns
-    /// once the browser has written it: only then may it be offered to peers.
-    pub async fn append_local(&self, bundle: &Bundle) -> Result<(), StorageError> {
-        let began = monotonic_ms();
-        let written = self.append_record(&bundle.encoded()).await;
-        record_measure(LOCAL_WRITE, began);
-        written
+    /// once the browser has written it, and when that was: only then may it
+    /// be offered to peers.
+    pub async fn append_local(&self, bundle: &Bundle) -> Result<Written, StorageError> {
+        let written = self.append_record(&bundle.encoded()).await?;
+        record_span(LOCAL_WRITE, written.started_ms, written.durable_ms);
+        Ok(written)
     }
 
     /// Persists bundles received together as one segment
@@ -105,17 +113,24 @@ impl WorkspaceDb {
         if segment.is_empty() {
             return Ok(());
         }
-        self.append_record(segment).await
+        self.append_record(segment).await.map(drop)
     }
 
-    async fn append_record(&self, bytes: &[u8]) -> Result<(), StorageError> {
+    async fn append_record(&self, bytes: &[u8]) -> Result<Written, StorageError> {
+        if let Some(writer) = &self.writer
+            && let Some(written) = writer.append(bytes).await
+        {
+            return written;
+        }
+        let started_ms = monotonic_ms();
         let transaction = self.connection.write_durably(LOG)?;
         {
             let log = transaction.object_store(LOG)?;
             // The request is placed now; the commit below waits for it.
             log.add(bytes_to_js(bytes)).primitive()?;
         }
-        commit(transaction).await
+        commit(transaction).await?;
+        Ok(Written { started_ms, durable_ms: monotonic_ms() })
     }
 
     /// Every stored log record, in the order appended, still encoded.
