@@ -165,6 +165,21 @@ async fn appends_in_flight_together_are_stored_in_the_order_made_and_timed_on_th
 }
 
 #[wasm_bindgen_test]
+async fn a_log_of_many_records_is_read_back_whole_however_they_fall_into_reads() {
+    let (_, bundles, _) = workspace_with_records(8);
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    // Reads go a few records at a time: an exact multiple of them, one
+    // more, and every count up to that.
+    for (written, bundle) in bundles.iter().enumerate() {
+        db.append_local(bundle).await.unwrap();
+        assert_eq!(db.load_bundles().await.unwrap(), bundles[..=written], "after {} records", written + 1);
+    }
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+#[wasm_bindgen_test]
 async fn an_aborted_transaction_leaves_no_trace() {
     let (_, bundles, _) = workspace_with_records(1);
     let id = fresh_id();

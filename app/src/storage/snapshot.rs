@@ -9,10 +9,9 @@
 use indexed_db_futures::prelude::*;
 use openprod_core::encoding::DecodeError;
 use openprod_core::store::Snapshot;
-use wasm_bindgen::JsValue;
 
 use super::StorageError;
-use super::connection::{Connection, bytes_from_js, bytes_to_js, commit};
+use super::connection::{Connection, bytes_from_js, bytes_to_js, commit, read_all};
 use super::segment::SEGMENT_BYTES;
 
 pub(super) const STORE: &str = "snapshot";
@@ -39,21 +38,21 @@ pub(super) async fn save(connection: &Connection, snapshot: &Snapshot) -> Result
 pub(super) async fn load(connection: &Connection) -> Result<Option<Snapshot>, StorageError> {
     let transaction = connection.read(STORE)?;
     let store = transaction.object_store(STORE)?;
-    let keys = store.get_all_keys::<u32>().primitive()?;
-    let values = store.get_all::<JsValue>().primitive()?;
-    let (keys, values) = (keys.await?, values.await?);
-    if values.len() == 0 {
+    let parts =
+        read_all(&store, |key: u32, value| Ok((key, bytes_from_js(value, || format!("part {key} of the snapshot"))?)))
+            .await?;
+    if parts.is_empty() {
         return Ok(None);
     }
     let mut bytes = Vec::new();
-    for (expected, (key, value)) in (0u32..).zip(keys.zip(values)) {
-        if key? != expected {
+    for (expected, (key, part)) in (0u32..).zip(parts) {
+        if key != expected {
             return Err(StorageError::Damaged {
                 record: RECORD.to_owned(),
                 error: DecodeError { offset: bytes.len(), what: "the next part of the snapshot" },
             });
         }
-        bytes.extend(bytes_from_js(value?, || format!("part {expected} of the snapshot"))?);
+        bytes.extend(part);
     }
     Snapshot::decode(&bytes).map(Some).map_err(|error| StorageError::Damaged { record: RECORD.to_owned(), error })
 }

@@ -9,7 +9,7 @@ use openprod_core::store::Snapshot;
 use wasm_bindgen::JsValue;
 
 use super::StorageError;
-use super::connection::{self, Connection, SCHEMA_VERSION, bytes_from_js, bytes_to_js, commit};
+use super::connection::{self, Connection, SCHEMA_VERSION, bytes_from_js, bytes_to_js, commit, read_all};
 use super::log_writer::{LogWriter, Written};
 use super::{segment, snapshot};
 use crate::device::{monotonic_ms, record_span};
@@ -213,16 +213,7 @@ impl WorkspaceDb {
     }
 }
 
-/// Every log record in key order: keys and values are read by two requests
-/// of one transaction, so they match.
+/// Every log record in key order.
 async fn read_log(log: &ObjectStore<'_>) -> Result<Vec<LogRecord>, StorageError> {
-    let keys = log.get_all_keys::<f64>().primitive()?;
-    let values = log.get_all::<JsValue>().primitive()?;
-    let (keys, values) = (keys.await?, values.await?);
-    keys.zip(values)
-        .map(|(key, value)| {
-            let key = key?;
-            Ok(LogRecord { key, bytes: bytes_from_js(value?, || record_name(key))? })
-        })
-        .collect()
+    read_all(log, |key: f64, value| Ok(LogRecord { key, bytes: bytes_from_js(value, || record_name(key))? })).await
 }
