@@ -13,10 +13,10 @@ pub mod ui;
 
 /// Talc instead of Rust's default wasm allocator (dlmalloc), which spent a
 /// quarter of a catch-up's time in Chromium on the engine's many small
-/// allocations; growing the memory in large steps (see the module).
-#[cfg(target_arch = "wasm32")]
+/// allocations.
+#[cfg(target_family = "wasm")]
 #[global_allocator]
-static HEAP: openprod_core::wasm_heap::Heap = openprod_core::wasm_heap::heap();
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 #[cfg(test)]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -77,8 +77,6 @@ pub mod store;
 pub mod sync;
 pub mod time;
 pub mod value;
-#[cfg(target_arch = "wasm32")]
-pub mod wasm_heap;
 pub mod workspace;
 
 /// Version of the engine, shown in the app and recorded by peers.

@@ -38,21 +38,24 @@ pub(super) async fn save(connection: &Connection, snapshot: &Snapshot) -> Result
 pub(super) async fn load(connection: &Connection) -> Result<Option<Snapshot>, StorageError> {
     let transaction = connection.read(STORE)?;
     let store = transaction.object_store(STORE)?;
-    let parts =
-        read_all(&store, |key: u32, value| Ok((key, bytes_from_js(value, || format!("part {key} of the snapshot"))?)))
-            .await?;
-    if parts.is_empty() {
-        return Ok(None);
-    }
+    // Joined as each batch of parts arrives, in its own task: a snapshot
+    // is megabytes, and copying it whole at the end made a long task.
     let mut bytes = Vec::new();
-    for (expected, (key, part)) in (0u32..).zip(parts) {
+    let mut expected = 0u32;
+    let parts = read_all(&store, |key: u32, value| {
         if key != expected {
             return Err(StorageError::Damaged {
                 record: RECORD.to_owned(),
                 error: DecodeError { offset: bytes.len(), what: "the next part of the snapshot" },
             });
         }
-        bytes.extend(part);
+        expected += 1;
+        bytes.extend(bytes_from_js(value, || format!("part {key} of the snapshot"))?);
+        Ok(())
+    })
+    .await?;
+    if parts.is_empty() {
+        return Ok(None);
     }
     Snapshot::decode(&bytes).map(Some).map_err(|error| StorageError::Damaged { record: RECORD.to_owned(), error })
 }

@@ -3,6 +3,7 @@
 //! Escape cancels.
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::schema::FieldDef;
@@ -11,12 +12,17 @@ use wasm_bindgen::JsCast;
 
 use super::ErrorNote;
 use super::format::parse_input;
+use crate::device::yield_to_browser;
 use crate::driver::Driver;
 use crate::route::Route;
 
 /// Rows shown at first and added by "Show more": the page stays quick with
 /// tables of thousands of records.
 const PAGE_ROWS: usize = 100;
+
+/// Rows built in one task. Building a row's cells is the page's own work,
+/// a hundred rows at once a 30-50 ms task; the rest follow a few per task.
+const ROWS_PER_TASK: usize = 20;
 
 /// Column widths, in rem, of the fixed-layout grid.
 const COLUMN_REM: usize = 11;
@@ -36,10 +42,17 @@ pub fn Grid(driver: Driver, table: TableId) -> impl IntoView {
         .into_any();
     };
     let fields = StoredValue::new(definition.fields.clone());
-    // Fixed table layout needs a width: one column per field, plus actions.
-    let grid_width = format!("width: {}rem", COLUMN_REM * definition.fields.len() + ACTIONS_REM);
+    // One fixed-width column per field, plus actions; each row lays itself
+    // out on these columns (see style.css).
+    let columns = definition.fields.len();
+    let grid_style = format!(
+        "width: {}rem; --grid-columns: repeat({columns}, {COLUMN_REM}rem) {ACTIONS_REM}rem",
+        COLUMN_REM * columns + ACTIONS_REM
+    );
     let label = definition.label().to_owned();
     let shown = RwSignal::new(PAGE_ROWS);
+    let built = RwSignal::new(ROWS_PER_TASK);
+    build_rows_in_steps(shown, built);
     let adding = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     // A memo: edits to values leave membership unchanged, and then no row
@@ -59,23 +72,27 @@ pub fn Grid(driver: Driver, table: TableId) -> impl IntoView {
             </Show>
             <ErrorNote error />
             <div class="grid-scroll">
-                <table class="grid" data-testid="grid" style=grid_width>
-                    <thead>
-                        <tr>
-                            {fields.get_value().into_iter().map(|field| view! { <th scope="col">{field.label().to_owned()}</th> }).collect_view()}
-                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                // Roles spelt out: the rows' CSS display is not a table's.
+                <table class="grid" role="grid" data-testid="grid" style=grid_style>
+                    <thead role="rowgroup">
+                        <tr role="row">
+                            {fields.get_value().into_iter().map(|field| view! { <th scope="col" role="columnheader">{field.label().to_owned()}</th> }).collect_view()}
+                            <th scope="col" role="columnheader"><span class="visually-hidden">"Actions"</span></th>
                         </tr>
                     </thead>
-                    <tbody>
+                    <tbody role="rowgroup">
                         <For
-                            each=move || records.with(|records| records.iter().copied().take(shown.get()).enumerate().collect::<Vec<_>>())
+                            each=move || {
+                                let rows = shown.get().min(built.get());
+                                records.with(|records| records.iter().copied().take(rows).enumerate().collect::<Vec<_>>())
+                            }
                             key=|row_and_entity| *row_and_entity
                             children=move |(row, entity)| view! {
-                            <tr data-testid="row" data-entity=entity.to_string()>
+                            <tr role="row" data-testid="row" data-entity=entity.to_string()>
                                 {fields.get_value().into_iter().enumerate().map(|(column, field)| view! {
                                     <Cell driver table=table.get_value() entity field row column error />
                                 }).collect_view()}
-                                <td class="row-actions">
+                                <td class="row-actions" role="gridcell">
                                     <a class="button" href=Route::Record(id, table.get_value(), entity).href()>"Open"</a>
                                     <button class="danger" aria-label="Delete record"
                                         on:click=move |_| {
@@ -95,6 +112,28 @@ pub fn Grid(driver: Driver, table: TableId) -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// Raises `built` towards `shown` by [`ROWS_PER_TASK`] rows a task, whenever
+/// `shown` grows; stops when the grid goes away.
+fn build_rows_in_steps(shown: RwSignal<usize>, built: RwSignal<usize>) {
+    Effect::new(move |_| {
+        if built.get_untracked() >= shown.get() {
+            return;
+        }
+        spawn_local(async move {
+            loop {
+                yield_to_browser().await;
+                let (Some(shown), Some(so_far)) = (shown.try_get_untracked(), built.try_get_untracked()) else {
+                    return;
+                };
+                if so_far >= shown {
+                    return;
+                }
+                built.set(so_far + ROWS_PER_TASK);
+            }
+        });
+    });
 }
 
 /// One cell: shows the value, or an editor while it is being edited.
@@ -140,7 +179,7 @@ pub fn Cell(
     let boolean = field.get_value().field_type == FieldType::Boolean;
     let cell_id = format!("{row}:{column}");
     view! {
-        <td class="cell" data-field=name.get_value() data-cell=cell_id tabindex="0"
+        <td class="cell" role="gridcell" data-field=name.get_value() data-cell=cell_id tabindex="0"
             class:conflict=move || value.with(|value| value.heads.len() > 1)
             on:keydown=move |event| {
                 if is_editing.get_untracked() { return; }

@@ -1,8 +1,7 @@
 //! The process's allocator, counting the bytes it has handed out and not yet
 //! taken back: W5 (memory after the catch-up) reads it before and after.
-//! Natively it wraps the system allocator, in wasm the app's heap
-//! (`openprod_core::wasm_heap`); the count costs two relaxed atomic
-//! additions per allocation.
+//! Natively it wraps the system allocator, in wasm Talc, as the app uses
+//! there; the count costs two relaxed atomic additions per allocation.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,9 +13,9 @@ static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-#[cfg(target_arch = "wasm32")]
-static INNER: openprod_core::wasm_heap::Heap = openprod_core::wasm_heap::heap();
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(target_family = "wasm")]
+static INNER: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+#[cfg(not(target_family = "wasm"))]
 static INNER: std::alloc::System = std::alloc::System;
 
 /// Heap bytes allocated and not yet freed (requested sizes, without the
