@@ -6,6 +6,31 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// What a name in an operation is read into: a qualified name, or plain
+/// text (a relationship's property).
+pub(crate) trait OpName: Sized {
+    /// From text read in place; `None` if it is not a name of this kind.
+    fn from_text(text: &str) -> Option<Self>;
+
+    /// From text a sync stream holds for all its operations: shared rather
+    /// than copied where the type allows, as the same few names come back
+    /// in every operation.
+    fn from_shared(text: &Arc<str>) -> Option<Self> {
+        Self::from_text(text)
+    }
+}
+
+impl OpName for String {
+    fn from_text(text: &str) -> Option<Self> {
+        Some(text.to_owned())
+    }
+}
+
+/// `module.local`, both parts non-empty, no further dot.
+fn is_qualified(text: &str) -> bool {
+    text.split_once('.').is_some_and(|(module, local)| !module.is_empty() && !local.is_empty() && !local.contains('.'))
+}
+
 macro_rules! qualified_name {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -24,8 +49,7 @@ macro_rules! qualified_name {
 
             /// Parses `module.local`; both parts must be non-empty.
             pub fn parse(text: &str) -> Option<Self> {
-                let (module, local) = text.split_once('.')?;
-                (!module.is_empty() && !local.is_empty() && !local.contains('.')).then(|| $name(text.into()))
+                is_qualified(text).then(|| $name(text.into()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -38,6 +62,16 @@ macro_rules! qualified_name {
 
             pub fn local(&self) -> &str {
                 self.0.split_once('.').map_or("", |(_, local)| local)
+            }
+        }
+
+        impl OpName for $name {
+            fn from_text(text: &str) -> Option<Self> {
+                Self::parse(text)
+            }
+
+            fn from_shared(text: &Arc<str>) -> Option<Self> {
+                is_qualified(text).then(|| $name(text.clone()))
             }
         }
 

@@ -10,7 +10,7 @@ use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
 use crate::ids::{EdgeId, EntityId, OpId, WorkspaceId};
-use crate::names::{EdgeType, FieldKey, TableId};
+use crate::names::{EdgeType, FieldKey, OpName, TableId};
 use crate::value::{Number, Value};
 
 /// One operation of a bundle. Author, workspace and module versions are the
@@ -356,8 +356,8 @@ pub(crate) trait PayloadReader<'a> {
     const MIN_ID_BYTES: usize;
     fn input(&mut self) -> &mut Decoder<'a>;
     fn id(&mut self, what: &'static str) -> Result<[u8; 16], DecodeError>;
-    /// Reads a name and makes it a `T`; `None` from `parse` is an error naming `what`.
-    fn name<T>(&mut self, what: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, DecodeError>;
+    /// Reads a name as a `T`; one that is not a valid `T` is an error naming `what`.
+    fn name<T: OpName>(&mut self, what: &'static str) -> Result<T, DecodeError>;
 }
 
 impl<'a> PayloadReader<'a> for Decoder<'a> {
@@ -371,9 +371,9 @@ impl<'a> PayloadReader<'a> for Decoder<'a> {
         self.fixed(what)
     }
 
-    fn name<T>(&mut self, what: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, DecodeError> {
+    fn name<T: OpName>(&mut self, what: &'static str) -> Result<T, DecodeError> {
         let offset = self.position();
-        parse(self.str(what)?).ok_or(DecodeError { offset, what })
+        T::from_text(self.str(what)?).ok_or(DecodeError { offset, what })
     }
 }
 
@@ -606,11 +606,11 @@ pub(crate) fn decode_payload<'a>(r: &mut impl PayloadReader<'a>) -> Result<OpPay
         },
         tag::CREATE_EDGE => {
             let edge = decode_edge(r)?;
-            let edge_type = r.name("an edge type", EdgeType::parse)?;
+            let edge_type = r.name::<EdgeType>("an edge type")?;
             let (source, target) = (decode_entity(r)?, decode_entity(r)?);
             let count = r.input().length(1 + MIN_ENCODED_VALUE, "a list of values")?;
             let properties = (0..count)
-                .map(|_| Ok((r.name("a property name", |name| Some(name.to_owned()))?, decode_value(r.input())?)))
+                .map(|_| Ok((r.name::<String>("a property name")?, decode_value(r.input())?)))
                 .collect::<Result<_, DecodeError>>()?;
             OpPayload::CreateEdge { edge, edge_type, source, target, properties }
         }
@@ -618,7 +618,7 @@ pub(crate) fn decode_payload<'a>(r: &mut impl PayloadReader<'a>) -> Result<OpPay
         tag::RESTORE_EDGE => OpPayload::RestoreEdge { edge: decode_edge(r)? },
         tag::SET_EDGE_PROPERTY => OpPayload::SetEdgeProperty {
             edge: decode_edge(r)?,
-            property: r.name("a property name", |name| Some(name.to_owned()))?,
+            property: r.name::<String>("a property name")?,
             value: decode_option(r.input(), decode_value)?,
             replaces: decode_ids(r, OpId::from_bytes)?,
         },
@@ -773,9 +773,9 @@ fn decode_edge<'a>(r: &mut impl PayloadReader<'a>) -> Result<EdgeId, DecodeError
 }
 
 fn decode_table<'a>(r: &mut impl PayloadReader<'a>) -> Result<TableId, DecodeError> {
-    r.name("a table name (module.table)", TableId::parse)
+    r.name("a table name (module.table)")
 }
 
 fn decode_field_key<'a>(r: &mut impl PayloadReader<'a>) -> Result<FieldKey, DecodeError> {
-    r.name("a field name (module.field)", FieldKey::parse)
+    r.name("a field name (module.field)")
 }

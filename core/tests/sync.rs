@@ -364,6 +364,31 @@ fn a_near_simultaneous_edit_of_another_field_raises_awareness() {
 }
 
 #[test]
+fn an_edit_of_a_record_changed_here_more_than_a_second_before_raises_no_awareness() {
+    let mut room = Room::new(2);
+    room.link(0, 1);
+    room.edit(0, "Gertrude");
+    room.run();
+    let contacts = TableId::new("contacts", "contacts");
+    let record = room.devices[1].workspace.state().records(&contacts)[0];
+    let start = room.now + 100;
+    // This device's own edits, 1.5 s before and after the colleague's.
+    let mine = |room: &mut Room, field: &str, at: u64| {
+        let mut change = room.devices[1].workspace.change(at, &mut room.entropy);
+        change.set_field(record, &contacts, field, Value::String("mine".into())).unwrap();
+        change.commit().unwrap();
+    };
+    mine(&mut room, "phone", start);
+    let mut change = room.devices[0].workspace.change(start + 1_500, &mut room.entropy);
+    change.set_field(record, &contacts, "email", Value::String("queen@example.org".into())).unwrap();
+    let from_jane = change.commit().unwrap();
+    mine(&mut room, "department", start + 3_000);
+    let report = room.devices[1].workspace.receive(vec![from_jane], start + 3_100);
+    assert_eq!(report.applied.len(), 1);
+    assert!(report.awareness.is_empty(), "{:?}", report.awareness);
+}
+
+#[test]
 fn a_peer_deriving_another_state_from_the_same_operations_raises_a_diagnostic() {
     let mut room = Room::new(2);
     room.link(0, 1);

@@ -18,6 +18,7 @@ pub use snapshot::{SnapshotDecoder, SnapshotEncoder};
 pub use state_hash::StateHasher;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
 
 use crate::bundle::Hash;
 use crate::hlc::Hlc;
@@ -709,6 +710,25 @@ impl State {
             }
         }
         keys.into_iter().collect()
+    }
+
+    /// Whether `actor` changed the record, or one merged into it, at a wall
+    /// time in `walls`: read from its touches alone, a quick test before
+    /// anything that reads its fields.
+    pub fn touched_by_within(&self, entity: EntityId, actor: ActorId, walls: RangeInclusive<u64>) -> bool {
+        let survivor = self.resolve(entity);
+        self.merge_class(survivor).any(|member| {
+            self.entities.get(&member).is_some_and(|record| {
+                // Newest first, and no further back than the range: touches
+                // are ordered by HLC, which orders by wall time first.
+                record
+                    .touched_by
+                    .iter()
+                    .rev()
+                    .take_while(|(hlc, ..)| hlc.wall() >= *walls.start())
+                    .any(|(hlc, _, by)| *by == actor && walls.contains(&hlc.wall()))
+            })
+        })
     }
 
     /// Operations after `since` (canonical position) by actors other than

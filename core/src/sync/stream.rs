@@ -17,6 +17,8 @@
 //! transports keep. Part 0 starts with empty tables, so a one-part stream
 //! (a live edit) reads alone.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use crate::bundle::{ArrivedBundle, BUNDLE_FORMAT, Bundle, BundleHeader, Hash};
@@ -24,6 +26,7 @@ use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::{ActorId, SIGNATURE_LEN, Signature};
 use crate::ids::{OpId, WorkspaceId};
+use crate::names::OpName;
 use crate::op::{Operation, PayloadReader, PayloadWriter, decode_payload, encode_payload};
 
 /// Bits of a bundle's flag byte.
@@ -65,7 +68,8 @@ pub struct StreamReader {
     position: Option<(u32, u32)>,
     actors: Vec<ActorId>,
     ids: Vec<[u8; 16]>,
-    names: Vec<String>,
+    /// Shared: the names that operations keep are copies of these.
+    names: Vec<Arc<str>>,
     last_wall: u64,
 }
 
@@ -553,7 +557,7 @@ impl StreamReader {
     }
 
     fn name(&mut self, input: &mut Decoder<'_>, what: &'static str) -> Result<String, DecodeError> {
-        self.with_name(input, what, str::to_owned)
+        self.with_name(input, what, |name| name.to_string())
     }
 
     /// `read` of a name, looked at where the table holds it: most names of a
@@ -563,12 +567,12 @@ impl StreamReader {
         &mut self,
         input: &mut Decoder<'_>,
         what: &'static str,
-        read: impl FnOnce(&str) -> T,
+        read: impl FnOnce(&Arc<str>) -> T,
     ) -> Result<T, DecodeError> {
         let offset = input.position();
         let index = match input.varint(what)? {
             0 => {
-                self.names.push(input.str(what)?.to_owned());
+                self.names.push(input.str(what)?.into());
                 self.names.len() - 1
             }
             back => usize::try_from(back)
@@ -599,9 +603,9 @@ impl<'a> PayloadReader<'a> for OpReader<'_, 'a> {
         dereference(self.input, &mut self.stream.ids, what, |input| read_new_id(input, wall))
     }
 
-    fn name<T>(&mut self, what: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, DecodeError> {
+    fn name<T: OpName>(&mut self, what: &'static str) -> Result<T, DecodeError> {
         let offset = self.input.position();
-        self.stream.with_name(self.input, what, parse)?.ok_or(DecodeError { offset, what })
+        self.stream.with_name(self.input, what, T::from_shared)?.ok_or(DecodeError { offset, what })
     }
 }
 

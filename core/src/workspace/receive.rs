@@ -308,6 +308,16 @@ impl Workspace {
             return None;
         }
         let me = self.actor();
+        let wall = op.hlc.wall();
+        // Most received writes land on records this device did not just
+        // change; a catch-up would otherwise read every field of each.
+        if !self.state.touched_by_within(
+            *entity,
+            me,
+            wall.saturating_sub(AWARENESS_WINDOW_MS)..=wall + AWARENESS_WINDOW_MS,
+        ) {
+            return None;
+        }
         let their_group = self.state.field_group(field);
         let my_field =
             self.state.written_fields(*entity).into_iter().filter(|key| !their_group.contains(key)).find(|key| {

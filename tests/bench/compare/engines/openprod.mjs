@@ -16,6 +16,9 @@ function* messagesOf(transfer) {
 
 export function createEngine(_recordIds, wasm) {
   const bench = new wasm.OpenprodBench();
+  // Fields are read by their place, looked up once (as the app's views
+  // hold a field's key), not by name on every read.
+  const fieldIndex = new Map(FIELDS.map((field) => [field, wasm.field_index(field)]));
   return {
     write: (record, field, value) => bench.write(record, field, value),
     encodeAll: () => bench.encode_log(),
@@ -27,13 +30,13 @@ export function createEngine(_recordIds, wasm) {
     readAll() {
       let length = 0;
       for (let record = 0; record < RECORDS; record++) {
-        for (const field of FIELDS) length += bench.read(record, field).length;
+        for (const field of FIELDS) length += bench.read(record, fieldIndex.get(field)).length;
       }
       return length;
     },
     liveUpdate: (record, field, value) => bench.live_update(record, field, value),
     applyLive: (message) => bench.receive(message),
-    read: (record, field) => bench.read(record, field),
+    read: (record, field) => bench.read(record, fieldIndex.get(field)),
     save: () => bench.save(),
     loadAndRead: (bytes, record, field) => bench.load_and_read(bytes, record, field),
     loadFully: (bytes) => bench.load_fully(bytes),

@@ -161,9 +161,9 @@ impl Bench {
         encode_bundles(&[bundle], 0)
     }
 
-    /// A field of the replica.
-    pub fn read(&self, record: usize, field: &str) -> String {
-        read_text(self.replica().state(), self.records[record], self.field_key(field))
+    /// A field of the replica, named by its place in [`FIELDS`] (see [`field_index`]).
+    pub fn read(&self, record: usize, field: usize) -> String {
+        read_text(self.replica().state(), self.records[record], &self.field_keys[field])
     }
 
     /// What the app stores for the replica: its snapshot and its log (as
@@ -211,13 +211,19 @@ impl Bench {
     }
 
     fn field_key(&self, field: &str) -> &FieldKey {
-        let index = FIELDS.iter().position(|name| *name == field).expect("one of FIELDS");
-        &self.field_keys[index]
+        &self.field_keys[field_index(field)]
     }
 
     fn replica(&self) -> &Workspace {
         self.replica.as_ref().expect("begin_catch_up came first")
     }
+}
+
+/// Where `field` is in [`FIELDS`]. Readers name a field by it, looked up
+/// once, as the app's views hold a field's key made once; not by its name
+/// on every read.
+pub fn field_index(field: &str) -> usize {
+    FIELDS.iter().position(|name| *name == field).expect("one of FIELDS")
 }
 
 fn replica_identity() -> Identity {

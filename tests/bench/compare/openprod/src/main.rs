@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use openprod_compare::{
-    BULK_WRITES, Bench, FIELDS, LIVE_UPDATES, RECORDS, bulk_write, live_heap_bytes, live_write, messages,
+    BULK_WRITES, Bench, FIELDS, LIVE_UPDATES, RECORDS, bulk_write, field_index, live_heap_bytes, live_write, messages,
 };
 
 fn main() {
@@ -37,7 +37,7 @@ fn main() {
     let started = Instant::now();
     let mut read_length = 0;
     for record_index in 0..RECORDS {
-        for field in FIELDS {
+        for field in 0..FIELDS.len() {
             read_length += bench.read(record_index, field).len();
         }
     }
@@ -53,7 +53,7 @@ fn main() {
     let started = Instant::now();
     let value = bench.load_and_read(&saved, record_index, field);
     put("w4_load_read_ms", ms(started));
-    assert_eq!(value, bench.read(record_index, field));
+    assert_eq!(value, bench.read(record_index, field_index(field)));
     let started = Instant::now();
     bench.load_fully(&saved);
     put("w4_load_full_ms", ms(started));
@@ -64,7 +64,7 @@ fn main() {
         let started = Instant::now();
         let message = bench.live_update(record_index, field, &value);
         bench.receive(&message);
-        let seen = bench.read(record_index, field);
+        let seen = bench.read(record_index, field_index(field));
         latencies.push(ms(started));
         assert_eq!(seen, value);
     }

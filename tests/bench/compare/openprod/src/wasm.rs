@@ -38,7 +38,8 @@ impl OpenprodBench {
         self.0.live_update(record, field, value)
     }
 
-    pub fn read(&self, record: usize, field: &str) -> String {
+    /// `field`: from [`field_index`].
+    pub fn read(&self, record: usize, field: usize) -> String {
         self.0.read(record, field)
     }
 
@@ -53,6 +54,11 @@ impl OpenprodBench {
     pub fn load_fully(&self, saved: &[u8]) -> usize {
         self.0.load_fully(saved)
     }
+}
+
+#[wasm_bindgen]
+pub fn field_index(field: &str) -> usize {
+    crate::field_index(field)
 }
 
 #[wasm_bindgen]
