@@ -2,10 +2,11 @@
 
 use std::collections::VecDeque;
 
+use openprod_core::bundle::Bundle;
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
-use openprod_core::ids::WorkspaceId;
+use openprod_core::ids::{EntityId, WorkspaceId};
 use openprod_core::log::VersionVector;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::store::{MemoryStore, Store};
@@ -340,22 +341,30 @@ fn messages_round_trip_and_hostile_frames_are_refused_without_panicking() {
     }
 }
 
-#[test]
-fn a_near_simultaneous_edit_of_another_field_raises_awareness() {
+/// Two linked devices that both hold one record, Gertrude's.
+fn two_devices_with_one_record() -> (Room, EntityId) {
     let mut room = Room::new(2);
     room.link(0, 1);
     room.edit(0, "Gertrude");
     room.run();
-    let contacts = TableId::new("contacts", "contacts");
-    let record = room.devices[1].workspace.state().records(&contacts)[0];
+    let record = room.devices[1].workspace.state().records(&TableId::new("contacts", "contacts"))[0];
+    (room, record)
+}
+
+/// Device `device` writes `text` into `field` of `record` at `at`.
+fn write_at(room: &mut Room, device: usize, record: EntityId, field: &str, text: &str, at: u64) -> Bundle {
+    let mut change = room.devices[device].workspace.change(at, &mut room.entropy);
+    change.set_field(record, &TableId::new("contacts", "contacts"), field, Value::String(text.into())).unwrap();
+    change.commit().unwrap()
+}
+
+#[test]
+fn a_near_simultaneous_edit_of_another_field_raises_awareness() {
+    let (mut room, record) = two_devices_with_one_record();
     // Both edit the same record within a second, different fields.
     let now = room.now + 100;
-    let mut change = room.devices[0].workspace.change(now, &mut room.entropy);
-    change.set_field(record, &contacts, "email", Value::String("queen@example.org".into())).unwrap();
-    let from_jane = change.commit().unwrap();
-    let mut change = room.devices[1].workspace.change(now + 300, &mut room.entropy);
-    change.set_field(record, &contacts, "phone", Value::String("555-0101".into())).unwrap();
-    change.commit().unwrap();
+    let from_jane = write_at(&mut room, 0, record, "email", "queen@example.org", now);
+    write_at(&mut room, 1, record, "phone", "555-0101", now + 300);
     let report = room.devices[1].workspace.receive(vec![from_jane], now + 400);
     assert_eq!(report.awareness.len(), 1);
     assert_eq!(report.awareness[0].their_field, FieldKey::new("contacts", "email"));
@@ -364,25 +373,13 @@ fn a_near_simultaneous_edit_of_another_field_raises_awareness() {
 }
 
 #[test]
-fn an_edit_of_a_record_changed_here_more_than_a_second_before_raises_no_awareness() {
-    let mut room = Room::new(2);
-    room.link(0, 1);
-    room.edit(0, "Gertrude");
-    room.run();
-    let contacts = TableId::new("contacts", "contacts");
-    let record = room.devices[1].workspace.state().records(&contacts)[0];
-    let start = room.now + 100;
+fn an_edit_of_a_record_changed_here_more_than_a_second_before_or_after_raises_no_awareness() {
+    let (mut room, record) = two_devices_with_one_record();
     // This device's own edits, 1.5 s before and after the colleague's.
-    let mine = |room: &mut Room, field: &str, at: u64| {
-        let mut change = room.devices[1].workspace.change(at, &mut room.entropy);
-        change.set_field(record, &contacts, field, Value::String("mine".into())).unwrap();
-        change.commit().unwrap();
-    };
-    mine(&mut room, "phone", start);
-    let mut change = room.devices[0].workspace.change(start + 1_500, &mut room.entropy);
-    change.set_field(record, &contacts, "email", Value::String("queen@example.org".into())).unwrap();
-    let from_jane = change.commit().unwrap();
-    mine(&mut room, "department", start + 3_000);
+    let start = room.now + 100;
+    write_at(&mut room, 1, record, "phone", "mine", start);
+    let from_jane = write_at(&mut room, 0, record, "email", "queen@example.org", start + 1_500);
+    write_at(&mut room, 1, record, "department", "mine", start + 3_000);
     let report = room.devices[1].workspace.receive(vec![from_jane], start + 3_100);
     assert_eq!(report.applied.len(), 1);
     assert!(report.awareness.is_empty(), "{:?}", report.awareness);
