@@ -967,7 +967,11 @@ fn observe(state: &State, records: &[EntityId], edges: &[EdgeId]) -> String {
             state.edges_of(entity).iter().map(|edge| edge.id).collect::<Vec<_>>(),
         );
         for field in state.written_fields(entity) {
-            let _ = writeln!(out, "  {field} = {}", show(&state.field(entity, &field)));
+            let read = state.field(entity, &field);
+            // The borrowing read shows the same as the full one, whatever
+            // merges, mappings and resolutions are in play.
+            assert_eq!(state.shown_value(entity, &field).as_deref(), read.value.as_ref(), "{entity} {field}");
+            let _ = writeln!(out, "  {field} = {}", show(&read));
             let _ = writeln!(out, "  {field} unmapped = {}", show(&state.field_unmapped(entity, &field)));
             let _ = writeln!(out, "  {field} conflict = {:?}", state.conflict(entity, &field));
         }

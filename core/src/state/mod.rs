@@ -17,6 +17,7 @@ pub use access::{AccessKey, ForkRecord, KeyRefusal};
 pub use snapshot::{SnapshotDecoder, SnapshotEncoder};
 pub use state_hash::StateHasher;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 
@@ -644,6 +645,23 @@ impl State {
         }
         let history = self.field_history(survivor, field);
         FieldValue::from_writes(history, |op| self.replaced_in_class(survivor, op))
+    }
+
+    /// What the field shows, as [`FieldValue::value`], borrowed from the
+    /// state where it can be: most fields are one register without
+    /// resolutions, whose last live write is shown. Reading a whole table
+    /// this way copies no value.
+    pub fn shown_value(&self, entity: EntityId, field: &FieldKey) -> Option<Cow<'_, Value>> {
+        let survivor = self.resolve(entity);
+        if !self.absorbed_by.contains_key(&survivor) && !self.mapping_of_field.contains_key(field) {
+            let record = self.entities.get(&survivor)?;
+            let register = record.fields.get(field)?;
+            if register.writes().iter().all(|write| write.resolution.is_none()) {
+                let mut live = register.writes().iter().filter(|write| !record.replaced.contains(&write.stamp.op));
+                return live.next_back()?.value.as_ref().map(Cow::Borrowed);
+            }
+        }
+        self.field(entity, field).value.map(Cow::Owned)
     }
 
     fn replaced_in_class(&self, survivor: EntityId, op: OpId) -> bool {

@@ -161,9 +161,15 @@ impl Bench {
         encode_bundles(&[bundle], 0)
     }
 
-    /// A field of the replica, named by its place in [`FIELDS`] (see [`field_index`]).
+    /// A field of the replica, named by its place in [`FIELDS`] (see
+    /// [`field_index`]), handed to `read` where the state holds it.
+    pub fn read_with<R>(&self, record: usize, field: usize, read: impl FnOnce(&str) -> R) -> R {
+        with_text(self.replica().state(), self.records[record], &self.field_keys[field], read)
+    }
+
+    /// A field of the replica, copied.
     pub fn read(&self, record: usize, field: usize) -> String {
-        read_text(self.replica().state(), self.records[record], &self.field_keys[field])
+        self.read_with(record, field, str::to_owned)
     }
 
     /// What the app stores for the replica: its snapshot and its log (as
@@ -183,7 +189,7 @@ impl Bench {
     /// snapshot, then read. The stored log is not read yet.
     pub fn load_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
         let (opening, _) = self.start_opening(saved);
-        read_text(opening.workspace().state(), self.records[record], self.field_key(field))
+        with_text(opening.workspace().state(), self.records[record], self.field_key(field), str::to_owned)
     }
 
     /// Reopening to the point where the workspace is editable: the snapshot,
@@ -241,9 +247,9 @@ pub fn messages(transfer: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-fn read_text(state: &State, record: EntityId, key: &FieldKey) -> String {
-    match state.field(record, key).value {
-        Some(Value::String(text)) => text,
+fn with_text<R>(state: &State, record: EntityId, key: &FieldKey, read: impl FnOnce(&str) -> R) -> R {
+    match state.shown_value(record, key).as_deref() {
+        Some(Value::String(text)) => read(text),
         other => panic!("expected a text value, found {other:?}"),
     }
 }

@@ -2,6 +2,7 @@
 //! which times each call as it times Yjs and Automerge. Bytes cross the
 //! JavaScript boundary as the app's would: copied in and out of wasm memory.
 
+use js_sys::JsString;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::Bench;
@@ -38,9 +39,10 @@ impl OpenprodBench {
         self.0.live_update(record, field, value)
     }
 
-    /// `field`: from [`field_index`].
-    pub fn read(&self, record: usize, field: usize) -> String {
-        self.0.read(record, field)
+    /// `field`: from [`field_index`]. Made a JS string from the text where
+    /// the state holds it.
+    pub fn read(&self, record: usize, field: usize) -> JsString {
+        self.0.read_with(record, field, |text| JsString::from(text))
     }
 
     pub fn save(&self) -> Vec<u8> {
