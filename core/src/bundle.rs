@@ -294,7 +294,7 @@ impl Bundle {
         Hash::of_encoding(|out| {
             self.header.encode(out);
             if self.header.hash_covers_signature() {
-                out.fixed(&self.signature.map_or([0; SIGNATURE_LEN], |signature| signature.to_bytes()));
+                out.fixed(&self.signature.as_ref().map_or([0; SIGNATURE_LEN], Signature::to_bytes));
             }
         })
     }
@@ -321,7 +321,7 @@ impl Bundle {
         self.header.encode(out);
         match (self.header.hash_covers_signature(), &self.signature) {
             (true, signature) => {
-                out.fixed(&signature.map_or([0; SIGNATURE_LEN], |signature| signature.to_bytes()));
+                out.fixed(&signature.as_ref().map_or([0; SIGNATURE_LEN], Signature::to_bytes));
             }
             (false, Some(signature)) => {
                 out.u8(1).fixed(&signature.to_bytes());
@@ -522,11 +522,11 @@ pub fn prove_run<B: RunMember>(
 fn first_bad_signature<B: RunMember>(run: &[B], signed: &[usize]) -> Option<(usize, VerifyError)> {
     let bundle = |index: &usize| run[*index].bundle();
     let messages: Vec<Vec<u8>> = signed.iter().map(|index| bundle(index).header.encoded()).collect();
-    let batch: Vec<(ActorId, &[u8], Signature)> = signed
+    let batch: Vec<(ActorId, &[u8], &Signature)> = signed
         .iter()
         .zip(&messages)
         .filter_map(|(index, message)| {
-            Some((bundle(index).header.author, message.as_slice(), bundle(index).signature?))
+            Some((bundle(index).header.author, message.as_slice(), bundle(index).signature.as_ref()?))
         })
         .collect();
     if crate::identity::verify_batch(&batch).is_ok() {

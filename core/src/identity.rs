@@ -25,7 +25,7 @@ impl Identity {
     }
 
     pub fn sign(&self, message: &[u8]) -> Signature {
-        Signature(self.signing_key.sign(message).to_bytes())
+        Signature::from_bytes(self.signing_key.sign(message).to_bytes())
     }
 
     /// The secret key, for the driver to store. Handle with care.
@@ -89,7 +89,7 @@ impl fmt::Debug for ActorId {
 
 /// Checks many signatures at once, about twice as fast as one by one. A
 /// failure says only that at least one is bad; the caller re-checks singly.
-pub fn verify_batch(items: &[(ActorId, &[u8], Signature)]) -> Result<(), IdentityError> {
+pub fn verify_batch(items: &[(ActorId, &[u8], &Signature)]) -> Result<(), IdentityError> {
     // A batch of one costs a third more than a single check, which has a
     // table for the base point; a catch-up's part usually carries just one.
     if let [(actor, message, signature)] = items {
@@ -105,17 +105,19 @@ pub fn verify_batch(items: &[(ActorId, &[u8], Signature)]) -> Result<(), Identit
     ed25519_dalek::verify_batch(&messages, &signatures, &keys).map_err(|_| IdentityError::BadSignature)
 }
 
-/// An Ed25519 signature.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Signature([u8; SIGNATURE_LEN]);
+/// An Ed25519 signature. Boxed: a bundle holds `Option<Signature>`, which is
+/// then one pointer, not 65 bytes, and most bundles a device holds carry
+/// none (a later signed bundle of their chain vouches for them).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Signature(Box<[u8; SIGNATURE_LEN]>);
 
 impl Signature {
     pub fn from_bytes(bytes: [u8; SIGNATURE_LEN]) -> Self {
-        Signature(bytes)
+        Signature(Box::new(bytes))
     }
 
     pub fn to_bytes(&self) -> [u8; SIGNATURE_LEN] {
-        self.0
+        *self.0
     }
 }
 

@@ -193,7 +193,7 @@ fn a_bundle_encodes_as_header_then_signature_then_operations() {
     expected_header.extend_from_slice(&Hash::of(&bundle.ops[0].encoded()).0);
     assert_eq!(header.encoded(), expected_header);
 
-    let signature = bundle.signature.expect("signed by its author").to_bytes().to_vec();
+    let signature = bundle.signature.as_ref().expect("signed by its author").to_bytes().to_vec();
     let expected = [expected_header.clone(), vec![1], signature, bundle.ops[0].encoded()].concat();
     assert_eq!(bundle.encoded(), expected);
     // Without its signature (vouched for by a later bundle): a 0 marker.
@@ -472,7 +472,7 @@ fn verify_refuses_a_signature_by_another_key() {
     forged.signature = Some(forged_signature(&forged));
     assert_eq!(forged.verify(workspace()), Err(VerifyError::BadSignature { seq: 4 }));
     // The signature of another bundle of the same author does not fit either.
-    forged.signature = jane_run()[2].signature;
+    forged.signature = jane_run()[2].signature.clone();
     assert_eq!(forged.verify(workspace()), Err(VerifyError::BadSignature { seq: 4 }));
 }
 

@@ -178,7 +178,7 @@ impl StreamWriter {
     ) {
         let header = &bundle.header;
         // Format 1 hashes cover the signature: then it always travels.
-        let signature = bundle.signature.filter(|_| !vouched_later || header.hash_covers_signature());
+        let signature = bundle.signature.as_ref().filter(|_| !vouched_later || header.hash_covers_signature());
         let clock_derived = bundle.ops.iter().map(|op| op.hlc).max() == Some(header.hlc);
         // A log's bundles passed this very check when they were appended.
         let hashes_derived = self.from_log

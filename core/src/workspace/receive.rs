@@ -239,7 +239,7 @@ impl Workspace {
     /// (a forked chain only if its author really signed it; otherwise a forged copy).
     fn take_copy_of_held(&mut self, bundle: Bundle, report: &mut ReceiveReport) {
         match self.log.check(&bundle) {
-            Ok(_) => match self.log.get(&bundle.header.author, bundle.header.seq).map(|held| held.signature) {
+            Ok(_) => match self.log.get(&bundle.header.author, bundle.header.seq).map(|held| held.signature.clone()) {
                 // A signature other than the one held (if any) must hold too:
                 // a relay that damages signatures is reported.
                 Some(held) if bundle.signature.is_some() && bundle.signature != held => {

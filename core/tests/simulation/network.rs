@@ -390,7 +390,7 @@ impl Sim {
                 }
                 1 => {
                     // Only a signature that travels can be forged.
-                    let Some(signature) = bundle.signature else { continue };
+                    let Some(signature) = &bundle.signature else { continue };
                     let mut signature = signature.to_bytes();
                     signature[7] ^= 0x40;
                     bundle.signature = Some(openprod_core::identity::Signature::from_bytes(signature));
@@ -419,6 +419,7 @@ impl Sim {
         self.forged_contents.contains(&digest)
             || bundle
                 .signature
+                .as_ref()
                 .is_some_and(|signature| self.forged_signatures.contains(&(digest, signature.to_bytes())))
     }
 
@@ -516,7 +517,8 @@ impl Sim {
                     let forgers: Vec<usize> =
                         self.peers.iter().enumerate().filter(|(_, p)| p.forger).map(|(i, _)| i).collect();
                     eprintln!("author peer {author:?}, forgers {forgers:?}");
-                    let signature = |bundle: &Bundle| bundle.signature.map(|signature| hex(&signature.to_bytes()));
+                    let signature =
+                        |bundle: &Bundle| bundle.signature.as_ref().map(|signature| hex(&signature.to_bytes()));
                     eprintln!("HELD sig {:?} digest {:?}", held.map(signature), held.map(|b| b.digest()));
                     eprintln!("QUAR sig {:?} digest {:?}", signature(&wrong.bundle), wrong.bundle.digest());
                     let author_copy = author.and_then(|a| self.peers[a].workspace.log().get(&wrong.author, wrong.seq));

@@ -321,7 +321,7 @@ fn from_a_peer_every_signature_counts_and_a_run_needs_one_at_its_end() {
     assert_eq!(alone.refused[0].reason, Refusal::Invalid(VerifyError::Unvouched { seq: 3 }));
     // A damaged signature in the middle of a run is a forgery, from a peer.
     let mut damaged = created.clone();
-    damaged.signature = edited.signature;
+    damaged.signature = edited.signature.clone();
     let forged = show.devices[ALEX].receive(vec![damaged.clone(), edited.clone()], now);
     assert!(forged.applied.is_empty());
     assert_eq!(forged.refused[0].reason, Refusal::Invalid(VerifyError::BadSignature { seq: 3 }));
