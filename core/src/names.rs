@@ -117,4 +117,16 @@ mod tests {
             assert_eq!(TableId::parse(bad), None, "{bad}");
         }
     }
+
+    #[test]
+    fn a_name_read_from_shared_text_validates_alike_and_shares_the_text() {
+        for text in ["contacts.email", "contacts", ".email", "contacts.", "a.b.c"] {
+            let shared: Arc<str> = text.into();
+            assert_eq!(FieldKey::from_shared(&shared), FieldKey::from_text(text), "{text}");
+        }
+        let shared: Arc<str> = "contacts.email".into();
+        let key = FieldKey::from_shared(&shared).expect("a qualified name");
+        assert!(Arc::ptr_eq(&key.0, &shared), "the key holds the stream's text, not a copy");
+        assert_eq!(String::from_shared(&shared).as_deref(), Some("contacts.email"));
+    }
 }
