@@ -495,7 +495,7 @@ pub fn prove_run<B: RunMember>(
         Signatures::Every => {
             let bad = first_bad_signature(run, &signed);
             let before_bad = bad.as_ref().map_or(linked, |(index, _)| *index);
-            (signed.iter().copied().filter(|index| *index < before_bad).last(), bad)
+            (signed.iter().copied().rev().find(|index| *index < before_bad), bad)
         }
         Signatures::Newest => {
             // Newest first: the first that holds proves everything before

@@ -24,8 +24,8 @@ use openprod_core::log::{Appended, OpLog};
 use openprod_core::names::FieldKey;
 use openprod_core::op::{OpPayload, Operation};
 use openprod_core::sync::{
-    BundlePart, Message, PROTOCOL_VERSION, StreamReader, StreamWriter, SyncConfig, decode_bundles, encode_bundles,
-    stream_parts, stream_parts_from_log, vouched_runs,
+    BundlePart, LogStream, Message, PROTOCOL_VERSION, StreamReader, StreamWriter, SyncConfig, decode_bundles,
+    encode_bundles, stream_parts, vouched_runs,
 };
 
 /// What `reader` reads of `part`, as plain bundles, after checking what it
@@ -799,10 +799,41 @@ fn a_log_streams_the_same_parts_without_hashing_its_checked_bundles_again() {
     let vouched = vouched_runs(log.bundles());
     assert_eq!(vouched.len(), crew_catch_up().len());
     for batch_size in [1, 7, 512] {
-        assert_eq!(
-            stream_parts_from_log(workspace(), &vouched, 3, batch_size),
-            stream_parts(workspace(), &vouched, 3, batch_size),
-            "{batch_size} bundles a part"
-        );
+        let mut stream = LogStream::new(3);
+        stream.push(&vouched);
+        let parts: Vec<BundlePart> = std::iter::from_fn(|| stream.next_part(&log, workspace(), batch_size)).collect();
+        assert!(stream.is_done());
+        assert_eq!(parts, stream_parts(workspace(), &vouched, 3, batch_size), "{batch_size} bundles a part");
     }
+}
+
+#[test]
+fn bundles_queued_while_a_log_stream_is_under_way_follow_in_the_same_stream() {
+    let mut log = OpLog::new();
+    let jane = chain("jane", workspace(), 100);
+    let kim = chain("kim", workspace(), 50);
+    for bundle in jane.iter().chain(&kim) {
+        assert_eq!(log.append(bundle.clone()), Ok(Appended::New));
+    }
+    let mut stream = LogStream::new(9);
+    stream.push(&jane[..60].iter().collect::<Vec<_>>());
+    let first = stream.next_part(&log, workspace(), 512).expect("a first part");
+    assert_eq!((first.count, first.remaining), (32, 28), "the first part is small; the rest of Jane's 60 remain");
+    // Meanwhile Jane's later bundles and Kim's arrive; the stream takes them on.
+    stream.push(&jane[60..].iter().chain(&kim).collect::<Vec<_>>());
+    let rest: Vec<BundlePart> = std::iter::from_fn(|| stream.next_part(&log, workspace(), 512)).collect();
+    assert_eq!(
+        rest.iter().map(|part| (part.part, part.count, part.remaining)).collect::<Vec<_>>(),
+        [(1, 64, 54), (2, 54, 0)]
+    );
+    let mut reader = StreamReader::default();
+    let mut arrived = Vec::new();
+    for part in std::iter::once(&first).chain(&rest) {
+        assert_eq!(part.stream, 9);
+        arrived.extend(read(&mut reader, part).expect("one stream, read in order"));
+    }
+    let sent: Vec<&Bundle> = jane.iter().chain(&kim).collect();
+    assert_eq!(arrived.len(), sent.len());
+    assert!(arrived.iter().zip(sent).all(|(arrived, sent)| arrived.same_contents(sent)), "every bundle, in order");
+    assert_eq!(stream.next_part(&log, workspace(), 512), None, "nothing is left to send");
 }

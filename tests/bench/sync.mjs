@@ -2,7 +2,7 @@
 // isolated browser contexts on loopback, data channel between them:
 //   - a newly joined peer catching up on a 100,000-op workspace: transfer,
 //     verify, persist and materialize, until its log equals the sender's and
-//     everything is saved; with the longest main-thread task on the joiner;
+//     everything is saved; with the longest main-thread task on either device;
 //   - a live edit on one peer becoming visible on the other, p50/p99.
 // Run by scripts/bench-browser.sh, which builds the app and the fixture.
 // OPENPROD_CHROMIUM_ARGS adds Chromium flags, space-separated: with
@@ -75,7 +75,7 @@ try {
   b.setDefaultTimeout(300_000);
   await b.goto(relay.url);
   await finishFirstRun(b, "Assistant");
-  await b.evaluate(() => (window.__longTasks = []));
+  for (const page of [a, b]) await page.evaluate(() => (window.__longTasks = []));
   const profile = await startProfile(b, "catch-up on the joining device", "openprod sync frame");
   const started = Date.now();
   await b.goto(link);
@@ -95,6 +95,8 @@ try {
     ms: catchUpMs,
     opsPerSecond: Math.round(100_000 / (catchUpMs / 1000)),
     longestTaskMs: await b.evaluate(() => Math.max(0, ...window.__longTasks)),
+    // The device serving the catch-up must stay responsive too.
+    senderLongestTaskMs: await a.evaluate(() => Math.max(0, ...window.__longTasks)),
     // What the long tasks were made of, measured by the app itself.
     longestSyncFrameMs: await b.evaluate(() =>
       Math.max(0, ...performance.getEntriesByName("openprod sync frame").map((entry) => entry.duration)),
@@ -157,7 +159,7 @@ console.log("\nPeer-to-peer benchmarks (headless Chromium, two devices on loopba
 console.log(`| what | figure | budget |`);
 console.log(`|---|---|---|`);
 console.log(
-  `| new peer catches up on 100k ops (${results.catchUp.bundles} bundles; transfer + verify + persist + materialize), ${results.catchUp.path} | ${round(results.catchUp.ms / 1000)} s (${results.catchUp.opsPerSecond} ops/s), longest task ${round(results.catchUp.longestTaskMs)} ms (longest batch taken in ${round(results.catchUp.longestSyncFrameMs)} ms; p50 ${round(results.catchUp.batchesMs.p50)} ms over ${results.catchUp.batchesMs.count} batches) | ≤ 5 s, task ≤ 50 ms |`,
+  `| new peer catches up on 100k ops (${results.catchUp.bundles} bundles; transfer + verify + persist + materialize), ${results.catchUp.path} | ${round(results.catchUp.ms / 1000)} s (${results.catchUp.opsPerSecond} ops/s), longest task ${round(results.catchUp.longestTaskMs)} ms on the joiner, ${round(results.catchUp.senderLongestTaskMs)} ms on the sender (longest batch taken in ${round(results.catchUp.longestSyncFrameMs)} ms; p50 ${round(results.catchUp.batchesMs.p50)} ms over ${results.catchUp.batchesMs.count} batches) | ≤ 5 s, task ≤ 50 ms |`,
 );
 console.log(
   `| live edit → visible on the other peer, ${results.liveEdit.samples} edits (p50 / p99 / max) | ${round(results.liveEdit.p50Ms)} / ${round(results.liveEdit.p99Ms)} / ${round(results.liveEdit.maxMs)} ms | p99 ≤ 100 ms |`,

@@ -181,6 +181,8 @@ struct Inner {
     /// loop is taking them in (see `Driver::sync_frame`).
     inbox: RefCell<VecDeque<(PeerId, Vec<u8>)>>,
     taking_in: Cell<bool>,
+    /// A loop is sending the rest of the hub's streams (see `Driver::keep_sending`).
+    sending: Cell<bool>,
     /// Where the hub's frames and events go while the network is attached.
     sync_sink: RefCell<Option<SyncSink>>,
     /// How far the log is written, per author, while the network is
@@ -239,6 +241,7 @@ impl Driver {
             hub: RefCell::new(SyncHub::new(SyncConfig::default())),
             inbox: RefCell::default(),
             taking_in: Cell::new(false),
+            sending: Cell::new(false),
             sync_sink: RefCell::default(),
             durable: RefCell::default(),
             unannounced: RefCell::default(),

@@ -165,13 +165,51 @@ impl Driver {
                 other => onward.push(other),
             }
         }
-        if onward.is_empty() {
-            return;
+        if !onward.is_empty() {
+            let sink = inner.sync_sink.borrow().clone();
+            if let Some(sink) = sink {
+                sink(onward);
+            }
         }
-        let sink = inner.sync_sink.borrow().clone();
-        if let Some(sink) = sink {
-            sink(onward);
+        if inner.hub.borrow().is_sending() {
+            self.keep_sending(inner);
         }
+    }
+
+    /// Sends the rest of the hub's streams a part at a time, in slices of
+    /// about [`FRAME_SLICE_MS`] with the browser's turn between them: a
+    /// colleague catching up on the whole log must not freeze this page.
+    fn keep_sending(&self, inner: &Inner) {
+        if inner.sending.replace(true) {
+            return; // the running loop sends them
+        }
+        let driver = *self;
+        spawn_local(async move {
+            yield_to_browser().await;
+            let mut slice_began = monotonic_ms();
+            while let Some(inner) = driver.inner.try_get_value() {
+                if !inner.hub.borrow().is_sending() {
+                    inner.sending.set(false);
+                    break;
+                }
+                let outputs = {
+                    let engine = inner.engine.borrow();
+                    let Engine::Ready(workspace) = &*engine else {
+                        inner.sending.set(false);
+                        break;
+                    };
+                    inner.hub.borrow_mut().send_more(workspace, now_ms())
+                };
+                let sink = inner.sync_sink.borrow().clone();
+                if let Some(sink) = sink {
+                    sink(outputs);
+                }
+                if monotonic_ms() - slice_began >= FRAME_SLICE_MS {
+                    yield_to_browser().await;
+                    slice_began = monotonic_ms();
+                }
+            }
+        });
     }
 }
 

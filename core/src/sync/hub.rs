@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::message::{FrameError, Message, NackReason, RefuseReason};
-use super::stream::{StreamReader, stream_parts_from_log, vouched_runs};
+use super::stream::{LogStream, StreamReader, vouched_runs};
 use crate::bundle::{ArrivedBundle, Bundle, Hash};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
@@ -150,6 +150,9 @@ struct Session {
     reader: StreamReader,
     /// Number of the next stream of bundles we send it.
     next_stream: u32,
+    /// The stream being sent to it, while parts of it are still to go
+    /// ([`SyncHub::send_more`]).
+    outgoing: Option<LogStream>,
 }
 
 /// Bytes of frames kept from a peer before its hello; more are dropped (the
@@ -213,6 +216,7 @@ impl SyncHub {
             early: Vec::new(),
             reader: StreamReader::default(),
             next_stream: 0,
+            outgoing: None,
         };
         self.sessions.insert(peer, session);
         let mut out = Vec::new();
@@ -267,6 +271,7 @@ impl SyncHub {
                 session.phase = Phase::Active { actor };
                 session.theirs = vector.clone();
                 session.sent = VersionVector::new();
+                session.outgoing = None;
                 out.push(Output::Event(SyncEvent::PeerIdentified { peer, actor }));
                 if peer_awaits_ours {
                     self.send(peer, &self.hello(workspace, false), now_ms, &mut out);
@@ -301,7 +306,9 @@ impl SyncHub {
                 merge_into(&mut session.theirs, &vector);
                 // The periodic report: what we sent long ago and the peer
                 // still lacks was lost on the way, so it goes again.
+                // The stream under way starts over from there.
                 session.sent = session.theirs.clone();
+                session.outgoing = None;
                 self.send_missing(workspace, peer, now_ms, &mut out);
             }
             Message::StateCheck { vector, ops_digest, state_hash } => {
@@ -382,6 +389,42 @@ impl SyncHub {
             }
         }
         out
+    }
+
+    /// The next part of every stream still being sent, one per peer. A
+    /// catch-up of a whole log is many parts; the hub sends the first at
+    /// once and the driver asks for the rest with this while
+    /// [`SyncHub::is_sending`], so that its thread is never held for all of
+    /// them at once.
+    pub fn send_more(&mut self, workspace: &Workspace, now_ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        let sending: Vec<PeerId> =
+            self.sessions.iter().filter(|(_, session)| session.outgoing.is_some()).map(|(peer, _)| *peer).collect();
+        for peer in sending {
+            self.send_next_part(workspace, peer, now_ms, &mut out);
+        }
+        out
+    }
+
+    fn send_next_part(&mut self, workspace: &Workspace, peer: PeerId, now_ms: u64, out: &mut Vec<Output>) {
+        let batch_size = self.config.batch_size.max(1);
+        let Some(session) = self.sessions.get_mut(&peer) else { return };
+        let part = match (&session.phase, session.outgoing.as_mut()) {
+            (Phase::Active { .. }, Some(stream)) => stream.next_part(workspace.log(), workspace.id(), batch_size),
+            _ => None,
+        };
+        if session.outgoing.as_ref().is_none_or(LogStream::is_done) {
+            session.outgoing = None;
+        }
+        if let Some(part) = part {
+            session.last_traffic_ms = now_ms;
+            self.send(peer, &Message::Bundles(part), now_ms, out);
+        }
+    }
+
+    /// Some stream still has parts to send: see [`SyncHub::send_more`].
+    pub fn is_sending(&self) -> bool {
+        self.sessions.values().any(|session| session.outgoing.is_some())
     }
 
     /// Time passed: pings, periodic vector exchange, state checks, timeouts.
@@ -613,12 +656,12 @@ impl SyncHub {
             .collect()
     }
 
-    /// Sends what `peer` lacks and we have not sent yet, as one stream in
-    /// parts of about `batch_size` bundles. Each author's run in a part
-    /// ends at a signed bundle, which vouches for the rest of it.
+    /// Sends what `peer` lacks and we have not sent yet: behind the stream
+    /// under way, or as a new stream whose first part goes at once (a live
+    /// edit is one part). Each author's run in a part ends at a signed
+    /// bundle, which vouches for the rest of it.
     fn send_missing(&mut self, workspace: &Workspace, peer: PeerId, now_ms: u64, out: &mut Vec<Output>) {
         let durable = self.durable.as_ref();
-        let batch_size = self.config.batch_size.max(1);
         let Some(session) = self.sessions.get_mut(&peer) else { return };
         let mut known = session.theirs.clone();
         merge_into(&mut known, &session.sent);
@@ -634,11 +677,15 @@ impl SyncHub {
             let held = session.sent.get(&bundle.header.author).max(bundle.header.seq);
             session.sent.set(bundle.header.author, held);
         }
-        let stream = session.next_stream;
-        session.next_stream = stream.wrapping_add(1);
-        for part in stream_parts_from_log(workspace.id(), &missing, stream, batch_size) {
-            self.send(peer, &Message::Bundles(part), now_ms, out);
+        if let Some(stream) = session.outgoing.as_mut() {
+            stream.push(&missing);
+            return;
         }
+        let mut stream = LogStream::new(session.next_stream);
+        session.next_stream = session.next_stream.wrapping_add(1);
+        stream.push(&missing);
+        session.outgoing = Some(stream);
+        self.send_next_part(workspace, peer, now_ms, out);
     }
 
     fn send(&mut self, peer: PeerId, message: &Message, now_ms: u64, out: &mut Vec<Output>) {

@@ -29,4 +29,4 @@ pub use hub::{Output, PeerId, PersistTicket, Quarantined, SyncConfig, SyncEvent,
 pub use link::{Admission, LinkError, ShareLink, WorkspaceSecret, room_name};
 pub use message::{FrameError, Message, NackReason, PROTOCOL_VERSION, RefuseReason, decode_bundles, encode_bundles};
 pub use sealed::{SealError, SealedChannel};
-pub use stream::{BundlePart, StreamReader, StreamWriter, stream_parts, stream_parts_from_log, vouched_runs};
+pub use stream::{BundlePart, LogStream, StreamReader, StreamWriter, stream_parts, vouched_runs};

@@ -17,6 +17,8 @@
 //! transports keep. Part 0 starts with empty tables, so a one-part stream
 //! (a live edit) reads alone.
 
+use std::collections::VecDeque;
+use std::iter::Peekable;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -26,6 +28,7 @@ use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::{ActorId, SIGNATURE_LEN, Signature};
 use crate::ids::{OpId, WorkspaceId};
+use crate::log::OpLog;
 use crate::names::OpName;
 use crate::op::{Operation, PayloadReader, PayloadWriter, decode_payload, encode_payload};
 
@@ -52,7 +55,7 @@ mod flag {
 pub struct StreamWriter {
     stream: u32,
     next_part: u32,
-    /// The bundles written come from a log: see [`stream_parts_from_log`].
+    /// The bundles written come from a log: see [`LogStream`].
     from_log: bool,
     actors: FxHashMap<ActorId, u32>,
     ids: FxHashMap<[u8; 16], u32>,
@@ -166,6 +169,28 @@ impl StreamWriter {
             body: out.into_bytes(),
         };
         self.next_part += 1;
+        part
+    }
+
+    /// The bundles of the stream's next part, taken from the front of
+    /// `upcoming` (vouched runs, as [`vouched_runs`] gives them): as many as
+    /// [`part_size`] aims for, then on to where a run may end (a signed
+    /// bundle, or an author's last), so every run in the part is vouched for.
+    pub fn take_part<'a>(
+        &self,
+        upcoming: &mut Peekable<impl Iterator<Item = &'a Bundle>>,
+        batch_size: usize,
+    ) -> Vec<&'a Bundle> {
+        let target = part_size(self.next_part as usize, batch_size);
+        let mut part = Vec::with_capacity(target);
+        while let Some(bundle) = upcoming.next() {
+            part.push(bundle);
+            let run_may_end = bundle.signature.is_some()
+                || upcoming.peek().is_none_or(|next| next.header.author != bundle.header.author);
+            if part.len() >= target && run_may_end {
+                break;
+            }
+        }
         part
     }
 
@@ -287,42 +312,95 @@ pub fn vouched_runs<'a>(bundles: impl Iterator<Item = &'a Bundle>) -> Vec<&'a Bu
 /// ([`part_size`]): a part ends only where an author's run ends or at a
 /// signed bundle, so every run in it is vouched for.
 pub fn stream_parts(workspace: WorkspaceId, bundles: &[&Bundle], stream: u32, batch_size: usize) -> Vec<BundlePart> {
-    parts_of(StreamWriter::new(stream), workspace, bundles, batch_size)
-}
-
-/// [`stream_parts`] for bundles taken from an [`crate::log::OpLog`], which
-/// checked them when they were appended: every operation matches its hash
-/// and every bundle is linked to the one before it in its chain. Writing
-/// them needs none of that hashing again, a good part of a catch-up's
-/// sending. (Were a bundle not so, its receiver would derive other hashes
-/// and refuse it: nothing false can get through, only something true be lost.)
-pub fn stream_parts_from_log(
-    workspace: WorkspaceId,
-    bundles: &[&Bundle],
-    stream: u32,
-    batch_size: usize,
-) -> Vec<BundlePart> {
-    parts_of(StreamWriter { from_log: true, ..StreamWriter::new(stream) }, workspace, bundles, batch_size)
-}
-
-fn parts_of(
-    mut writer: StreamWriter,
-    workspace: WorkspaceId,
-    bundles: &[&Bundle],
-    batch_size: usize,
-) -> Vec<BundlePart> {
+    let mut writer = StreamWriter::new(stream);
+    let mut upcoming = bundles.iter().copied().peekable();
     let mut parts = Vec::new();
-    let mut start = 0;
-    for (index, bundle) in bundles.iter().enumerate() {
-        let last = index + 1 == bundles.len();
-        let run_may_end = bundle.signature.is_some()
-            || bundles.get(index + 1).is_none_or(|next| next.header.author != bundle.header.author);
-        if last || (index + 1 - start >= part_size(parts.len(), batch_size) && run_may_end) {
-            parts.push(writer.part(workspace, &bundles[start..=index], (bundles.len() - index - 1) as u64));
-            start = index + 1;
-        }
+    let mut left = bundles.len();
+    while upcoming.peek().is_some() {
+        let part = writer.take_part(&mut upcoming, batch_size);
+        left -= part.len();
+        parts.push(writer.part(workspace, &part, left as u64));
     }
     parts
+}
+
+/// A stream a hub sends from its [`OpLog`], one part at a time, so that
+/// serving a catch-up of a whole log never holds the sender's thread for
+/// long: the driver asks for the next part when it has a moment.
+///
+/// What it holds to send is a queue of runs by author and seq, not the
+/// bundles: the log keeps those. The log checked them when it took them in
+/// (every operation matches its hash, every bundle is linked to the one
+/// before it in its chain), so writing them needs none of that hashing
+/// again, a good part of a catch-up's sending. (Were a bundle not so, its
+/// receiver would derive other hashes and refuse it: nothing false can get
+/// through, only something true be lost.)
+pub struct LogStream {
+    writer: StreamWriter,
+    /// Author, then the first and last seq of a run of their chain, in
+    /// the order the bundles go out.
+    queue: VecDeque<(ActorId, u64, u64)>,
+    /// Bundles in the queue.
+    queued: u64,
+}
+
+impl LogStream {
+    pub fn new(stream: u32) -> LogStream {
+        LogStream {
+            writer: StreamWriter { from_log: true, ..StreamWriter::new(stream) },
+            queue: VecDeque::new(),
+            queued: 0,
+        }
+    }
+
+    /// Queues `bundles` (from [`vouched_runs`] over the log) behind what
+    /// the stream still has to send; they follow in the same stream.
+    pub fn push(&mut self, bundles: &[&Bundle]) {
+        for bundle in bundles {
+            let (author, seq) = (bundle.header.author, bundle.header.seq);
+            match self.queue.back_mut() {
+                Some((last_author, _, last)) if *last_author == author && last.checked_add(1) == Some(seq) => {
+                    *last = seq
+                }
+                _ => self.queue.push_back((author, seq, seq)),
+            }
+        }
+        self.queued += bundles.len() as u64;
+    }
+
+    /// Everything queued went out.
+    pub fn is_done(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The stream's next part, taken from the front of the queue; `None`
+    /// once everything went out. The log never forgets a bundle, but were
+    /// one queued missing, the stream would end before it.
+    pub fn next_part(&mut self, log: &OpLog, workspace: WorkspaceId, batch_size: usize) -> Option<BundlePart> {
+        let queued = self.queue.iter().flat_map(|&(author, first, last)| (first..=last).map(move |seq| (author, seq)));
+        let mut upcoming = queued.map_while(|(author, seq)| log.get(&author, seq)).peekable();
+        let bundles = self.writer.take_part(&mut upcoming, batch_size);
+        let taken = bundles.len() as u64;
+        let mut to_drop = taken;
+        while to_drop > 0 {
+            let Some((_, first, last)) = self.queue.front_mut() else { break };
+            let in_run = *last - *first + 1;
+            if in_run <= to_drop {
+                self.queue.pop_front();
+                to_drop -= in_run;
+            } else {
+                *first += to_drop;
+                to_drop = 0;
+            }
+        }
+        self.queued = self.queued.saturating_sub(taken);
+        if bundles.is_empty() {
+            self.queue.clear();
+            self.queued = 0;
+            return None;
+        }
+        Some(self.writer.part(workspace, &bundles, self.queued))
+    }
 }
 
 /// Bundles in the first part of a stream; each next part may hold twice as

@@ -203,7 +203,7 @@ impl Workspace {
             for index in 0..proof.proven {
                 let mut bundle = queue.pop_front().expect("within the run").into_bundle();
                 if unchecked_dropped && index + 1 < proof.proven && !bundle.header.hash_covers_signature() {
-                    let spaced = bundle.header.seq % KEEP_A_SIGNATURE_EVERY == 0;
+                    let spaced = bundle.header.seq.is_multiple_of(KEEP_A_SIGNATURE_EVERY);
                     if !spaced || bundle.verify_signature().is_err() {
                         bundle.signature = None;
                     }

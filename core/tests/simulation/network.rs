@@ -291,6 +291,10 @@ impl Sim {
             let peer = &mut self.peers[index];
             let outputs = peer.hub.tick(&peer.workspace, now);
             self.handle(index, outputs);
+            // A stream goes out a part per step, so frames and edits fall between its parts.
+            let peer = &mut self.peers[index];
+            let outputs = peer.hub.send_more(&peer.workspace, now);
+            self.handle(index, outputs);
         }
         self.restore_closed_links();
     }

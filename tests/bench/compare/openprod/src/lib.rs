@@ -26,7 +26,7 @@ use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::state::State;
 use openprod_core::store::Snapshot;
-use openprod_core::sync::{Message, StreamReader, SyncConfig, encode_bundles, stream_parts_from_log, vouched_runs};
+use openprod_core::sync::{LogStream, Message, StreamReader, SyncConfig, encode_bundles, vouched_runs};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Opening, Workspace};
 
@@ -126,8 +126,11 @@ impl Bench {
     /// the previous one with its length in front ([`messages`] splits them).
     pub fn encode_log(&self) -> Vec<u8> {
         let bundles = vouched_runs(self.writer.log().bundles());
+        let mut stream = LogStream::new(0);
+        stream.push(&bundles);
+        let (log, batch_size) = (self.writer.log(), SyncConfig::default().batch_size);
         let mut transfer = Vec::new();
-        for part in stream_parts_from_log(self.writer.id(), &bundles, 0, SyncConfig::default().batch_size) {
+        while let Some(part) = stream.next_part(log, self.writer.id(), batch_size) {
             let message = Message::Bundles(part).encode();
             transfer.extend_from_slice(&(message.len() as u32).to_le_bytes());
             transfer.extend_from_slice(&message);
