@@ -9,8 +9,7 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use openprod_app::storage::{
-    Compaction, ProfileDb, Sharing, StorageError, WorkspaceDb, WorkspaceEntry, encode_segment, request_persistence,
-    storage_estimate,
+    Compaction, ProfileDb, Sharing, StorageError, WorkspaceDb, WorkspaceEntry, request_persistence, storage_estimate,
 };
 use openprod_core::access::RecoveryKey;
 use openprod_core::bundle::Bundle;
@@ -19,7 +18,7 @@ use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::ids::{UUID_RANDOM_BYTES, WorkspaceId};
 use openprod_core::names::TableId;
-use openprod_core::store::Snapshot;
+use openprod_core::store::{Snapshot, encode_log_record};
 use openprod_core::sync::{Admission, WorkspaceSecret};
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
@@ -55,6 +54,11 @@ fn workspace_with_records(records: usize) -> (Workspace, Vec<Bundle>, SeededEntr
         bundles.push(change.commit().unwrap());
     }
     (workspace, bundles, entropy)
+}
+
+/// Bundles received together, as the driver stores them.
+fn record(bundles: &[Bundle]) -> Vec<u8> {
+    encode_log_record(&bundles.iter().collect::<Vec<_>>())
 }
 
 /// A workspace id no other test (or earlier run) uses, so each test has its own database.
@@ -103,10 +107,10 @@ async fn bundles_come_back_in_append_order_and_after_reopening() {
     assert_eq!(db.load_bundles().await.unwrap(), Vec::<Bundle>::new());
     db.append_local(&bundles[0]).await.unwrap();
     db.append_local(&bundles[1]).await.unwrap();
-    db.append_segment(&encode_segment(&bundles[2..9])).await.unwrap();
+    db.append_segment(&record(&bundles[2..9])).await.unwrap();
     db.append_local(&bundles[9]).await.unwrap();
     db.append_segment(&[]).await.unwrap();
-    db.append_segment(&encode_segment(&bundles[10..])).await.unwrap();
+    db.append_segment(&record(&bundles[10..])).await.unwrap();
     assert_eq!(db.log_record_count().await.unwrap(), 5);
     assert_eq!(db.load_bundles().await.unwrap(), bundles);
 
@@ -206,6 +210,24 @@ async fn an_aborted_transaction_leaves_no_trace() {
 }
 
 #[wasm_bindgen_test]
+async fn records_stored_in_the_earlier_canonical_form_still_load_and_compact() {
+    let (_, bundles, _) = workspace_with_records(6);
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    // Records written before the log was stored as stream parts: canonical
+    // bundles back to back.
+    write_raw_record(id, &bundles[..4].iter().flat_map(Bundle::encoded).collect::<Vec<_>>()).await;
+    write_raw_record(id, &bundles[4].encoded()).await;
+    db.append_segment(&record(&bundles[5..])).await.unwrap();
+    assert_eq!(db.load_bundles().await.unwrap(), bundles);
+    let compaction = db.compact().await.unwrap();
+    assert_eq!((compaction.records_before, compaction.records_after), (3, 1));
+    assert_eq!(db.load_bundles().await.unwrap(), bundles, "merged, old and new forms read as one record");
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+#[wasm_bindgen_test]
 async fn a_compaction_that_fails_midway_leaves_the_original_records() {
     let (_, bundles, _) = workspace_with_records(2);
     let id = fresh_id();
@@ -247,7 +269,7 @@ async fn a_snapshot_reopens_to_the_same_state_as_a_full_rebuild() {
     let id = fresh_id();
     let db = WorkspaceDb::open(id).await.unwrap();
     assert_eq!(db.load_snapshot().await.unwrap(), None);
-    db.append_segment(&encode_segment(&bundles[..20])).await.unwrap();
+    db.append_segment(&record(&bundles[..20])).await.unwrap();
     for bundle in &bundles[20..] {
         db.append_local(bundle).await.unwrap();
     }

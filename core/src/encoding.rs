@@ -103,6 +103,11 @@ impl<'a> Decoder<'a> {
         self.remaining() == 0
     }
 
+    /// The next byte, left unread.
+    pub fn peek_u8(&self) -> Option<u8> {
+        self.input.get(self.position).copied()
+    }
+
     pub fn error(&self, what: &'static str) -> DecodeError {
         DecodeError { offset: self.position, what }
     }

@@ -8,10 +8,76 @@
 
 use std::fmt;
 
-use crate::bundle::Bundle;
+use crate::bundle::{ArrivedBundle, Bundle};
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
+use crate::sync::{BundlePart, StreamReader, stream::stored_part};
+
+/// The first byte of a stored unit in stream form. A unit in canonical
+/// form is one bundle, and starts with its format (1 or 2).
+const STREAM_UNIT: u8 = b'S';
+
+/// Bundles appended to the log together (a received batch, a local edit),
+/// as one stored record: a stream part that reads alone and keeps every
+/// signature (see [`crate::sync::stream`]). Nothing the reader can derive
+/// is stored (operation hashes, links inside a run), and actors, ids and
+/// names are written once, so a record takes a fifth to a half of the
+/// bundles' canonical encoding (the less, the fewer of them are signed).
+/// Empty for no bundles.
+pub fn encode_log_record(bundles: &[&Bundle]) -> Vec<u8> {
+    let Some(first) = bundles.first() else { return Vec::new() };
+    let mut out = Encoder::new();
+    out.u8(STREAM_UNIT);
+    stored_part(first.header.workspace, bundles).encode(&mut out);
+    out.into_bytes()
+}
+
+/// The bundles of a stored record, with what reading derived (their hashes,
+/// which opening then need not compute again). A record is one or more
+/// units back to back, so that merging records is concatenating them: each
+/// unit is one [`encode_log_record`] output, or one bundle's canonical
+/// encoding, as records were written before. An empty record is damaged
+/// (none is ever written); after an error the reading stops.
+pub fn decode_log_record(bytes: &[u8]) -> impl Iterator<Item = Result<ArrivedBundle, DecodeError>> + '_ {
+    let mut input = Decoder::new(bytes);
+    let mut unit = Vec::new().into_iter();
+    let mut first = true;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if let Some(bundle) = unit.next() {
+            return Some(Ok(bundle));
+        }
+        if failed || (input.is_empty() && !first) {
+            return None;
+        }
+        first = false;
+        let read = read_unit(&mut input);
+        failed = read.is_err();
+        match read {
+            Ok(bundles) => {
+                unit = bundles.into_iter();
+                unit.next().map(Ok)
+            }
+            Err(error) => Some(Err(error)),
+        }
+    })
+}
+
+fn read_unit(input: &mut Decoder<'_>) -> Result<Vec<ArrivedBundle>, DecodeError> {
+    if input.peek_u8() != Some(STREAM_UNIT) {
+        return Ok(vec![Bundle::decode(input)?.into()]);
+    }
+    input.u8("a stored unit's kind")?;
+    let offset = input.position();
+    let part = BundlePart::decode(input)?;
+    // The reader's offsets count from the part's body: name the unit instead.
+    let bundles = StreamReader::default().read(&part).map_err(|error| DecodeError { offset, what: error.what })?;
+    if bundles.is_empty() {
+        return Err(DecodeError { offset, what: "a stored unit with at least one bundle" });
+    }
+    Ok(bundles)
+}
 
 /// Materialized state plus the bundles it covers: opening from it applies
 /// only the bundles past `covers`.
@@ -73,7 +139,8 @@ pub trait Store {
 /// A [`Store`] in memory, with an optional capacity so tests can run out of space.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    bundles: Vec<Vec<u8>>,
+    /// As [`encode_log_record`] writes them, one per append.
+    records: Vec<Vec<u8>>,
     snapshot: Option<Vec<u8>>,
     capacity: Option<usize>,
 }
@@ -113,7 +180,7 @@ impl MemoryStore {
     }
 
     pub fn used_bytes(&self) -> usize {
-        self.bundles.iter().map(Vec::len).sum::<usize>() + self.snapshot.as_ref().map_or(0, Vec::len)
+        self.records.iter().map(Vec::len).sum::<usize>() + self.snapshot.as_ref().map_or(0, Vec::len)
     }
 
     fn make_room(&self, needed: usize, freed: usize) -> Result<(), MemoryStoreError> {
@@ -127,14 +194,21 @@ impl Store for MemoryStore {
     type Error = MemoryStoreError;
 
     fn append_bundles<'a>(&mut self, bundles: impl IntoIterator<Item = &'a Bundle>) -> Result<(), MemoryStoreError> {
-        let encoded: Vec<Vec<u8>> = bundles.into_iter().map(Bundle::encoded).collect();
-        self.make_room(encoded.iter().map(Vec::len).sum(), 0)?;
-        self.bundles.extend(encoded);
+        let record = encode_log_record(&bundles.into_iter().collect::<Vec<_>>());
+        if record.is_empty() {
+            return Ok(());
+        }
+        self.make_room(record.len(), 0)?;
+        self.records.push(record);
         Ok(())
     }
 
     fn load_bundles(&self) -> Result<Vec<Bundle>, MemoryStoreError> {
-        self.bundles.iter().map(|bytes| Bundle::decode_one(bytes).map_err(MemoryStoreError::Damaged)).collect()
+        self.records
+            .iter()
+            .flat_map(|record| decode_log_record(record))
+            .map(|bundle| bundle.map(ArrivedBundle::into_bundle).map_err(MemoryStoreError::Damaged))
+            .collect()
     }
 
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), MemoryStoreError> {

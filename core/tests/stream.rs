@@ -23,6 +23,7 @@ use openprod_core::ids::{EdgeId, EntityId, OpId, WorkspaceId};
 use openprod_core::log::{Appended, OpLog};
 use openprod_core::names::FieldKey;
 use openprod_core::op::{OpPayload, Operation};
+use openprod_core::store::{decode_log_record, encode_log_record};
 use openprod_core::sync::{
     BundlePart, LogStream, Message, PROTOCOL_VERSION, StreamReader, StreamWriter, SyncConfig, decode_bundles,
     encode_bundles, stream_parts, vouched_runs,
@@ -836,4 +837,71 @@ fn bundles_queued_while_a_log_stream_is_under_way_follow_in_the_same_stream() {
     assert_eq!(arrived.len(), sent.len());
     assert!(arrived.iter().zip(sent).all(|(arrived, sent)| arrived.same_contents(sent)), "every bundle, in order");
     assert_eq!(stream.next_part(&log, workspace(), 512), None, "nothing is left to send");
+}
+
+/// Bundles as a device's log holds them: every one checked, most signed,
+/// some chains begun in format 1, one bundle whose signature a later one
+/// vouches for.
+fn logged_bundles() -> Vec<Bundle> {
+    let mut bundles: Vec<Bundle> = crew_catch_up().to_vec();
+    bundles.extend(mixed_format_chain("kim", 3, 4));
+    let mut lee = chain("lee", workspace(), 3);
+    lee[1].signature = None;
+    bundles.extend(lee);
+    bundles
+}
+
+#[test]
+fn a_stored_record_gives_back_every_bundle_exactly_with_every_signature() {
+    let bundles = logged_bundles();
+    let borrowed: Vec<&Bundle> = bundles.iter().collect();
+    let record = encode_log_record(&borrowed);
+    let read: Vec<ArrivedBundle> =
+        decode_log_record(&record).collect::<Result<_, _>>().expect("a record as written reads back");
+    assert_eq!(read.len(), bundles.len());
+    for (read, bundle) in read.iter().zip(&bundles) {
+        assert_eq!(read.bundle(), bundle, "signatures included: storage keeps what the log held");
+        assert_eq!(read.hash(), bundle.hash());
+    }
+    let canonical: usize = bundles.iter().map(|bundle| bundle.encoded().len()).sum();
+    assert!(record.len() * 2 < canonical, "{} stored bytes for {canonical} canonical ones", record.len());
+    assert!(encode_log_record(&[]).is_empty(), "no bundles, no record");
+}
+
+#[test]
+fn records_written_before_and_merged_records_read_back_in_order() {
+    let bundles = logged_bundles();
+    let (old, rest) = bundles.split_at(40);
+    let (first, second) = rest.split_at(rest.len() / 2);
+    // Compaction merges records by concatenating them, whatever their form:
+    // bundles stored one by one in canonical form (as before), then two records.
+    let mut merged: Vec<u8> = old.iter().flat_map(Bundle::encoded).collect();
+    merged.extend(encode_log_record(&first.iter().collect::<Vec<_>>()));
+    merged.extend(encode_log_record(&second.iter().collect::<Vec<_>>()));
+    let read: Vec<Bundle> = decode_log_record(&merged)
+        .map(|bundle| bundle.map(ArrivedBundle::into_bundle))
+        .collect::<Result<_, _>>()
+        .expect("every unit reads");
+    assert_eq!(read, bundles);
+}
+
+#[test]
+fn a_damaged_record_reads_as_an_error_never_a_panic_nor_fewer_bundles() {
+    let bundles = logged_bundles();
+    let record = encode_log_record(&bundles[..60].iter().collect::<Vec<_>>());
+    for length in 0..record.len() {
+        let read: Vec<Result<ArrivedBundle, DecodeError>> = decode_log_record(&record[..length]).collect();
+        assert!(read.last().is_some_and(Result::is_err), "a record cut at {length} of {} bytes", record.len());
+    }
+    let mut flipped = record.clone();
+    for index in (0..record.len()).step_by(7) {
+        flipped[index] ^= 0x40;
+        let read = decode_log_record(&flipped).collect::<Result<Vec<_>, _>>();
+        if let Ok(read) = read {
+            // A flip that still decodes (a value's text, say) changes a
+            // bundle, whose hash then no longer matches its signature.
+            assert_eq!(read.len(), 60);
+        }
+        flipped[index] ^= 0x40;
+    }
 }

@@ -21,20 +21,21 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use openprod_core::bundle::{Bundle, Hash};
+use openprod_core::bundle::{ArrivedBundle, Bundle, Hash};
 use openprod_core::entropy::Entropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::{ActorId, Identity};
 use openprod_core::ids::{EntityId, WorkspaceId};
 use openprod_core::log::VersionVector;
 use openprod_core::op::OpPayload;
+use openprod_core::store::encode_log_record;
 use openprod_core::sync::{PeerId, PersistTicket, SyncConfig, SyncHub};
 use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace, WorkspaceChanged};
 
 use crate::device::{
     BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, record_span, sleep_ms, yield_to_browser,
 };
-use crate::storage::{StorageError, WorkspaceDb, encode_segment};
+use crate::storage::{StorageError, WorkspaceDb};
 
 /// After this many new bundles the state is checkpointed again, so that the
 /// next opening replays at most about this many.
@@ -260,7 +261,7 @@ impl Driver {
     }
 
     /// Feeds the background opening; `None` once the driver was closed.
-    fn feed_opening(&self, bundles: Vec<Bundle>) -> Option<usize> {
+    fn feed_opening(&self, bundles: Vec<ArrivedBundle>) -> Option<usize> {
         let inner = self.inner.try_get_value()?;
         let mut engine = inner.engine.borrow_mut();
         let Engine::Opening(opening) = &mut *engine else { return None };
@@ -586,7 +587,7 @@ impl Driver {
                             entries += 1;
                         }
                         let segment = self
-                            .peek(|workspace| workspace.log().named(&named).map(encode_segment))
+                            .peek(|workspace| workspace.log().named(&named).map(|bundles| encode_log_record(&bundles)))
                             .expect("the log keeps every bundle it applied");
                         (named, Write::Segment(segment), tickets, entries)
                     }

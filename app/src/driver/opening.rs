@@ -5,7 +5,7 @@
 use std::fmt;
 
 use leptos::task::spawn_local;
-use openprod_core::bundle::Bundle;
+use openprod_core::bundle::ArrivedBundle;
 use openprod_core::encoding::DecodeError;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
@@ -191,7 +191,7 @@ async fn restore(snapshot: &Snapshot) -> Option<(State, VersionVector)> {
 /// wants the workspace any more).
 async fn feed(
     records: &[LogRecord],
-    mut feed_bundles: impl FnMut(Vec<Bundle>) -> Option<usize>,
+    mut feed_bundles: impl FnMut(Vec<ArrivedBundle>) -> Option<usize>,
     mut on_progress: impl FnMut(OpenProgress),
 ) -> Result<(), OpenError> {
     let stored_bytes = records.iter().map(|record| record.byte_len()).sum();

@@ -14,13 +14,13 @@ use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::names::TableId;
+use openprod_core::store::encode_log_record;
 use openprod_core::sync::{Output, PeerId, SyncConfig, SyncHub};
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
 
 use crate::device::{monotonic_ms, now_ms, record_measure, yield_to_browser};
 use crate::library::CONTACTS_MODULE;
-use crate::storage::encode_segment;
 
 /// Records the writer makes; each gets a second write, so that the stream
 /// carries runs of creations and field writes as a real catch-up does.
@@ -76,7 +76,7 @@ pub async fn compile_sync_path() {
                 match output {
                     Output::Persist { ticket, bundles } => {
                         let named = replica.log().named(&bundles).expect("the log holds what it applied");
-                        drop(std::hint::black_box(encode_segment(named)));
+                        drop(std::hint::black_box(encode_log_record(&named)));
                         outputs.extend(receiver.persisted(&replica, ticket, now));
                     }
                     other => outputs.push(other),

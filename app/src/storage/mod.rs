@@ -30,5 +30,4 @@ pub use error::StorageError;
 pub use log_writer::Written;
 pub use profile::{ProfileDb, Sharing, StoredIdentity, WorkspaceEntry};
 pub use quota::{StorageUse, request_persistence, storage_estimate};
-pub use segment::encode as encode_segment;
 pub use workspace::{Compaction, LogRecord, WorkspaceDb};

@@ -3,9 +3,9 @@
 use indexed_db_futures::database::Database;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
-use openprod_core::bundle::Bundle;
+use openprod_core::bundle::{ArrivedBundle, Bundle};
 use openprod_core::ids::WorkspaceId;
-use openprod_core::store::Snapshot;
+use openprod_core::store::{Snapshot, decode_log_record, encode_log_record};
 use wasm_bindgen::JsValue;
 
 use super::StorageError;
@@ -55,9 +55,10 @@ impl LogRecord {
         self.bytes.len()
     }
 
-    /// The record's bundles, each decoded when it is asked for.
-    pub fn bundles(&self) -> impl Iterator<Item = Result<Bundle, StorageError>> + '_ {
-        segment::decode(&self.bytes)
+    /// The record's bundles, a stored unit at a time, each with the hash
+    /// reading derived.
+    pub fn bundles(&self) -> impl Iterator<Item = Result<ArrivedBundle, StorageError>> + '_ {
+        decode_log_record(&self.bytes)
             .map(|bundle| bundle.map_err(|error| StorageError::Damaged { record: record_name(self.key), error }))
     }
 }
@@ -101,13 +102,13 @@ impl WorkspaceDb {
     /// once the browser has written it, and when that was: only then may it
     /// be offered to peers.
     pub async fn append_local(&self, bundle: &Bundle) -> Result<Written, StorageError> {
-        let written = self.append_record(&bundle.encoded()).await?;
+        let written = self.append_record(&encode_log_record(&[bundle])).await?;
         record_span(LOCAL_WRITE, written.started_ms, written.durable_ms);
         Ok(written)
     }
 
-    /// Persists bundles received together as one segment
-    /// ([`crate::storage::encode_segment`]), all or none. Returns once
+    /// Persists bundles received together as one record
+    /// ([`openprod_core::store::encode_log_record`]), all or none. Returns once
     /// written: only then may they be acknowledged.
     pub async fn append_segment(&self, segment: &[u8]) -> Result<(), StorageError> {
         if segment.is_empty() {
@@ -145,7 +146,7 @@ impl WorkspaceDb {
         let mut bundles = Vec::with_capacity(records.len());
         for record in &records {
             for bundle in record.bundles() {
-                bundles.push(bundle?);
+                bundles.push(bundle?.into_bundle());
             }
         }
         Ok(bundles)

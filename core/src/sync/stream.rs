@@ -57,6 +57,8 @@ pub struct StreamWriter {
     next_part: u32,
     /// The bundles written come from a log: see [`LogStream`].
     from_log: bool,
+    /// Every signature is written, vouched for or not: see [`stored_part`].
+    keeps_signatures: bool,
     actors: FxHashMap<ActorId, u32>,
     ids: FxHashMap<[u8; 16], u32>,
     names: FxHashMap<String, u32>,
@@ -90,12 +92,12 @@ pub struct BundlePart {
 }
 
 impl BundlePart {
-    pub(super) fn encode(&self, out: &mut Encoder) {
+    pub(crate) fn encode(&self, out: &mut Encoder) {
         out.varint(u64::from(self.stream)).varint(u64::from(self.part)).varint(self.remaining);
         out.fixed(self.workspace.as_bytes()).varint(self.count).bytes(&self.body);
     }
 
-    pub(super) fn decode(input: &mut Decoder<'_>) -> Result<BundlePart, DecodeError> {
+    pub(crate) fn decode(input: &mut Decoder<'_>) -> Result<BundlePart, DecodeError> {
         let stream = read_u32(input, "a stream number")?;
         let part = read_u32(input, "a part number")?;
         let remaining = input.varint("a remaining count")?;
@@ -115,6 +117,7 @@ impl StreamWriter {
             stream,
             next_part: 0,
             from_log: false,
+            keeps_signatures: false,
             actors: FxHashMap::default(),
             ids: FxHashMap::default(),
             names: FxHashMap::default(),
@@ -203,7 +206,10 @@ impl StreamWriter {
     ) {
         let header = &bundle.header;
         // Format 1 hashes cover the signature: then it always travels.
-        let signature = bundle.signature.as_ref().filter(|_| !vouched_later || header.hash_covers_signature());
+        let signature = bundle
+            .signature
+            .as_ref()
+            .filter(|_| self.keeps_signatures || !vouched_later || header.hash_covers_signature());
         let clock_derived = bundle.ops.iter().map(|op| op.hlc).max() == Some(header.hlc);
         // A log's bundles passed this very check when they were appended.
         let hashes_derived = self.from_log
@@ -322,6 +328,16 @@ pub fn stream_parts(workspace: WorkspaceId, bundles: &[&Bundle], stream: u32, ba
         parts.push(writer.part(workspace, &part, left as u64));
     }
     parts
+}
+
+/// Bundles of this device's log as one part that reads alone and keeps
+/// every signature they carry: how the log is stored
+/// ([`crate::store::encode_log_record`]). Storage must give back the log as
+/// it was: a signature kept every so often along a chain is what lets a
+/// catch-up sent from it be cut into small parts.
+pub fn stored_part(workspace: WorkspaceId, bundles: &[&Bundle]) -> BundlePart {
+    let mut writer = StreamWriter { from_log: true, keeps_signatures: true, ..StreamWriter::new(0) };
+    writer.part(workspace, bundles, 0)
 }
 
 /// A stream a hub sends from its [`OpLog`], one part at a time, so that

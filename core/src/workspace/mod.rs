@@ -19,7 +19,7 @@ pub use undo::UndoOutcome;
 
 use std::collections::BTreeSet;
 
-use crate::bundle::{Bundle, Hash};
+use crate::bundle::{ArrivedBundle, Bundle, Hash};
 use crate::entropy::Entropy;
 use crate::hlc::{ClockConfig, HlcClock};
 use crate::identity::{ActorId, Identity};
@@ -91,9 +91,9 @@ impl Opening {
     /// is chain order: storage appends what was applied, as it was applied.
     /// The log may be fed in pieces cut anywhere: a bundle whose signature
     /// is on a later bundle waits for it.
-    pub fn feed(&mut self, bundles: Vec<Bundle>, now_ms: u64) {
-        let mut batch = std::mem::take(&mut self.waiting);
-        batch.extend(bundles);
+    pub fn feed(&mut self, bundles: Vec<impl Into<ArrivedBundle>>, now_ms: u64) {
+        let mut batch: Vec<ArrivedBundle> = std::mem::take(&mut self.waiting).into_iter().map(Into::into).collect();
+        batch.extend(bundles.into_iter().map(Into::into));
         let mut report = self.workspace.receive_from(
             batch,
             now_ms,

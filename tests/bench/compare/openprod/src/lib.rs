@@ -25,7 +25,7 @@ use openprod_core::identity::Identity;
 use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::state::State;
-use openprod_core::store::Snapshot;
+use openprod_core::store::{Snapshot, decode_log_record, encode_log_record};
 use openprod_core::sync::{LogStream, Message, StreamReader, SyncConfig, encode_bundles, vouched_runs};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Opening, Workspace};
@@ -175,15 +175,16 @@ impl Bench {
         self.read_with(record, field, str::to_owned)
     }
 
-    /// What the app stores for the replica: its snapshot and its log (as
-    /// segments, bundles back to back), here put one after the other with
-    /// the snapshot's length in front.
+    /// What the app stores for the replica: its snapshot and its log, as
+    /// the records it wrote while catching up (one per received batch),
+    /// here each put after the other with its length in front.
     pub fn save(&self) -> Vec<u8> {
         let replica = self.replica();
         let mut out = Encoder::new();
         out.bytes(&replica.snapshot().encode());
-        for bundle in replica.log().bundles() {
-            bundle.encode(&mut out);
+        let bundles: Vec<&Bundle> = replica.log().bundles().collect();
+        for record in bundles.chunks(SyncConfig::default().batch_size) {
+            out.bytes(&encode_log_record(record));
         }
         out.into_bytes()
     }
@@ -202,7 +203,10 @@ impl Bench {
         let (mut opening, mut log) = self.start_opening(saved);
         let mut bundles = Vec::new();
         while !log.is_empty() {
-            bundles.push(Bundle::decode(&mut log).expect("a stored bundle decodes"));
+            let record = log.bytes("a log record").expect("saved by Bench::save");
+            for bundle in decode_log_record(record) {
+                bundles.push(bundle.expect("a stored bundle decodes"));
+            }
         }
         opening.feed(bundles, self.now_ms);
         let restored = opening.finish();
