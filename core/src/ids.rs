@@ -7,6 +7,8 @@ use std::fmt;
 
 use uuid::Uuid;
 
+use crate::encoding::{DecodeError, Decoder, Encoder};
+
 /// Bytes of randomness a new UUIDv7 needs besides its millisecond timestamp.
 pub const UUID_RANDOM_BYTES: usize = 10;
 
@@ -66,6 +68,28 @@ uuid_id!(
     /// A workspace: every bundle names the workspace it belongs to.
     WorkspaceId
 );
+
+/// Writes a UUIDv7 made near the Unix time `wall` (in milliseconds): its
+/// time as the distance from `wall`, mostly one byte, then the rest of it.
+pub(crate) fn write_id_near(out: &mut Encoder, id: &[u8; 16], wall: u64) {
+    let mut time = [0u8; 8];
+    time[2..].copy_from_slice(&id[..6]);
+    out.signed_varint(u64::from_be_bytes(time).wrapping_sub(wall) as i64).fixed(&id[6..]);
+}
+
+/// Reads what [`write_id_near`] wrote with the same `wall`.
+pub(crate) fn read_id_near(input: &mut Decoder<'_>, wall: u64) -> Result<[u8; 16], DecodeError> {
+    let offset = input.position();
+    let time = wall.wrapping_add(input.signed_varint("an id's time")? as u64);
+    if time >> 48 != 0 {
+        return Err(DecodeError { offset, what: "an id's time" });
+    }
+    let rest: [u8; 10] = input.fixed("an id")?;
+    let mut id = [0u8; 16];
+    id[..6].copy_from_slice(&time.to_be_bytes()[2..]);
+    id[6..].copy_from_slice(&rest);
+    Ok(id)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdParseError {

@@ -3,10 +3,18 @@
 //! them (adopted schemas, mappings, merges, indexes) is recomputed on load.
 //!
 //! Actors are written once, in a dictionary in front of the body; stamps
-//! refer to them by index.
+//! refer to them by index. Names (tables, fields, edge types, properties)
+//! are written the first time and then referred to by number, and the
+//! reader shares one copy of each. An operation id is written as its
+//! distance from the clock it was made with. What a record (or
+//! relationship) replaced and was touched by is mostly the writes and
+//! events it holds, so those are written as their places in it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use super::{
     EdgeDefinition, EdgeRecord, EntityRecord, Latest, MappingEvent, Register, Resolution, RosterEntry, Stamp, State,
@@ -15,16 +23,20 @@ use super::{
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
-use crate::ids::{EdgeId, EntityId, OpId};
-use crate::names::{EdgeType, FieldKey, TableId};
+use crate::ids::{EdgeId, EntityId, OpId, read_id_near, write_id_near};
+use crate::names::{EdgeType, FieldKey, OpName, TableId};
 use crate::op::{decode_payload, decode_value, encode_payload, encode_value};
 
 /// Version of the snapshot encoding. A snapshot of another version is
 /// ignored and the state rebuilt from the log, which is always legal.
-const SNAPSHOT_FORMAT: u8 = 2;
+const SNAPSHOT_FORMAT: u8 = 3;
 
-/// The least bytes one stamp takes: clock, op id, actor index.
-const MIN_STAMP: usize = 12 + 16 + 1;
+/// The least bytes one stamp takes: clock, op id (time distance and the
+/// rest), actor index.
+const MIN_STAMP: usize = 12 + 1 + 10 + 1;
+
+/// A touch: an operation that changed a record or relationship.
+type Touch = (Hlc, OpId, ActorId);
 
 impl State {
     pub fn encode_snapshot(&self) -> Vec<u8> {
@@ -69,7 +81,12 @@ pub struct SnapshotEncoder {
 
 impl SnapshotEncoder {
     pub fn new(state: &State) -> SnapshotEncoder {
-        let mut writer = SnapshotWriter { out: Encoder::new(), actors: BTreeMap::new(), actor_list: Vec::new() };
+        let mut writer = SnapshotWriter {
+            out: Encoder::new(),
+            actors: BTreeMap::new(),
+            actor_list: Vec::new(),
+            names: FxHashMap::default(),
+        };
         writer.write_head(state);
         SnapshotEncoder { writer, after: None, done: false }
     }
@@ -137,7 +154,7 @@ impl<'a> SnapshotDecoder<'a> {
         for _ in 0..actor_count {
             actors.push(ActorId::from_bytes(input.fixed("an actor id")?));
         }
-        let mut reader = SnapshotReader { input, actors };
+        let mut reader = SnapshotReader { input, actors, names: Vec::new() };
         let mut state = State::default();
         let records = reader.read_head(&mut state)?;
         Ok(SnapshotDecoder { reader, state, records_left: Some(records) })
@@ -179,6 +196,34 @@ struct SnapshotWriter {
     out: Encoder,
     actors: BTreeMap<ActorId, u64>,
     actor_list: Vec<ActorId>,
+    /// Names written so far, by number.
+    names: FxHashMap<String, u64>,
+}
+
+/// The stamps a record or relationship holds, in the order they are written
+/// (each write of each field or property last): what replaced writes and
+/// touches refer to by place.
+fn held_stamps<'a>(events: impl Iterator<Item = Stamp>, registers: impl Iterator<Item = &'a Register>) -> Vec<Stamp> {
+    events.chain(registers.flat_map(|register| register.0.iter().map(|write| write.stamp))).collect()
+}
+
+impl EntityRecord {
+    fn held_stamps(&self) -> Vec<Stamp> {
+        let latest = |latest: &Latest| latest.0.map(|(stamp, _)| stamp);
+        let events = self.created.into_iter().chain(latest(&self.alive)).chain(self.tables.values().filter_map(latest));
+        held_stamps(events, self.fields.values())
+    }
+}
+
+impl EdgeRecord {
+    fn held_stamps(&self) -> Vec<Stamp> {
+        let created = self.definition.as_ref().map(|definition| definition.created);
+        held_stamps(created.into_iter().chain(self.alive.0.map(|(stamp, _)| stamp)), self.properties.values())
+    }
+}
+
+fn touch(stamp: &Stamp) -> Touch {
+    (stamp.hlc, stamp.op, stamp.actor)
 }
 
 impl SnapshotWriter {
@@ -192,8 +237,55 @@ impl SnapshotWriter {
     }
 
     fn stamp(&mut self, stamp: &Stamp) {
-        self.out.fixed(&stamp.hlc.to_bytes()).fixed(stamp.op.as_bytes());
+        self.out.fixed(&stamp.hlc.to_bytes());
+        write_id_near(&mut self.out, stamp.op.as_bytes(), stamp.hlc.wall());
         self.actor(stamp.actor);
+    }
+
+    fn name(&mut self, name: &str) {
+        if let Some(&index) = self.names.get(name) {
+            self.out.varint(index + 1);
+        } else {
+            self.out.varint(0).str(name);
+            self.names.insert(name.to_owned(), self.names.len() as u64);
+        }
+    }
+
+    /// Places in a list, ascending, each as its distance past the one before.
+    fn places(&mut self, places: &[usize]) {
+        self.out.varint(places.len() as u64);
+        let mut next = 0;
+        for &place in places {
+            self.out.varint((place - next) as u64);
+            next = place + 1;
+        }
+    }
+
+    /// What a record or relationship replaced and was touched by, by place
+    /// among the stamps it holds (`held`) where they are among them: the
+    /// places of held writes it replaced, then any replaced write it does
+    /// not hold; the places of held stamps that are not touches, then any
+    /// touch it does not hold.
+    fn history(&mut self, held: &[Stamp], replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
+        let replaced_held: Vec<usize> = (0..held.len()).filter(|&at| replaced.contains(&held[at].op)).collect();
+        let mut held_ops: Vec<OpId> = held.iter().map(|stamp| stamp.op).collect();
+        held_ops.sort_unstable();
+        let replaced_elsewhere: Vec<&OpId> = replaced.iter().filter(|op| held_ops.binary_search(op).is_err()).collect();
+        self.places(&replaced_held);
+        self.out.varint(replaced_elsewhere.len() as u64);
+        for op in replaced_elsewhere {
+            self.out.fixed(op.as_bytes());
+        }
+        let untouched: Vec<usize> = (0..held.len()).filter(|&at| !touches.contains(&touch(&held[at]))).collect();
+        let mut held_touches: Vec<Touch> = held.iter().map(touch).collect();
+        held_touches.sort_unstable();
+        let touched_elsewhere: Vec<&Touch> =
+            touches.iter().filter(|touch| held_touches.binary_search(touch).is_err()).collect();
+        self.places(&untouched);
+        self.out.varint(touched_elsewhere.len() as u64);
+        for (hlc, op, actor) in touched_elsewhere {
+            self.stamp(&Stamp { hlc: *hlc, op: *op, actor: *actor });
+        }
     }
 
     fn optional_stamp(&mut self, stamp: &Option<Stamp>) {
@@ -233,20 +325,6 @@ impl SnapshotWriter {
         }
     }
 
-    fn op_ids(&mut self, ids: &BTreeSet<OpId>) {
-        self.out.varint(ids.len() as u64);
-        for id in ids {
-            self.out.fixed(id.as_bytes());
-        }
-    }
-
-    fn touches(&mut self, touches: &BTreeSet<(Hlc, OpId, ActorId)>) {
-        self.out.varint(touches.len() as u64);
-        for (hlc, op, actor) in touches {
-            self.stamp(&Stamp { hlc: *hlc, op: *op, actor: *actor });
-        }
-    }
-
     /// Everything before the records, and their number.
     fn write_head(&mut self, state: &State) {
         self.out.bool(state.workspace_name.is_some());
@@ -277,16 +355,15 @@ impl SnapshotWriter {
         self.latest(&record.alive);
         self.out.varint(record.tables.len() as u64);
         for (table, latest) in &record.tables {
-            self.out.str(table.as_str());
+            self.name(table.as_str());
             self.latest(latest);
         }
         self.out.varint(record.fields.len() as u64);
         for (field, register) in &record.fields {
-            self.out.str(field.as_str());
+            self.name(field.as_str());
             self.register(register);
         }
-        self.op_ids(&record.replaced);
-        self.touches(&record.touched_by);
+        self.history(&record.held_stamps(), &record.replaced, &record.touched_by);
     }
 
     /// Everything after the records.
@@ -295,22 +372,22 @@ impl SnapshotWriter {
         for (edge, record) in &state.edges {
             self.out.fixed(edge.as_bytes()).bool(record.definition.is_some());
             if let Some(definition) = &record.definition {
-                self.out.str(definition.edge_type.as_str());
+                self.name(definition.edge_type.as_str());
                 self.out.fixed(definition.source.as_bytes()).fixed(definition.target.as_bytes());
                 self.stamp(&definition.created);
             }
             self.latest(&record.alive);
             self.out.varint(record.properties.len() as u64);
             for (property, register) in &record.properties {
-                self.out.str(property);
+                self.name(property);
                 self.register(register);
             }
-            self.op_ids(&record.replaced);
-            self.touches(&record.touched_by);
+            self.history(&record.held_stamps(), &record.replaced, &record.touched_by);
         }
         self.out.varint(state.table_links.len() as u64);
         for ((source, target), latest) in &state.table_links {
-            self.out.str(source.as_str()).str(target.as_str());
+            self.name(source.as_str());
+            self.name(target.as_str());
             self.latest(latest);
         }
         self.out.varint(state.mapping_ops.len() as u64);
@@ -320,7 +397,7 @@ impl SnapshotWriter {
                 MappingEvent::Confirm { shared_key, fields } => {
                     self.out.u8(0).str(shared_key).varint(fields.len() as u64);
                     for field in fields {
-                        self.out.str(field.as_str());
+                        self.name(field.as_str());
                     }
                 }
                 MappingEvent::Revoke { mapping } => {
@@ -332,7 +409,7 @@ impl SnapshotWriter {
         for (shared_key, fields) in &state.rejected_mappings {
             self.out.str(shared_key).varint(fields.len() as u64);
             for field in fields {
-                self.out.str(field.as_str());
+                self.name(field.as_str());
             }
         }
         self.out.varint(state.merge_ops.len() as u64);
@@ -344,7 +421,7 @@ impl SnapshotWriter {
             self.out.fixed(&hlc.to_bytes()).fixed(op.as_bytes()).fixed(source.as_bytes()).fixed(into.as_bytes());
             self.out.varint(tables.len() as u64);
             for table in tables {
-                self.out.str(table.as_str());
+                self.name(table.as_str());
             }
         }
         self.out.varint(state.access.events.len() as u64);
@@ -359,6 +436,8 @@ impl SnapshotWriter {
 struct SnapshotReader<'a> {
     input: Decoder<'a>,
     actors: Vec<ActorId>,
+    /// Names read so far, by number; what is read shares them.
+    names: Vec<Arc<str>>,
 }
 
 impl SnapshotReader<'_> {
@@ -373,7 +452,7 @@ impl SnapshotReader<'_> {
 
     fn stamp(&mut self) -> Result<Stamp, DecodeError> {
         let hlc = Hlc::from_bytes(self.input.fixed("a clock")?);
-        let op = OpId::from_bytes(self.input.fixed("an operation id")?);
+        let op = OpId::from_bytes(read_id_near(&mut self.input, hlc.wall())?);
         Ok(Stamp { hlc, op, actor: self.actor()? })
     }
 
@@ -397,9 +476,59 @@ impl SnapshotReader<'_> {
         Ok(self.input.str(what)?.to_owned())
     }
 
-    fn name<T>(&mut self, parse: fn(&str) -> Option<T>, what: &'static str) -> Result<T, DecodeError> {
+    fn name<T: OpName>(&mut self, what: &'static str) -> Result<T, DecodeError> {
         let offset = self.input.position();
-        parse(self.input.str(what)?).ok_or(DecodeError { offset, what })
+        let text = match self.input.varint(what)? {
+            0 => {
+                let text: Arc<str> = self.input.str(what)?.into();
+                self.names.push(text.clone());
+                text
+            }
+            number => usize::try_from(number - 1)
+                .ok()
+                .and_then(|index| self.names.get(index).cloned())
+                .ok_or(DecodeError { offset, what })?,
+        };
+        T::from_shared(&text).ok_or(DecodeError { offset, what })
+    }
+
+    /// Reads what [`SnapshotWriter::places`] wrote: places in a list of `len`.
+    fn places(&mut self, len: usize, what: &'static str) -> Result<Vec<usize>, DecodeError> {
+        let count = self.count(1, what)?;
+        let mut places = Vec::with_capacity(count);
+        let mut next = 0usize;
+        for _ in 0..count {
+            let offset = self.input.position();
+            let place = usize::try_from(self.input.varint(what)?)
+                .ok()
+                .and_then(|distance| next.checked_add(distance))
+                .filter(|place| *place < len)
+                .ok_or(DecodeError { offset, what })?;
+            places.push(place);
+            next = place + 1;
+        }
+        Ok(places)
+    }
+
+    /// Reads what [`SnapshotWriter::history`] wrote, given the same `held`.
+    fn history(&mut self, held: &[Stamp]) -> Result<(BTreeSet<OpId>, BTreeSet<Touch>), DecodeError> {
+        let mut replaced: BTreeSet<OpId> =
+            self.places(held.len(), "a replaced write's place")?.into_iter().map(|at| held[at].op).collect();
+        for _ in 0..self.count(16, "a list of operation ids")? {
+            replaced.insert(OpId::from_bytes(self.input.fixed("an operation id")?));
+        }
+        let untouched = self.places(held.len(), "an untouched stamp's place")?;
+        let mut touches: BTreeSet<Touch> = BTreeSet::new();
+        let mut untouched = untouched.into_iter().peekable();
+        for (at, stamp) in held.iter().enumerate() {
+            if untouched.next_if_eq(&at).is_none() {
+                touches.insert(touch(stamp));
+            }
+        }
+        for _ in 0..self.count(MIN_STAMP, "a list of operations")? {
+            touches.insert(touch(&self.stamp()?));
+        }
+        Ok((replaced, touches))
     }
 
     fn register(&mut self) -> Result<Register, DecodeError> {
@@ -432,21 +561,6 @@ impl SnapshotReader<'_> {
         Ok(Register(writes))
     }
 
-    fn op_ids(&mut self) -> Result<BTreeSet<OpId>, DecodeError> {
-        let count = self.count(16, "a list of operation ids")?;
-        (0..count).map(|_| self.input.fixed("an operation id").map(OpId::from_bytes)).collect()
-    }
-
-    fn touches(&mut self) -> Result<BTreeSet<(Hlc, OpId, ActorId)>, DecodeError> {
-        let count = self.count(MIN_STAMP, "a list of operations")?;
-        let mut touches = BTreeSet::new();
-        for _ in 0..count {
-            let stamp = self.stamp()?;
-            touches.insert((stamp.hlc, stamp.op, stamp.actor));
-        }
-        Ok(touches)
-    }
-
     fn entity(&mut self) -> Result<EntityId, DecodeError> {
         self.input.fixed("an entity id").map(EntityId::from_bytes)
     }
@@ -476,15 +590,14 @@ impl SnapshotReader<'_> {
         let entity = self.entity()?;
         let mut record = EntityRecord { created: self.optional_stamp()?, alive: self.latest()?, ..Default::default() };
         for _ in 0..self.count(2, "a record's tables")? {
-            let table = self.name(TableId::parse, "a table name")?;
+            let table: TableId = self.name("a table name")?;
             record.tables.insert(table, self.latest()?);
         }
         for _ in 0..self.count(2, "a record's fields")? {
-            let field = self.name(FieldKey::parse, "a field name")?;
+            let field: FieldKey = self.name("a field name")?;
             record.fields.insert(field, self.register()?);
         }
-        record.replaced = self.op_ids()?;
-        record.touched_by = self.touches()?;
+        (record.replaced, record.touched_by) = self.history(&record.held_stamps())?;
         Ok((entity, record))
     }
 
@@ -494,23 +607,22 @@ impl SnapshotReader<'_> {
             let edge = EdgeId::from_bytes(self.input.fixed("an edge id")?);
             let mut record = EdgeRecord::default();
             if self.input.bool("a presence marker")? {
-                let edge_type = self.name(EdgeType::parse, "an edge type")?;
+                let edge_type: EdgeType = self.name("an edge type")?;
                 let source = self.entity()?;
                 let target = self.entity()?;
                 record.definition = Some(EdgeDefinition { edge_type, source, target, created: self.stamp()? });
             }
             record.alive = self.latest()?;
             for _ in 0..self.count(2, "a relationship's properties")? {
-                let property = self.text("a property name")?;
+                let property: String = self.name("a property name")?;
                 record.properties.insert(property, self.register()?);
             }
-            record.replaced = self.op_ids()?;
-            record.touched_by = self.touches()?;
+            (record.replaced, record.touched_by) = self.history(&record.held_stamps())?;
             state.edges.insert(edge, record);
         }
         for _ in 0..self.count(3, "the table links")? {
-            let source = self.name(TableId::parse, "a table name")?;
-            let target = self.name(TableId::parse, "a table name")?;
+            let source: TableId = self.name("a table name")?;
+            let target: TableId = self.name("a table name")?;
             state.table_links.insert((source, target), self.latest()?);
         }
         for _ in 0..self.count(MIN_STAMP + 1, "the mapping operations")? {
@@ -520,7 +632,7 @@ impl SnapshotReader<'_> {
                     let shared_key = self.text("a shared key")?;
                     let mut fields = Vec::new();
                     for _ in 0..self.count(2, "a mapping's fields")? {
-                        fields.push(self.name(FieldKey::parse, "a field name")?);
+                        fields.push(self.name("a field name")?);
                     }
                     MappingEvent::Confirm { shared_key, fields }
                 }
@@ -533,7 +645,7 @@ impl SnapshotReader<'_> {
             let shared_key = self.text("a shared key")?;
             let mut fields = Vec::new();
             for _ in 0..self.count(2, "a mapping's fields")? {
-                fields.push(self.name(FieldKey::parse, "a field name")?);
+                fields.push(self.name("a field name")?);
             }
             state.rejected_mappings.insert((shared_key, fields));
         }
@@ -551,7 +663,7 @@ impl SnapshotReader<'_> {
             let into = self.entity()?;
             let mut tables = Vec::new();
             for _ in 0..self.count(2, "a split's tables")? {
-                tables.push(self.name(TableId::parse, "a table name")?);
+                tables.push(self.name("a table name")?);
             }
             state.split_ops.insert((hlc, op), (source, into, tables));
         }

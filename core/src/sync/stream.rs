@@ -27,7 +27,7 @@ use crate::bundle::{ArrivedBundle, BUNDLE_FORMAT, Bundle, BundleHeader, Hash};
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::{ActorId, SIGNATURE_LEN, Signature};
-use crate::ids::{OpId, WorkspaceId};
+use crate::ids::{OpId, WorkspaceId, read_id_near, write_id_near};
 use crate::log::OpLog;
 use crate::names::OpName;
 use crate::op::{Operation, PayloadReader, PayloadWriter, decode_payload, encode_payload};
@@ -500,31 +500,12 @@ impl PayloadWriter for OpWriter<'_> {
 
     fn id(&mut self, id: &[u8; 16]) {
         let wall = self.wall;
-        reference(self.out, &mut self.stream.ids, *id, |out, id| write_new_id(out, &id, wall));
+        reference(self.out, &mut self.stream.ids, *id, |out, id| write_id_near(out, &id, wall));
     }
 
     fn name(&mut self, name: &str) {
         self.stream.name(self.out, name);
     }
-}
-
-fn write_new_id(out: &mut Encoder, id: &[u8; 16], wall: u64) {
-    let mut time = [0u8; 8];
-    time[2..].copy_from_slice(&id[..6]);
-    out.signed_varint(u64::from_be_bytes(time).wrapping_sub(wall) as i64).fixed(&id[6..]);
-}
-
-fn read_new_id(input: &mut Decoder<'_>, wall: u64) -> Result<[u8; 16], DecodeError> {
-    let offset = input.position();
-    let time = wall.wrapping_add(input.signed_varint("an id's time")? as u64);
-    if time >> 48 != 0 {
-        return Err(DecodeError { offset, what: "an id's time" });
-    }
-    let rest: [u8; 10] = input.fixed("an id")?;
-    let mut id = [0u8; 16];
-    id[..6].copy_from_slice(&time.to_be_bytes()[2..]);
-    id[6..].copy_from_slice(&rest);
-    Ok(id)
 }
 
 impl StreamReader {
@@ -694,7 +675,7 @@ impl<'a> PayloadReader<'a> for OpReader<'_, 'a> {
 
     fn id(&mut self, what: &'static str) -> Result<[u8; 16], DecodeError> {
         let wall = self.wall;
-        dereference(self.input, &mut self.stream.ids, what, |input| read_new_id(input, wall))
+        dereference(self.input, &mut self.stream.ids, what, |input| read_id_near(input, wall))
     }
 
     fn name<T: OpName>(&mut self, what: &'static str) -> Result<T, DecodeError> {
