@@ -12,6 +12,7 @@
 mod access;
 mod snapshot;
 mod state_hash;
+mod vec_map;
 
 pub use access::{AccessKey, ForkRecord, KeyRefusal};
 pub use snapshot::{SnapshotDecoder, SnapshotEncoder};
@@ -21,6 +22,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 
+use self::vec_map::VecMap;
 use crate::bundle::Hash;
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
@@ -70,6 +72,10 @@ impl Register {
     fn insert(&mut self, write: Write) {
         let key = (write.stamp.hlc, write.stamp.op);
         if let Err(at) = self.0.binary_search_by(|held| (held.stamp.hlc, held.stamp.op).cmp(&key)) {
+            // A field holds one or two writes, seldom more: room for exactly
+            // those, not the four a growing vector starts with (a
+            // 100,000-write workspace held 15 MB of empty slots).
+            self.0.reserve_exact(1);
             self.0.insert(at, write);
         }
     }
@@ -100,8 +106,8 @@ struct EntityRecord {
     created: Option<Stamp>,
     /// Creation counts as a "yes"; deletions "no", restorations "yes".
     alive: Latest,
-    tables: BTreeMap<TableId, Latest>,
-    fields: BTreeMap<FieldKey, Register>,
+    tables: VecMap<TableId, Latest>,
+    fields: VecMap<FieldKey, Register>,
     /// Writes (of any field of this entity) that a later write replaced.
     replaced: BTreeSet<OpId>,
     /// Every operation that touched the entity, for undo's "changed since" check.
@@ -120,7 +126,7 @@ pub struct EdgeDefinition {
 struct EdgeRecord {
     definition: Option<EdgeDefinition>,
     alive: Latest,
-    properties: BTreeMap<String, Register>,
+    properties: VecMap<String, Register>,
     replaced: BTreeSet<OpId>,
     touched_by: BTreeSet<(Hlc, OpId, ActorId)>,
 }
@@ -325,7 +331,10 @@ impl State {
                 }
                 record.alive.record(stamp, true);
                 for (name, value) in properties {
-                    record.properties.entry(name.clone()).or_default().insert(Write::edit(stamp, Some(value.clone())));
+                    record
+                        .properties
+                        .get_or_insert_default(name.clone())
+                        .insert(Write::edit(stamp, Some(value.clone())));
                 }
                 self.edges_by_entity.entry(*source).or_default().insert(*edge);
                 self.edges_by_entity.entry(*target).or_default().insert(*edge);
@@ -334,7 +343,7 @@ impl State {
             OpPayload::RestoreEdge { edge } => self.edge_mut(*edge, touch).alive.record(stamp, true),
             OpPayload::SetEdgeProperty { edge, property, value, replaces } => {
                 let record = self.edge_mut(*edge, touch);
-                record.properties.entry(property.clone()).or_default().insert(Write::edit(stamp, value.clone()));
+                record.properties.get_or_insert_default(property.clone()).insert(Write::edit(stamp, value.clone()));
                 record.replaced.extend(replaces.iter().copied());
             }
             OpPayload::LinkTables { source, target } => {
@@ -410,7 +419,7 @@ impl State {
 
     fn set_membership(&mut self, entity: EntityId, table: &TableId, stamp: Stamp, member: bool) {
         let record = self.entities.entry(entity).or_default();
-        record.tables.entry(table.clone()).or_default().record(stamp, member);
+        record.tables.get_or_insert_default(table.clone()).record(stamp, member);
         self.table_members.entry(table.clone()).or_default().insert(entity);
     }
 
@@ -427,7 +436,7 @@ impl State {
         // cloning the key (this is the hot path of catching up).
         match record.fields.get_mut(field) {
             Some(register) => register.insert(write),
-            None => record.fields.entry(field.clone()).or_default().insert(write),
+            None => record.fields.get_or_insert_default(field.clone()).insert(write),
         }
         record.replaced.extend(replaces.iter().copied());
     }
