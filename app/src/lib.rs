@@ -3,6 +3,8 @@
 
 mod device;
 pub mod driver;
+#[cfg(target_arch = "wasm32")]
+mod heap;
 mod library;
 pub mod net;
 mod route;
@@ -11,12 +13,10 @@ mod settings;
 pub mod storage;
 pub mod ui;
 
-/// Talc instead of Rust's default wasm allocator (dlmalloc), which spent a
-/// quarter of a catch-up's time in Chromium on the engine's many small
-/// allocations.
-#[cfg(target_family = "wasm")]
+/// See `heap.rs`: Talc, grown a megabyte at a time.
+#[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: heap::Heap = heap::new_heap();
 
 #[cfg(test)]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -23,6 +23,12 @@ impl Encoder {
         Encoder::default()
     }
 
+    /// An encoder with room for `bytes` bytes, for an encoding whose size
+    /// is known: it then never grows (copying what it holds) on the way.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Encoder { bytes: Vec::with_capacity(bytes) }
+    }
+
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
     }

@@ -27,9 +27,11 @@ const STREAM_UNIT: u8 = b'S';
 /// Empty for no bundles.
 pub fn encode_log_record(bundles: &[&Bundle]) -> Vec<u8> {
     let Some(first) = bundles.first() else { return Vec::new() };
-    let mut out = Encoder::new();
+    let part = stored_part(first.header.workspace, bundles);
+    // The part's few header fields, then its body.
+    let mut out = Encoder::with_capacity(part.body.len() + 48);
     out.u8(STREAM_UNIT);
-    stored_part(first.header.workspace, bundles).encode(&mut out);
+    part.encode(&mut out);
     out.into_bytes()
 }
 

@@ -2,8 +2,9 @@
 //! that opening a workspace does not replay its log. Everything derived from
 //! them (adopted schemas, mappings, merges, indexes) is recomputed on load.
 //!
-//! Actors are written once, in a dictionary in front of the body; stamps
-//! refer to them by index. Names (tables, fields, edge types, properties)
+//! Actors are written once, in a dictionary after the body (its place in
+//! the last four bytes), so that the body, written a step at a time, is
+//! never copied; stamps refer to them by index. Names (tables, fields, edge types, properties)
 //! are written the first time and then referred to by number, and the
 //! reader shares one copy of each. An operation id is written as its
 //! distance from the clock it was made with. What a record (or
@@ -81,11 +82,17 @@ pub struct SnapshotEncoder {
 
 impl SnapshotEncoder {
     pub fn new(state: &State) -> SnapshotEncoder {
+        // A snapshot takes about 65 bytes per operation the state holds:
+        // room for that at once, rather than growing (and copying, and in
+        // wasm touching fresh memory) a few times on the way.
+        let mut out = Encoder::with_capacity(state.op_count.saturating_mul(72).min(1 << 30));
+        out.u8(SNAPSHOT_FORMAT);
         let mut writer = SnapshotWriter {
-            out: Encoder::new(),
+            out,
             actors: BTreeMap::new(),
             actor_list: Vec::new(),
             names: FxHashMap::default(),
+            scratch: HistoryScratch::default(),
         };
         writer.write_head(state);
         SnapshotEncoder { writer, after: None, done: false }
@@ -115,19 +122,19 @@ impl SnapshotEncoder {
         self.done
     }
 
-    /// The snapshot's bytes: the actor dictionary, then the body. Only once
-    /// [`SnapshotEncoder::step`] said the snapshot is complete.
+    /// The snapshot's bytes: the format and the body, then the actor
+    /// dictionary, then where it starts. Only once [`SnapshotEncoder::step`]
+    /// said the snapshot is complete.
     pub fn finish(self) -> Vec<u8> {
         assert!(self.done, "a snapshot is finished only once every step is done");
-        let SnapshotWriter { out: body, actor_list, .. } = self.writer;
-        let mut out = Encoder::new();
-        out.u8(SNAPSHOT_FORMAT).varint(actor_list.len() as u64);
+        let SnapshotWriter { mut out, actor_list, .. } = self.writer;
+        let dictionary_at = out.as_bytes().len() as u32;
+        out.varint(actor_list.len() as u64);
         for actor in &actor_list {
             out.fixed(actor.as_bytes());
         }
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&body.into_bytes());
-        bytes
+        out.fixed(&dictionary_at.to_le_bytes());
+        out.into_bytes()
     }
 }
 
@@ -145,16 +152,22 @@ impl<'a> SnapshotDecoder<'a> {
     /// Reads everything before the records.
     pub fn new(bytes: &'a [u8]) -> Result<SnapshotDecoder<'a>, DecodeError> {
         let mut input = Decoder::new(bytes);
-        let format_offset = input.position();
         if input.u8("a snapshot format")? != SNAPSHOT_FORMAT {
-            return Err(DecodeError { offset: format_offset, what: "a known snapshot format" });
+            return Err(DecodeError { offset: 0, what: "a known snapshot format" });
         }
-        let actor_count = input.length(32, "the snapshot's actors")?;
-        let mut actors = Vec::with_capacity(actor_count);
-        for _ in 0..actor_count {
-            actors.push(ActorId::from_bytes(input.fixed("an actor id")?));
-        }
-        let mut reader = SnapshotReader { input, actors, names: Vec::new() };
+        let dictionary_at = bytes
+            .len()
+            .checked_sub(4)
+            .and_then(|end| Some((u32::from_le_bytes(bytes[end..].try_into().ok()?) as usize, end)))
+            .filter(|(start, end)| (1..=*end).contains(start));
+        let Some((start, end)) = dictionary_at else {
+            return Err(DecodeError { offset: bytes.len(), what: "where the snapshot's actors are" });
+        };
+        let actors = read_actors(&bytes[start..end])
+            .map_err(|error| DecodeError { offset: start + error.offset, what: error.what })?;
+        let mut input = Decoder::new(&bytes[..start]);
+        input.u8("a snapshot format")?;
+        let mut reader = SnapshotReader { input, actors, names: Vec::new(), held: Vec::new() };
         let mut state = State::default();
         let records = reader.read_head(&mut state)?;
         Ok(SnapshotDecoder { reader, state, records_left: Some(records) })
@@ -192,33 +205,62 @@ impl<'a> SnapshotDecoder<'a> {
     }
 }
 
+/// The actor dictionary of a snapshot.
+fn read_actors(bytes: &[u8]) -> Result<Vec<ActorId>, DecodeError> {
+    let mut dictionary = Decoder::new(bytes);
+    let count = dictionary.length(32, "the snapshot's actors")?;
+    let mut actors = Vec::with_capacity(count);
+    for _ in 0..count {
+        actors.push(ActorId::from_bytes(dictionary.fixed("an actor id")?));
+    }
+    dictionary.finish("the end of the snapshot's actors")?;
+    Ok(actors)
+}
+
 struct SnapshotWriter {
     out: Encoder,
     actors: BTreeMap<ActorId, u64>,
     actor_list: Vec<ActorId>,
     /// Names written so far, by number.
     names: FxHashMap<String, u64>,
+    /// Room reused from record to record (see [`SnapshotWriter::history`]).
+    scratch: HistoryScratch,
+}
+
+/// What working out one record's history needs, kept between records so
+/// that a snapshot of many records does not allocate for each.
+#[derive(Default)]
+struct HistoryScratch {
+    held: Vec<Stamp>,
+    held_ops: Vec<OpId>,
+    held_touches: Vec<Touch>,
+    places: Vec<usize>,
 }
 
 /// The stamps a record or relationship holds, in the order they are written
 /// (each write of each field or property last): what replaced writes and
 /// touches refer to by place.
-fn held_stamps<'a>(events: impl Iterator<Item = Stamp>, registers: impl Iterator<Item = &'a Register>) -> Vec<Stamp> {
-    events.chain(registers.flat_map(|register| register.0.iter().map(|write| write.stamp))).collect()
+fn held_stamps<'a>(
+    events: impl Iterator<Item = Stamp>,
+    registers: impl Iterator<Item = &'a Register>,
+    held: &mut Vec<Stamp>,
+) {
+    held.clear();
+    held.extend(events.chain(registers.flat_map(|register| register.0.iter().map(|write| write.stamp))));
 }
 
 impl EntityRecord {
-    fn held_stamps(&self) -> Vec<Stamp> {
+    fn held_stamps(&self, held: &mut Vec<Stamp>) {
         let latest = |latest: &Latest| latest.0.map(|(stamp, _)| stamp);
         let events = self.created.into_iter().chain(latest(&self.alive)).chain(self.tables.values().filter_map(latest));
-        held_stamps(events, self.fields.values())
+        held_stamps(events, self.fields.values(), held);
     }
 }
 
 impl EdgeRecord {
-    fn held_stamps(&self) -> Vec<Stamp> {
+    fn held_stamps(&self, held: &mut Vec<Stamp>) {
         let created = self.definition.as_ref().map(|definition| definition.created);
-        held_stamps(created.into_iter().chain(self.alive.0.map(|(stamp, _)| stamp)), self.properties.values())
+        held_stamps(created.into_iter().chain(self.alive.0.map(|(stamp, _)| stamp)), self.properties.values(), held);
     }
 }
 
@@ -252,40 +294,46 @@ impl SnapshotWriter {
     }
 
     /// Places in a list, ascending, each as its distance past the one before.
-    fn places(&mut self, places: &[usize]) {
-        self.out.varint(places.len() as u64);
+    fn places(out: &mut Encoder, places: &[usize]) {
+        out.varint(places.len() as u64);
         let mut next = 0;
         for &place in places {
-            self.out.varint((place - next) as u64);
+            out.varint((place - next) as u64);
             next = place + 1;
         }
     }
 
     /// What a record or relationship replaced and was touched by, by place
-    /// among the stamps it holds (`held`) where they are among them: the
-    /// places of held writes it replaced, then any replaced write it does
-    /// not hold; the places of held stamps that are not touches, then any
-    /// touch it does not hold.
-    fn history(&mut self, held: &[Stamp], replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
-        let replaced_held: Vec<usize> = (0..held.len()).filter(|&at| replaced.contains(&held[at].op)).collect();
-        let mut held_ops: Vec<OpId> = held.iter().map(|stamp| stamp.op).collect();
-        held_ops.sort_unstable();
-        let replaced_elsewhere: Vec<&OpId> = replaced.iter().filter(|op| held_ops.binary_search(op).is_err()).collect();
-        self.places(&replaced_held);
-        self.out.varint(replaced_elsewhere.len() as u64);
-        for op in replaced_elsewhere {
+    /// among the stamps it holds (in `self.scratch.held`) where they are
+    /// among them: the places of held writes it replaced, then any replaced
+    /// write it does not hold; the places of held stamps that are not
+    /// touches, then any touch it does not hold.
+    fn history(&mut self, replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let held = &scratch.held;
+        scratch.places.clear();
+        scratch.places.extend((0..held.len()).filter(|&at| replaced.contains(&held[at].op)));
+        Self::places(&mut self.out, &scratch.places);
+        scratch.held_ops.clear();
+        scratch.held_ops.extend(held.iter().map(|stamp| stamp.op));
+        scratch.held_ops.sort_unstable();
+        let elsewhere = |op: &&OpId| scratch.held_ops.binary_search(op).is_err();
+        self.out.varint(replaced.iter().filter(elsewhere).count() as u64);
+        for op in replaced.iter().filter(elsewhere) {
             self.out.fixed(op.as_bytes());
         }
-        let untouched: Vec<usize> = (0..held.len()).filter(|&at| !touches.contains(&touch(&held[at]))).collect();
-        let mut held_touches: Vec<Touch> = held.iter().map(touch).collect();
-        held_touches.sort_unstable();
-        let touched_elsewhere: Vec<&Touch> =
-            touches.iter().filter(|touch| held_touches.binary_search(touch).is_err()).collect();
-        self.places(&untouched);
-        self.out.varint(touched_elsewhere.len() as u64);
-        for (hlc, op, actor) in touched_elsewhere {
+        scratch.places.clear();
+        scratch.places.extend((0..held.len()).filter(|&at| !touches.contains(&touch(&held[at]))));
+        Self::places(&mut self.out, &scratch.places);
+        scratch.held_touches.clear();
+        scratch.held_touches.extend(held.iter().map(touch));
+        scratch.held_touches.sort_unstable();
+        let elsewhere = |touch: &&Touch| scratch.held_touches.binary_search(touch).is_err();
+        self.out.varint(touches.iter().filter(elsewhere).count() as u64);
+        for (hlc, op, actor) in touches.iter().filter(elsewhere) {
             self.stamp(&Stamp { hlc: *hlc, op: *op, actor: *actor });
         }
+        self.scratch = scratch;
     }
 
     fn optional_stamp(&mut self, stamp: &Option<Stamp>) {
@@ -363,7 +411,8 @@ impl SnapshotWriter {
             self.name(field.as_str());
             self.register(register);
         }
-        self.history(&record.held_stamps(), &record.replaced, &record.touched_by);
+        record.held_stamps(&mut self.scratch.held);
+        self.history(&record.replaced, &record.touched_by);
     }
 
     /// Everything after the records.
@@ -382,7 +431,8 @@ impl SnapshotWriter {
                 self.name(property);
                 self.register(register);
             }
-            self.history(&record.held_stamps(), &record.replaced, &record.touched_by);
+            record.held_stamps(&mut self.scratch.held);
+            self.history(&record.replaced, &record.touched_by);
         }
         self.out.varint(state.table_links.len() as u64);
         for ((source, target), latest) in &state.table_links {
@@ -438,6 +488,8 @@ struct SnapshotReader<'a> {
     actors: Vec<ActorId>,
     /// Names read so far, by number; what is read shares them.
     names: Vec<Arc<str>>,
+    /// The stamps of the record being read, reused from record to record.
+    held: Vec<Stamp>,
 }
 
 impl SnapshotReader<'_> {
@@ -597,7 +649,10 @@ impl SnapshotReader<'_> {
             let field: FieldKey = self.name("a field name")?;
             record.fields.insert(field, self.register()?);
         }
-        (record.replaced, record.touched_by) = self.history(&record.held_stamps())?;
+        let mut held = std::mem::take(&mut self.held);
+        record.held_stamps(&mut held);
+        (record.replaced, record.touched_by) = self.history(&held)?;
+        self.held = held;
         Ok((entity, record))
     }
 
@@ -617,7 +672,10 @@ impl SnapshotReader<'_> {
                 let property: String = self.name("a property name")?;
                 record.properties.insert(property, self.register()?);
             }
-            (record.replaced, record.touched_by) = self.history(&record.held_stamps())?;
+            let mut held = std::mem::take(&mut self.held);
+            record.held_stamps(&mut held);
+            (record.replaced, record.touched_by) = self.history(&held)?;
+            self.held = held;
             state.edges.insert(edge, record);
         }
         for _ in 0..self.count(3, "the table links")? {

@@ -129,7 +129,10 @@ impl StreamWriter {
     /// author's consecutive bundles keeps only its newest signature, so the
     /// caller ends each run at a signed bundle.
     pub fn part(&mut self, workspace: WorkspaceId, bundles: &[&Bundle], remaining: u64) -> BundlePart {
-        let mut out = Encoder::new();
+        // Room for a typical bundle each (one field write is about fifty
+        // bytes), and for the ids they bring, so that neither grows step by step.
+        let mut out = Encoder::with_capacity(bundles.len() * 64);
+        self.ids.reserve(bundles.len() * 2);
         // A log's bundles were linked when appended: the same author and the
         // next seq is the next bundle of the chain, no hashing needed.
         let from_log = self.from_log;

@@ -163,8 +163,10 @@ async function runPage(browser, origin, query) {
       const usage = await devtools.send("Runtime.getHeapUsage");
       return usage.usedSize + usage.backingStorageSize;
     });
-    // OPENPROD_PROFILE=1: where Openprod's W2 catch-up spends its time.
-    const profile = query === "engine=openprod" ? await startProfile(page, "Openprod in Chromium", "w2_apply_ms") : null;
+    // OPENPROD_PROFILE=1: where Openprod's W2 catch-up spends its time (or
+    // another step's, named by OPENPROD_PROFILE_STEP, such as w4_save_ms).
+    const step = process.env.OPENPROD_PROFILE_STEP ?? "w2_apply_ms";
+    const profile = query === "engine=openprod" ? await startProfile(page, "Openprod in Chromium", step) : null;
     await page.goto(`${origin}/?${query}`);
     await page.waitForFunction(() => window.benchResult || window.benchError, null, {
       timeout: RUN_TIMEOUT_MS,

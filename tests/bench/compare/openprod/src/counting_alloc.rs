@@ -13,9 +13,14 @@ static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-#[cfg(target_family = "wasm")]
-static INNER: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-#[cfg(not(target_family = "wasm"))]
+/// The app's own heap, so that the comparison measures what the app runs.
+#[cfg(target_arch = "wasm32")]
+#[path = "../../../../../app/src/heap.rs"]
+mod heap;
+
+#[cfg(target_arch = "wasm32")]
+static INNER: heap::Heap = heap::new_heap();
+#[cfg(not(target_arch = "wasm32"))]
 static INNER: std::alloc::System = std::alloc::System;
 
 /// Heap bytes allocated and not yet freed (requested sizes, without the

@@ -180,9 +180,15 @@ impl Bench {
     /// here each put after the other with its length in front.
     pub fn save(&self) -> Vec<u8> {
         let replica = self.replica();
-        let mut out = Encoder::new();
-        out.bytes(&replica.snapshot().encode());
+        let snapshot = replica.snapshot();
+        let head = snapshot.encode_head();
         let bundles: Vec<&Bundle> = replica.log().bundles().collect();
+        // The app stores each of these as its own value; here they are put
+        // together into one buffer, made with room for a stored bundle's
+        // usual size (about 65 bytes) so that it does not grow on the way.
+        let snapshot_bytes = head.len() + snapshot.state.len();
+        let mut out = Encoder::with_capacity(snapshot_bytes + 5 + bundles.len() * 80);
+        out.varint(snapshot_bytes as u64).fixed(&head).fixed(&snapshot.state);
         for record in bundles.chunks(SyncConfig::default().batch_size) {
             out.bytes(&encode_log_record(record));
         }
