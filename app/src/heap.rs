@@ -48,7 +48,7 @@ unsafe impl talc::source::Source for GrowInSteps {
     fn acquire<B: talc::base::binning::Binning>(talc: &mut Talc<Self, B>, layout: Layout) -> Result<(), ()> {
         // Room for the allocation however it is aligned, and for the heap's
         // own bookkeeping at its start and end.
-        let needed = layout.size() + layout.align() + 4 * CHUNK_UNIT;
+        let needed = layout.size().checked_add(layout.align() + 4 * CHUNK_UNIT).ok_or(())?;
         let pages = needed.div_ceil(PAGE_BYTES).max(STEP_PAGES);
         let previous_pages = grow_memory(pages).ok_or(())?;
         let base = (previous_pages * PAGE_BYTES) as *mut u8;

@@ -112,7 +112,7 @@ fn inverse_of(state: &State, me: ActorId, op: &Operation) -> Result<Vec<OpPayloa
             let current = state.field(*entity, field);
             unchanged_by_others(state, &current.heads, me, &field_label(state, field))?;
             let history = state.field_history(*entity, field);
-            let previous = history.iter().filter(|write| replaces.contains(&write.stamp.op)).next_back();
+            let previous = history.iter().rfind(|write| replaces.contains(&write.stamp.op));
             let replaces = current.heads.iter().map(|write| write.stamp.op).collect();
             match previous.and_then(|write| write.value.clone()) {
                 Some(value) => vec![OpPayload::SetField { entity: *entity, field: field.clone(), value, replaces }],
@@ -219,13 +219,7 @@ fn replaced_property_value(
     property: &str,
     replaces: &[OpId],
 ) -> Option<crate::value::Value> {
-    state
-        .edge_property_history(edge, property)
-        .iter()
-        .filter(|write| replaces.contains(&write.stamp.op))
-        .next_back()?
-        .value
-        .clone()
+    state.edge_property_history(edge, property).iter().rfind(|write| replaces.contains(&write.stamp.op))?.value.clone()
 }
 
 fn name_of(state: &State, actor: ActorId) -> String {
