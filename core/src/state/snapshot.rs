@@ -84,8 +84,9 @@ impl SnapshotEncoder {
     pub fn new(state: &State) -> SnapshotEncoder {
         // A snapshot takes about 65 bytes per operation the state holds:
         // room for that at once, rather than growing (and copying, and in
-        // wasm touching fresh memory) a few times on the way.
-        let mut out = Encoder::with_capacity(state.op_count.saturating_mul(72).min(1 << 30));
+        // wasm touching fresh memory) a few times on the way; but never a
+        // huge block up front, which a browser's memory might not give.
+        let mut out = Encoder::with_capacity(state.op_count.saturating_mul(72).min(64 << 20));
         out.u8(SNAPSHOT_FORMAT);
         let mut writer = SnapshotWriter {
             out,
