@@ -171,13 +171,19 @@ fn progress(events: &[SyncEvent]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-#[test]
-fn a_new_peer_catches_up_in_batches_with_progress() {
+/// The owner with nine records, just linked to a device that holds nothing.
+fn nine_records_and_a_new_peer() -> Room {
     let mut room = Room::new(2);
     for index in 0..9 {
         room.edit(0, &format!("Person {index}"));
     }
     room.link(0, 1);
+    room
+}
+
+#[test]
+fn a_new_peer_catches_up_in_batches_with_progress() {
+    let mut room = nine_records_and_a_new_peer();
     room.run();
     assert_eq!(room.vector(1), room.vector(0));
     assert_eq!(room.devices[1].workspace.state().state_hash(), room.devices[0].workspace.state().state_hash());
@@ -189,11 +195,7 @@ fn a_new_peer_catches_up_in_batches_with_progress() {
 
 #[test]
 fn a_catch_up_goes_out_a_part_at_a_time_and_edits_made_meanwhile_follow_in_the_same_stream() {
-    let mut room = Room::new(2);
-    for index in 0..9 {
-        room.edit(0, &format!("Person {index}"));
-    }
-    room.link(0, 1);
+    let mut room = nine_records_and_a_new_peer();
     room.deliver();
     assert!(room.devices[0].hub.is_sending(), "the hub sent the first part only");
     room.edit(0, "Late");
