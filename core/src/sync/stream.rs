@@ -182,7 +182,7 @@ impl StreamWriter {
     /// `upcoming` (vouched runs, as [`vouched_runs`] gives them): as many as
     /// [`part_size`] aims for, then on to where a run may end (a signed
     /// bundle, or an author's last), so every run in the part is vouched for.
-    pub fn take_part<'a>(
+    fn take_part<'a>(
         &self,
         upcoming: &mut Peekable<impl Iterator<Item = &'a Bundle>>,
         batch_size: usize,
@@ -338,7 +338,7 @@ pub fn stream_parts(workspace: WorkspaceId, bundles: &[&Bundle], stream: u32, ba
 /// ([`crate::store::encode_log_record`]). Storage must give back the log as
 /// it was: a signature kept every so often along a chain is what lets a
 /// catch-up sent from it be cut into small parts.
-pub fn stored_part(workspace: WorkspaceId, bundles: &[&Bundle]) -> BundlePart {
+pub(crate) fn stored_part(workspace: WorkspaceId, bundles: &[&Bundle]) -> BundlePart {
     let mut writer = StreamWriter { from_log: true, keeps_signatures: true, ..StreamWriter::new(0) };
     writer.part(workspace, bundles, 0)
 }
