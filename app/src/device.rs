@@ -194,3 +194,32 @@ pub async fn try_exclusive_lock(name: &str) -> Option<HeldLock> {
     let release: js_sys::Function = JsFuture::from(granted).await.ok()?.dyn_into().ok()?;
     Some(HeldLock::taken(name, Some(release)))
 }
+
+/// Makes room in the wasm heap for `bytes` of work about to arrive, in one
+/// step: allocated, then freed, the block stays in the heap for what comes.
+///
+/// Chromium counts the wasm memory as external memory, and each time it has
+/// grown by some tens of megabytes starts a full garbage collection. A catch-up
+/// of 100,000 operations grew the memory a megabyte at a time and so set off
+/// four of them, finished inside the batches' tasks (one took 30 ms, on a
+/// JavaScript heap of 4 MB: most of it waiting for helper threads on a busy
+/// machine). Grown at once, the memory sets off at most one, before the batches.
+///
+/// A free block already large enough is taken as it is: a second catch-up
+/// starting meanwhile reserves nothing more. Memory the wasm heap cannot get
+/// is not an error here; the work finds out for itself.
+pub fn reserve_heap(bytes: usize) {
+    let Ok(layout) = std::alloc::Layout::from_size_align(bytes, 1) else { return };
+    if bytes == 0 {
+        return;
+    }
+    // SAFETY: `layout` has a non-zero size; the block is freed with the same
+    // layout, and never read or written.
+    unsafe {
+        // Seen through `black_box`, so that the pair is not optimised away.
+        let block = std::hint::black_box(std::alloc::alloc(layout));
+        if !block.is_null() {
+            std::alloc::dealloc(block, layout);
+        }
+    }
+}

@@ -561,6 +561,14 @@ impl Driver {
     async fn write_pending(&self, inner: &Inner) -> Result<(), StorageError> {
         loop {
             self.save_state.set(SaveState::Saving { waiting: waiting(&inner.pending.borrow()) });
+            // A received batch is queued by the task that took it in, which
+            // has already spent its share of a frame verifying and applying:
+            // encoding it for storage waits for a task of its own (and the
+            // batches that arrive meanwhile join it). A local edit is small
+            // and is written at once.
+            if matches!(inner.pending.borrow().front(), Some(Pending::Received(..))) {
+                yield_to_browser().await;
+            }
             // Taken out of the queue (and the log) so that no borrow is held
             // across the write. Consecutive received batches go in one
             // transaction: a catch-up arrives faster than one transaction per

@@ -39,7 +39,7 @@ use openprod_core::sync::{
     room_name, seal_hello, split,
 };
 
-use crate::device::{BrowserEntropy, now_ms, sleep_ms};
+use crate::device::{BrowserEntropy, now_ms, reserve_heap, sleep_ms, yield_to_browser};
 use crate::driver::Driver;
 use direct::{DirectEvent, DirectLink};
 use signaling::{PeerSignal, RelayPeer, Signaling, SignalingEvent};
@@ -70,6 +70,16 @@ mod kind {
 
 /// Sync frames from this size on are deflated before they travel.
 const DEFLATE_FROM: usize = 2 * 1024;
+
+/// A catch-up of this many bundles or more has room made for it in the heap
+/// at its start ([`reserve_heap`]).
+const RESERVE_FROM_BUNDLES: u64 = 5_000;
+/// Heap a received bundle takes, kept low: a 100,000-operation workspace of
+/// 80,000 bundles holds about 100 MB once caught up (W5 in the README's
+/// comparison), 1.25 KB a bundle.
+const HEAP_PER_BUNDLE: u64 = 1024;
+/// However many bundles a peer announces.
+const MAX_RESERVED: u64 = 512 * 1024 * 1024;
 
 /// Everything the network needs to know about this workspace and device.
 pub struct MeshConfig {
@@ -738,9 +748,20 @@ impl Mesh {
             SyncEvent::Progress { peer, received, remaining } => {
                 // Only what is applied unsettles agreement: copies of bundles
                 // held already (common in a mesh) change nothing.
-                self.with_remote(peer, |remote| {
+                let starting = self.with_remote(peer, |remote| {
+                    let starting = remote.status.catching_up.is_none();
                     remote.status.catching_up = (remaining > 0).then_some((received, remaining));
+                    starting
                 });
+                if starting == Some(true) && remaining >= RESERVE_FROM_BUNDLES {
+                    let bytes = remaining.saturating_mul(HEAP_PER_BUNDLE).min(MAX_RESERVED) as usize;
+                    // After this batch's task: the reservation may set off a
+                    // garbage collection, better in a task of its own.
+                    spawn_local(async move {
+                        yield_to_browser().await;
+                        reserve_heap(bytes);
+                    });
+                }
             }
             SyncEvent::StateConfirmed { peer, .. } => {
                 self.with_remote(peer, |remote| remote.status.confirmed_at = Some(now_ms()));
