@@ -34,6 +34,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use openprod_core::identity::{ActorId, Identity};
 use openprod_core::ids::WorkspaceId;
+use openprod_core::sync::deflate::{deflate_frame, inflate_frame};
 use openprod_core::sync::{
     ChannelBinding, Output, PeerId, Reassembler, SealError, SealedChannel, SyncEvent, WorkspaceSecret, open_hello,
     room_name, seal_hello, split,
@@ -67,9 +68,6 @@ mod kind {
     /// A sync frame, deflated: batches of bundles shrink by about half.
     pub const SYNC_DEFLATED: u8 = 3;
 }
-
-/// Sync frames from this size on are deflated before they travel.
-const DEFLATE_FROM: usize = 2 * 1024;
 
 /// A catch-up of this many bundles or more has room made for it in the heap
 /// at its start ([`reserve_heap`]).
@@ -568,9 +566,7 @@ impl Mesh {
 
     /// Splits one message into chunks on `path` and sends what fits now.
     fn send_on(&self, id: PeerId, path: Path, kind: u8, body: &[u8]) {
-        let deflated = (kind == kind::SYNC && body.len() >= DEFLATE_FROM)
-            .then(|| miniz_oxide::deflate::compress_to_vec(body, 1))
-            .filter(|deflated| deflated.len() < body.len());
+        let deflated = if kind == kind::SYNC { deflate_frame(body) } else { None };
         let (kind, body) = match &deflated {
             Some(deflated) => (kind::SYNC_DEFLATED, deflated.as_slice()),
             None => (kind, body),
@@ -628,7 +624,7 @@ impl Mesh {
             }
             kind::SYNC => self.inner.driver.sync_frame(id, body),
             // Bounded like any message, so a small frame cannot inflate without end.
-            kind::SYNC_DEFLATED => match miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_MESSAGE) {
+            kind::SYNC_DEFLATED => match inflate_frame(body, MAX_MESSAGE) {
                 Ok(frame) => self.inner.driver.sync_frame(id, &frame),
                 Err(error) => leptos::logging::warn!("a compressed frame from peer {} was dropped: {error}", id.0),
             },

@@ -10,11 +10,12 @@
 //! the network between: the share link and workspace secret ([`link`]), the
 //! signed hello that authenticates a channel before any data flows
 //! ([`auth`]), end-to-end encryption of frames through the relay
-//! ([`sealed`]), and chunking for transports with a message-size limit
-//! ([`chunk`]).
+//! ([`sealed`]), deflating frames for the wire ([`deflate`]), and chunking
+//! for transports with a message-size limit ([`chunk`]).
 
 pub mod auth;
 pub mod chunk;
+pub mod deflate;
 mod hub;
 pub mod link;
 mod message;

@@ -204,6 +204,8 @@ const METRICS = [
     of: (run) => run.w2_encode_ms + run.w2_apply_ms + run.w2_read_ms,
   },
   { key: "w2_bytes", label: "W2 bytes sent", unit: "bytes", of: (run) => run.w2_bytes },
+  { key: "w2_wire_bytes", label: "W2 bytes on the wire", unit: "bytes", of: (run) => run.w2_wire_bytes },
+  { key: "w2_wire", label: "W2 deflate + inflate for the wire", unit: "ms", of: (run) => run.w2_wire_ms },
   { key: "w3_p50", label: "W3 live update A → B, p50", unit: "ms", of: (run) => quantile(run.w3_latencies_ms, 0.5) },
   { key: "w3_p99", label: "W3 live update A → B, p99", unit: "ms", of: (run) => quantile(run.w3_latencies_ms, 0.99) },
   { key: "w4_save", label: "W4 save", unit: "ms", of: (run) => run.w4_save_ms },

@@ -73,6 +73,11 @@ export function runWorkloads(engine) {
 
   const transfer = timed("w2_encode_ms", () => engine.encodeAll());
   result.w2_bytes = transfer.byteLength;
+  // What the data channel carries: Openprod deflates its sync frames (and
+  // the receiver inflates them), the others send theirs as they are.
+  result.w2_wire_bytes = engine.bytesOnTheWire
+    ? timed("w2_wire_ms", () => engine.bytesOnTheWire(transfer))
+    : transfer.byteLength;
   timed("w2_apply_ms", () => engine.catchUp(transfer));
   result.w2_read_length = timed("w2_read_ms", () => engine.readAll());
 

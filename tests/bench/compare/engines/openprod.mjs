@@ -34,6 +34,8 @@ export function createEngine(_recordIds, wasm) {
       }
       return length;
     },
+    // Deflated frame by frame as the app's data channel sends them, and inflated back.
+    bytesOnTheWire: (transfer) => wasm.bytes_on_the_wire(transfer),
     liveUpdate: (record, field, value) => bench.live_update(record, field, value),
     applyLive: (message) => bench.receive(message),
     read: (record, field) => bench.read(record, fieldIndex.get(field)),

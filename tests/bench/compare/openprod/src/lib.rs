@@ -26,6 +26,7 @@ use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::state::State;
 use openprod_core::store::{Snapshot, decode_log_record, encode_log_record};
+use openprod_core::sync::deflate::{deflate_frame, inflate_frame};
 use openprod_core::sync::{LogStream, Message, StreamReader, SyncConfig, encode_bundles, vouched_runs};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Opening, Workspace};
@@ -247,6 +248,22 @@ pub fn field_index(field: &str) -> usize {
 
 fn replica_identity() -> Identity {
     Identity::from_seed([2; 32])
+}
+
+/// Bytes a transfer's messages take on the wire, deflated as the app's data
+/// channel sends them ([`openprod_core::sync::deflate`]); each is inflated
+/// back, as the receiving device does, and checked.
+pub fn bytes_on_the_wire(transfer: &[u8]) -> usize {
+    messages(transfer)
+        .map(|message| match deflate_frame(message) {
+            Some(deflated) => {
+                let inflated = inflate_frame(&deflated, message.len()).expect("a frame inflates");
+                assert_eq!(inflated, message, "a frame comes back as it was");
+                deflated.len()
+            }
+            None => message.len(),
+        })
+        .sum()
 }
 
 /// The messages of [`Bench::encode_log`]'s transfer, in order.

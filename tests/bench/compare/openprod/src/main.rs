@@ -8,7 +8,8 @@
 use std::time::Instant;
 
 use openprod_compare::{
-    BULK_WRITES, Bench, FIELDS, LIVE_UPDATES, RECORDS, bulk_write, field_index, live_heap_bytes, live_write, messages,
+    BULK_WRITES, Bench, FIELDS, LIVE_UPDATES, RECORDS, bulk_write, bytes_on_the_wire, field_index, live_heap_bytes,
+    live_write, messages,
 };
 
 fn main() {
@@ -43,6 +44,10 @@ fn main() {
     }
     put("w2_read_ms", ms(started));
     put("w2_bytes", transfer.len().to_string());
+    let started = Instant::now();
+    let on_the_wire = bytes_on_the_wire(&transfer);
+    put("w2_wire_ms", ms(started));
+    put("w2_wire_bytes", on_the_wire.to_string());
     put("w2_read_length", read_length.to_string());
 
     let (record_index, field, _) = live_write(0);

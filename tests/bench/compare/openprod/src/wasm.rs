@@ -59,6 +59,11 @@ impl OpenprodBench {
 }
 
 #[wasm_bindgen]
+pub fn bytes_on_the_wire(transfer: &[u8]) -> usize {
+    crate::bytes_on_the_wire(transfer)
+}
+
+#[wasm_bindgen]
 pub fn field_index(field: &str) -> usize {
     crate::field_index(field)
 }
