@@ -184,14 +184,17 @@ impl Bench {
         let snapshot = replica.snapshot();
         let head = snapshot.encode_head();
         let bundles: Vec<&Bundle> = replica.log().bundles().collect();
+        let records: Vec<Vec<u8>> = bundles.chunks(SyncConfig::default().batch_size).map(encode_log_record).collect();
         // The app stores each of these as its own value; here they are put
-        // together into one buffer, made with room for a stored bundle's
-        // usual size (about 65 bytes) so that it does not grow on the way.
+        // together into one buffer, made once at its final size (a buffer
+        // that had to grow on the way would copy megabytes the app never does).
         let snapshot_bytes = head.len() + snapshot.state.len();
-        let mut out = Encoder::with_capacity(snapshot_bytes + 5 + bundles.len() * 80);
+        let lengths = 10 * (records.len() + 1);
+        let total = snapshot_bytes + records.iter().map(Vec::len).sum::<usize>() + lengths;
+        let mut out = Encoder::with_capacity(total);
         out.varint(snapshot_bytes as u64).fixed(&head).fixed(&snapshot.state);
-        for record in bundles.chunks(SyncConfig::default().batch_size) {
-            out.bytes(&encode_log_record(record));
+        for record in &records {
+            out.bytes(record);
         }
         out.into_bytes()
     }
