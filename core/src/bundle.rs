@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::{ActorId, Identity, SIGNATURE_LEN, Signature};
-use crate::ids::WorkspaceId;
+use crate::ids::{OpId, WorkspaceId};
 use crate::op::Operation;
 
 /// BLAKE3 hash of an encoded operation or bundle header.
@@ -61,10 +61,14 @@ impl fmt::Display for Hash {
 
 /// Version of the bundle encoding that new bundles are signed in. Format 1
 /// chained bundles by a hash over header *and* signature, so every bundle of
-/// a run had to carry its signature; format 2 hashes the header alone. Both
-/// stay readable and verifiable, and chains may mix them.
-pub const BUNDLE_FORMAT: u8 = 2;
+/// a run had to carry its signature; format 2 hashes the header alone;
+/// format 3 requires every operation's id to be the one derived from its
+/// place ([`OpId::derived`]). All stay readable and verifiable, and chains
+/// may mix them.
+pub const BUNDLE_FORMAT: u8 = 3;
 const FORMAT_SIGNATURE_IN_HASH: u8 = 1;
+/// The first format whose operation ids are derived from their place.
+pub const FORMAT_DERIVED_OP_IDS: u8 = 3;
 
 /// The signed part of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +187,9 @@ pub struct Derived {
     /// The header's operation hashes were computed from the operations, so
     /// they match them by construction.
     op_hashes_from_ops: bool,
+    /// Every operation id was derived from its place while reading, so each
+    /// is its own by construction.
+    op_ids_from_places: bool,
 }
 
 /// A bundle as it arrived, with what reading it derived ([`Derived`]), if
@@ -194,10 +201,17 @@ pub struct ArrivedBundle {
 }
 
 impl ArrivedBundle {
-    /// `hash` is `bundle`'s own, and `op_hashes_from_ops` true only if its
-    /// header's operation hashes were just computed from its operations.
-    pub(crate) fn read(bundle: Bundle, hash: Hash, op_hashes_from_ops: bool) -> ArrivedBundle {
-        ArrivedBundle { bundle, derived: Some(Derived { hash, op_hashes_from_ops }) }
+    /// `hash` is `bundle`'s own, `op_hashes_from_ops` true only if its
+    /// header's operation hashes were just computed from its operations, and
+    /// `op_ids_from_places` only if every operation id was just derived from
+    /// its place.
+    pub(crate) fn read(
+        bundle: Bundle,
+        hash: Hash,
+        op_hashes_from_ops: bool,
+        op_ids_from_places: bool,
+    ) -> ArrivedBundle {
+        ArrivedBundle { bundle, derived: Some(Derived { hash, op_hashes_from_ops, op_ids_from_places }) }
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -371,8 +385,9 @@ impl Bundle {
     /// `workspace`, every operation matches its hash, the clock is the
     /// largest of the operations', and the author signed the header.
     pub fn verify(&self, workspace: WorkspaceId) -> Result<(), VerifyError> {
-        self.verify_contents(workspace, false)?;
-        self.verify_signature()
+        self.verify_contents(workspace, None)?;
+        self.verify_signature()?;
+        self.verify_op_ids(None)
     }
 
     /// Checks the signature alone (the contents are known to be sound).
@@ -382,9 +397,10 @@ impl Bundle {
         self.header.author.verify(&self.header.encoded(), signature).map_err(|_| VerifyError::BadSignature { seq })
     }
 
-    /// Every check of [`Bundle::verify`] except the signature; the
-    /// operations are hashed unless `op_hashes_from_ops` (see [`Derived`]).
-    fn verify_contents(&self, workspace: WorkspaceId, op_hashes_from_ops: bool) -> Result<(), VerifyError> {
+    /// Every check of [`Bundle::verify`] except the signature, without
+    /// what reading it already established (see [`Derived`]).
+    fn verify_contents(&self, workspace: WorkspaceId, derived: Option<Derived>) -> Result<(), VerifyError> {
+        let op_hashes_from_ops = derived.is_some_and(|derived| derived.op_hashes_from_ops);
         let seq = self.header.seq;
         if self.header.workspace != workspace {
             return Err(VerifyError::ForeignWorkspace { seq, workspace: self.header.workspace });
@@ -402,6 +418,20 @@ impl Bundle {
         }
         Ok(())
     }
+
+    /// In formats that derive them, every operation carries the id of its
+    /// place. Checked after the signature and the chain's link, which name
+    /// a changed author or seq more plainly.
+    fn verify_op_ids(&self, derived: Option<Derived>) -> Result<(), VerifyError> {
+        let header = &self.header;
+        if header.format < FORMAT_DERIVED_OP_IDS || derived.is_some_and(|derived| derived.op_ids_from_places) {
+            return Ok(());
+        }
+        match self.ops.iter().enumerate().position(|(index, op)| !op.id.is_derived(&header.author, header.seq, index)) {
+            Some(index) => Err(VerifyError::ForeignOperationId { seq: header.seq, index }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The smallest encoded operation: id, clock and a one-byte tag at least.
@@ -417,13 +447,19 @@ pub const MIN_ENCODED_BUNDLE: usize = (1 + 16 + 32 + 1 + 1 + 12 + 1 + 1 + 32) + 
 /// fails, falls back to single checks to name the bad bundle.
 pub fn verify_each(bundles: &[Bundle], workspace: WorkspaceId) -> Result<(), (usize, VerifyError)> {
     for (index, bundle) in bundles.iter().enumerate() {
-        bundle.verify_contents(workspace, false).map_err(|error| (index, error))?;
+        bundle.verify_contents(workspace, None).map_err(|error| (index, error))?;
         if bundle.signature.is_none() {
             return Err((index, VerifyError::Unvouched { seq: bundle.header.seq }));
         }
     }
     let every: Vec<usize> = (0..bundles.len()).collect();
-    first_bad_signature(bundles, &every).map_or(Ok(()), Err)
+    if let Some(bad) = first_bad_signature(bundles, &every) {
+        return Err(bad);
+    }
+    for (index, bundle) in bundles.iter().enumerate() {
+        bundle.verify_op_ids(None).map_err(|error| (index, error))?;
+    }
+    Ok(())
 }
 
 /// How much of a run of one author's chain its links and signatures prove.
@@ -472,7 +508,7 @@ pub fn prove_run<B: RunMember>(
     for (index, member) in run.iter().enumerate() {
         let (bundle, derived) = (member.bundle(), member.derived());
         let check = bundle
-            .verify_contents(workspace, derived.is_some_and(|derived| derived.op_hashes_from_ops))
+            .verify_contents(workspace, derived)
             .and_then(|()| {
                 if bundle.header.author == author {
                     Ok(())
@@ -480,7 +516,8 @@ pub fn prove_run<B: RunMember>(
                     Err(VerifyError::MixedAuthors { seq: bundle.header.seq })
                 }
             })
-            .and_then(|()| check_link(&bundle.header, expected));
+            .and_then(|()| check_link(&bundle.header, expected))
+            .and_then(|()| bundle.verify_op_ids(derived));
         if let Err(error) = check {
             linked = index;
             link_fault = Some((index, error));
@@ -603,7 +640,13 @@ pub enum VerifyError {
     /// An operation id that is already in the log: replayed or forged.
     DuplicateOperation {
         seq: u64,
-        op: crate::ids::OpId,
+        op: OpId,
+    },
+    /// An operation whose id is not the one derived from its place: in
+    /// formats that derive them, an id taken from someone else's operation.
+    ForeignOperationId {
+        seq: u64,
+        index: usize,
     },
 }
 
@@ -644,6 +687,11 @@ impl fmt::Display for VerifyError {
             VerifyError::DuplicateOperation { seq, op } => {
                 write!(f, "change #{seq} repeats operation {op}, which is already recorded")
             }
+            VerifyError::ForeignOperationId { seq, index } => write!(
+                f,
+                "change #{seq} is forged or damaged: its operation {} carries an id that is not its own",
+                index + 1
+            ),
         }
     }
 }

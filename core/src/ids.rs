@@ -8,6 +8,7 @@ use std::fmt;
 use uuid::Uuid;
 
 use crate::encoding::{DecodeError, Decoder, Encoder};
+use crate::identity::ActorId;
 
 /// Bytes of randomness a new UUIDv7 needs besides its millisecond timestamp.
 pub const UUID_RANDOM_BYTES: usize = 10;
@@ -60,6 +61,46 @@ uuid_id!(
     /// One operation; breaks ties between equal HLCs in canonical order.
     OpId
 );
+/// Keys the hash an operation's id is derived with: the id space of no
+/// other use of BLAKE3 in the engine overlaps it.
+const DERIVED_OP_ID_KEY: [u8; 32] = *b"openprod: operation id from slot";
+
+impl OpId {
+    /// The id of operation `index` of `author`'s bundle `seq`, made at
+    /// `unix_millis`: a UUIDv7 whose random part is a keyed hash of the three.
+    ///
+    /// Derived, not drawn: a receiver checks that every operation of a
+    /// bundle (from [`crate::bundle::FORMAT_DERIVED_OP_IDS`] on) carries its
+    /// own, so nobody can put an id another member used into a bundle of
+    /// their own (a device that took the copy first would refuse the
+    /// original as a repeat and stall its author's chain), and an id travels
+    /// and is stored as its place instead of ten random bytes.
+    pub fn derived(author: &ActorId, seq: u64, index: usize, unix_millis: u64) -> OpId {
+        let mut slot = [0u8; 32 + 8 + 4];
+        slot[..32].copy_from_slice(author.as_bytes());
+        slot[32..40].copy_from_slice(&seq.to_le_bytes());
+        // More operations than fit in a u32 never make one bundle (the
+        // message bound is far below), so the place is taken as it is.
+        slot[40..].copy_from_slice(&(index as u32).to_le_bytes());
+        let hash = blake3::keyed_hash(&DERIVED_OP_ID_KEY, &slot);
+        let random: [u8; UUID_RANDOM_BYTES] = hash.as_bytes()[..UUID_RANDOM_BYTES].try_into().expect("ten bytes");
+        OpId::new_v7(unix_millis, random)
+    }
+
+    /// Whether this is the id [`OpId::derived`] makes for its place, at the
+    /// time it carries.
+    pub fn is_derived(&self, author: &ActorId, seq: u64, index: usize) -> bool {
+        *self == OpId::derived(author, seq, index, self.unix_millis())
+    }
+
+    /// The UUIDv7 timestamp: the first 48 bits.
+    pub fn unix_millis(&self) -> u64 {
+        let mut time = [0u8; 8];
+        time[2..].copy_from_slice(&self.as_bytes()[..6]);
+        u64::from_be_bytes(time)
+    }
+}
+
 uuid_id!(
     /// One relationship between two entities.
     EdgeId
@@ -107,6 +148,22 @@ impl std::error::Error for IdParseError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_op_ids_differ_by_place_and_author_and_are_recognised() {
+        let (alice, bob) = (ActorId::from_bytes([1; 32]), ActorId::from_bytes([2; 32]));
+        let id = OpId::derived(&alice, 7, 2, 1_790_000_000_000);
+        assert_eq!(id.unix_millis(), 1_790_000_000_000);
+        assert_eq!(&id.to_string()[14..15], "7", "a UUIDv7");
+        assert!(id.is_derived(&alice, 7, 2));
+        for (author, seq, index) in [(&bob, 7, 2), (&alice, 8, 2), (&alice, 7, 3)] {
+            assert!(!id.is_derived(author, seq, index));
+            assert_ne!(OpId::derived(author, seq, index, 1_790_000_000_000), id);
+        }
+        // The time is the id's own; the random part is its place's.
+        assert!(OpId::derived(&alice, 7, 2, 5).is_derived(&alice, 7, 2));
+        assert!(!OpId::new_v7(1_790_000_000_000, [9; UUID_RANDOM_BYTES]).is_derived(&alice, 7, 2));
+    }
 
     #[test]
     fn v7_ids_sort_by_time_and_round_trip() {

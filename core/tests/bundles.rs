@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
 use common::*;
-use openprod_core::bundle::{Bundle, ChainTip, Hash, VerifyError, check_link, verify_each, verify_run};
+use openprod_core::bundle::{BUNDLE_FORMAT, Bundle, ChainTip, Hash, VerifyError, check_link, verify_each, verify_run};
 use openprod_core::encoding::{DecodeError, Decoder, Encoder};
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::Hlc;
@@ -181,7 +181,7 @@ fn every_operation_kind_round_trips_inside_a_bundle() {
 fn a_bundle_encodes_as_header_then_signature_then_operations() {
     let bundle = &jane_run()[1];
     let header = &bundle.header;
-    let mut expected_header = vec![2]; // the bundle format
+    let mut expected_header = vec![BUNDLE_FORMAT];
     expected_header.extend_from_slice(header.workspace.as_bytes());
     expected_header.extend_from_slice(header.author.as_bytes());
     expected_header.push(2); // seq, a one-byte varint
@@ -318,7 +318,7 @@ fn non_canonical_and_malformed_bundles_are_refused() {
     // Trailing bytes would give two encodings of one bundle.
     refuse(&[bytes.clone(), vec![0]].concat(), "a trailing byte");
     // An unknown bundle format.
-    for format in [0, 3] {
+    for format in [0, BUNDLE_FORMAT + 1] {
         let mut unknown_format = bytes.clone();
         unknown_format[0] = format;
         refuse(&unknown_format, "an unknown bundle format");
@@ -558,7 +558,8 @@ fn named_seq(error: &VerifyError) -> u64 {
         | VerifyError::BrokenChain { seq }
         | VerifyError::Fork { seq }
         | VerifyError::MixedAuthors { seq }
-        | VerifyError::DuplicateOperation { seq, .. } => *seq,
+        | VerifyError::DuplicateOperation { seq, .. }
+        | VerifyError::ForeignOperationId { seq, .. } => *seq,
     }
 }
 
@@ -756,7 +757,9 @@ fn verify_run_refuses_a_run_mixing_authors() {
     let jane = jane_run();
     // Mallory signs a bundle that links perfectly onto Jane's chain.
     let mut mallory = Author::new("mallory", workspace());
-    let op = mallory.next_op(set_field(entity_id(1), "email", text("mallory@example.org")));
+    let mut op = mallory.next_op(set_field(entity_id(1), "email", text("mallory@example.org")));
+    // Its id that of its place, seq 4 of Mallory's chain.
+    op.id = OpId::derived(&mallory.actor(), 4, 0, NOW);
     let grafted = Bundle::sign(
         &mallory.identity,
         workspace(),
@@ -772,6 +775,30 @@ fn verify_run_refuses_a_run_mixing_authors() {
     // Mallory's bundle leading a run of Jane's.
     let run = [grafted, jane[3].clone()];
     assert_eq!(verify_run(&run, Some(jane[2].tip()), workspace()), Err(VerifyError::MixedAuthors { seq: 4 }));
+}
+
+#[test]
+fn an_operation_id_copied_from_another_members_operation_is_refused() {
+    // Mallory signs a bundle whose operation carries the id of one of
+    // Jane's, already published: a device that took it first would refuse
+    // Jane's as a repeat and hold up her chain after it.
+    let jane = jane_run();
+    let mut mallory = Author::new("mallory", workspace());
+    let mut op = mallory.next_op(set_field(entity_id(1), "email", text("mallory@example.org")));
+    op.id = jane[2].ops[0].id;
+    let copy = mallory.sign(vec![op.clone()]);
+    let refused = Err(VerifyError::ForeignOperationId { seq: 1, index: 0 });
+    assert_eq!(copy.verify(workspace()), refused);
+    assert_eq!(verify_run(std::slice::from_ref(&copy), None, workspace()), refused);
+    assert_eq!(verify_each(&[jane[0].clone(), copy.clone()], workspace()), Err((1, refused.clone().unwrap_err())));
+    assert!(refused.unwrap_err().to_string().contains("carries an id that is not its own"));
+    // Jane's own bundles carry the ids of their places, and verify.
+    assert_eq!(verify_run(&jane[..3], None, workspace()), Ok(()));
+    // Formats before 3 drew ids at random, and are not judged by it.
+    let mut older =
+        Bundle::sign(&mallory.identity, workspace(), None, module_versions_of(std::slice::from_ref(&op)), vec![op]);
+    older.header.format = 2;
+    assert_eq!(resign(older, &mallory.identity).verify(workspace()), Ok(()));
 }
 
 #[test]
@@ -819,7 +846,8 @@ fn verify_run_pinpoints_a_bad_bundle_in_the_middle() {
     assert_eq!(with_fifth(&|b| b.signature = None), Ok(()));
     // Another fifth bundle, validly signed by Jane on her fourth (a fork),
     // breaks the same link.
-    let op = operation(op_id(NOW, 0x55), run[4].ops[0].hlc, set_field(entity_id(5), "email", text("fork")));
+    let id = OpId::derived(&jane.actor_id(), 5, 0, NOW);
+    let op = operation(id, run[4].ops[0].hlc, set_field(entity_id(5), "email", text("fork")));
     let other_fifth = Bundle::sign(&jane, workspace(), Some(run[3].tip()), Vec::new(), vec![op]);
     assert_eq!(other_fifth.header.seq, 5);
     assert_eq!(other_fifth.verify(workspace()), Ok(()));

@@ -601,17 +601,16 @@ impl History {
         match intent {
             Intent::Undo { then_redo } => {
                 let mut bundles = Vec::new();
-                if let UndoOutcome::Applied(bundle) = self.actors[actor].undo(now, &mut self.entropy) {
+                if let UndoOutcome::Applied(bundle) = self.actors[actor].undo(now) {
                     bundles.push(bundle);
-                    if *then_redo && let UndoOutcome::Applied(bundle) = self.actors[actor].redo(now, &mut self.entropy)
-                    {
+                    if *then_redo && let UndoOutcome::Applied(bundle) = self.actors[actor].redo(now) {
                         bundles.push(bundle);
                     }
                 }
                 return Ok(bundles);
             }
             Intent::Redo => {
-                let outcome = self.actors[actor].redo(now, &mut self.entropy);
+                let outcome = self.actors[actor].redo(now);
                 return Ok(match outcome {
                     UndoOutcome::Applied(bundle) => vec![bundle],
                     UndoOutcome::Skipped { .. } | UndoOutcome::NothingToDo => Vec::new(),

@@ -95,9 +95,10 @@ const FIELDS: [&str; 5] = ["full_name", "role", "email", "phone", "department"];
 /// `index` sets field `FIELDS[round % 5]` of record `index % records` (in
 /// round `index / records`) to "value {round} of record {record}",
 /// replacing the field's previous write, whoever made it. Each write is a
-/// one-operation bundle made one millisecond after the last, with a UUIDv7
-/// id of that millisecond, as a device makes them; `writers` take turns in
-/// bursts of `burst` writes. The bundles come in the order they were made.
+/// one-operation bundle made one millisecond after the last, with the id
+/// derived from its place at that millisecond, as a device makes them;
+/// `writers` take turns in bursts of `burst` writes. The bundles come in the
+/// order they were made.
 fn contacts_writes(writers: &mut [Author], writes: usize, records: usize, burst: usize) -> Vec<Bundle> {
     let mut latest: BTreeMap<(usize, &str), OpId> = BTreeMap::new();
     (0..writes)
@@ -105,7 +106,8 @@ fn contacts_writes(writers: &mut [Author], writes: usize, records: usize, burst:
             let (round, record) = (index / records, index % records);
             let field = FIELDS[round % FIELDS.len()];
             let wall = NOW + index as u64;
-            let id = OpId::new_v7(wall, random_bytes(&format!("write {index}")));
+            let writer = &mut writers[(index / burst) % writers.len()];
+            let id = OpId::derived(&writer.actor(), writer.tip().map_or(1, |tip| tip.seq + 1), 0, wall);
             // Records were made the day before.
             let entity = EntityId::new_v7(NOW - 86_400_000 + record as u64, random_bytes(&format!("record {record}")));
             let payload = OpPayload::SetField {
@@ -114,7 +116,7 @@ fn contacts_writes(writers: &mut [Author], writes: usize, records: usize, burst:
                 value: text(&format!("value {round} of record {record}")),
                 replaces: latest.insert((record, field), id).into_iter().collect(),
             };
-            writers[(index / burst) % writers.len()].sign(vec![operation(id, Hlc::new(wall, 0), payload)])
+            writer.sign(vec![operation(id, Hlc::new(wall, 0), payload)])
         })
         .collect()
 }
@@ -150,7 +152,8 @@ fn crew_catch_up() -> &'static [Bundle] {
 }
 
 /// A chain begun before format 2: `old` bundles in format 1 (hashed with
-/// their signature), then `new` ones in format 2 continuing them.
+/// their signature), then `new` ones in format 2 continuing them (formats
+/// whose op ids were drawn at random).
 fn mixed_format_chain(name: &str, old: usize, new: usize) -> Vec<Bundle> {
     let mut author = Author::new(name, workspace());
     let mut tip = None;
@@ -159,10 +162,8 @@ fn mixed_format_chain(name: &str, old: usize, new: usize) -> Vec<Bundle> {
             let op = author.next_op(set_field(entity_id(index as u8), "full_name", text("Yorick")));
             let modules = module_versions_of(std::slice::from_ref(&op));
             let mut bundle = Bundle::sign(&author.identity, workspace(), tip, modules, vec![op]);
-            if index < old {
-                bundle.header.format = 1;
-                bundle = resign(bundle, &author.identity);
-            }
+            bundle.header.format = if index < old { 1 } else { 2 };
+            bundle = resign(bundle, &author.identity);
             tip = Some(bundle.tip());
             bundle
         })
@@ -367,6 +368,38 @@ fn odd_and_forged_bundles_read_back_exactly_as_they_were() {
     assert!(decoded[..3].iter().all(|bundle| bundle.signature.is_some()));
     assert_eq!(decoded[3].signature, None);
     assert_eq!(verify_run(&decoded, None, workspace()), Ok(()));
+}
+
+#[test]
+fn an_operation_id_derived_from_its_place_travels_as_its_time_alone() {
+    let mut writers = ["alice", "bob"].map(|name| Author::new(name, workspace()));
+    let derived = contacts_writes(&mut writers, 120, 20, 4);
+    // The same writes with ids drawn at random, as before format 3 (and so
+    // in format 2, which did not derive them).
+    let mut tips: BTreeMap<ActorId, ChainTip> = BTreeMap::new();
+    let drawn: Vec<Bundle> = derived
+        .iter()
+        .enumerate()
+        .map(|(index, bundle)| {
+            let author = if bundle.header.author == writers[0].actor() { &writers[0] } else { &writers[1] };
+            let mut ops = bundle.ops.clone();
+            ops[0].id = OpId::new_v7(ops[0].id.unix_millis(), random_bytes(&format!("drawn {index}")));
+            let mut bundle =
+                Bundle::sign(&author.identity, workspace(), tips.get(&author.actor()).copied(), Vec::new(), ops);
+            bundle.header.format = 2;
+            let bundle = resign(bundle, &author.identity);
+            tips.insert(author.actor(), bundle.tip());
+            bundle
+        })
+        .collect();
+    let [derived_part, drawn_part] = [&derived, &drawn].map(|bundles| write_stream(0, &[bundles]).remove(0));
+    // Each write replaces an earlier one, referred to by its place in the
+    // stream either way; only the operation's own id differs.
+    let saved = drawn_part.body.len() - derived_part.body.len();
+    assert!(saved >= 10 * derived.len(), "{saved} bytes saved over {} operations", derived.len());
+    let read_back = read(&mut StreamReader::default(), &derived_part).unwrap();
+    assert_eq!(read_back, as_travelled(&derived));
+    assert_eq!(verify_runs(&read_back, &mut BTreeMap::new()), Ok(()));
 }
 
 // ---------------------------------------------------------------------------
@@ -589,10 +622,11 @@ fn mallory(out: &mut Encoder, flags: u8) -> &mut Encoder {
 }
 
 /// Writes a hand-made operation: the first of the part (its clock a delta
-/// from 0), a new id made at its time, deleting the edge `edge_reference`
-/// back in the table of ids (1: the operation's own id).
+/// from 0), a new id made at its time and written in full (not derived from
+/// its place), deleting the edge `edge_reference` back in the table of ids
+/// (1: the operation's own id).
 fn delete_edge(out: &mut Encoder, edge_reference: u64) -> &mut Encoder {
-    out.signed_varint(NOW as i64).varint(0).varint(0).signed_varint(0).fixed(&[1; 10]);
+    out.signed_varint(NOW as i64).varint(0).varint(1).signed_varint(0).fixed(&[1; 10]);
     out.u8(DELETE_EDGE).varint(edge_reference)
 }
 
@@ -636,7 +670,7 @@ fn hostile_counts_and_references_are_errors_not_allocations() {
         ("an author", 1, bytes(|out| out.u8(ONE_OPERATION).varint(1))),
         ("an author", 1, bytes(|out| out.u8(ONE_OPERATION).varint(u64::MAX))),
         ("a module name", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(1).varint(3).varint(0))),
-        ("an operation id", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(0).signed_varint(1).varint(0).varint(1))),
+        ("an operation id", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(0).signed_varint(1).varint(0).varint(2))),
         ("an edge id", 1, bytes(|out| delete_edge(mallory(out, ONE_OPERATION).varint(0), 2))),
         // Counts beyond what the bytes could hold.
         ("a list of module versions", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(u64::MAX))),
@@ -658,7 +692,15 @@ fn hostile_counts_and_references_are_errors_not_allocations() {
             1,
             bytes(|out| {
                 let operation = mallory(out, ONE_OPERATION).varint(0).signed_varint(NOW as i64).varint(0);
-                operation.varint(0).signed_varint(beyond_48_bits).fixed(&[1; 10])
+                operation.varint(1).signed_varint(beyond_48_bits).fixed(&[1; 10])
+            }),
+        ),
+        (
+            "an operation id's time",
+            1,
+            bytes(|out| {
+                let operation = mallory(out, ONE_OPERATION).varint(0).signed_varint(NOW as i64).varint(0);
+                operation.varint(0).signed_varint(beyond_48_bits)
             }),
         ),
         // A format-1 bundle without the signature its hash covers.

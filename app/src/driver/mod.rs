@@ -421,12 +421,9 @@ impl Driver {
         self.step_history(Workspace::redo)
     }
 
-    fn step_history(
-        &self,
-        step: fn(&mut Workspace, u64, &mut dyn Entropy) -> UndoOutcome,
-    ) -> Result<UndoOutcome, EditFailure> {
+    fn step_history(&self, step: fn(&mut Workspace, u64) -> UndoOutcome) -> Result<UndoOutcome, EditFailure> {
         let began = monotonic_ms();
-        let outcome = self.ready(|workspace| step(workspace, now_ms(), &mut BrowserEntropy))?;
+        let outcome = self.ready(|workspace| step(workspace, now_ms()))?;
         match &outcome {
             UndoOutcome::Applied(bundle) => self.queue(Pending::Local(bundle.clone(), began)),
             // The history changed even so: the buttons may need to grey out.

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::bundle::{ArrivedBundle, BUNDLE_FORMAT, Bundle, BundleHeader, Hash};
+use crate::bundle::{ArrivedBundle, BUNDLE_FORMAT, Bundle, BundleHeader, FORMAT_DERIVED_OP_IDS, Hash};
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::{ActorId, SIGNATURE_LEN, Signature};
@@ -259,8 +259,12 @@ impl StreamWriter {
         if bundle.ops.len() != 1 {
             out.varint(bundle.ops.len() as u64);
         }
-        for op in &bundle.ops {
-            self.operation(out, op);
+        // A log's bundles of a format that derives op ids passed that check
+        // when they were appended.
+        let ids_derived = header.format >= FORMAT_DERIVED_OP_IDS && self.from_log;
+        for (index, op) in bundle.ops.iter().enumerate() {
+            let derived = ids_derived || op.id.is_derived(&header.author, header.seq, index);
+            self.operation(out, op, derived);
         }
         if !clock_derived {
             out.fixed(&header.hlc.to_bytes());
@@ -276,13 +280,31 @@ impl StreamWriter {
         }
     }
 
-    fn operation(&mut self, out: &mut Encoder, op: &Operation) {
+    /// An operation: its clock, its own id, its payload. The id is 0 and its
+    /// time (as a distance from the clock) when it is the one derived from
+    /// its place ([`OpId::derived`]), which the reader derives again;
+    /// otherwise a reference, one more than [`reference`] writes. Either way
+    /// it joins the table, for the operations that refer to it.
+    fn operation(&mut self, out: &mut Encoder, op: &Operation, id_derived: bool) {
         let wall = op.hlc.wall();
         out.signed_varint(wall.wrapping_sub(self.last_wall) as i64).varint(u64::from(op.hlc.counter()));
         self.last_wall = wall;
-        let mut writer = OpWriter { stream: self, out, wall };
-        writer.id(op.id.as_bytes());
-        encode_payload(&op.payload, &mut writer);
+        let id = *op.id.as_bytes();
+        if id_derived && !self.ids.contains_key(&id) {
+            out.varint(0).signed_varint(op.id.unix_millis().wrapping_sub(wall) as i64);
+            self.ids.insert(id, self.ids.len() as u32);
+        } else {
+            match self.ids.get(&id) {
+                Some(&index) => {
+                    out.varint(self.ids.len() as u64 - u64::from(index) + 1);
+                }
+                None => {
+                    write_id_near(out.varint(1), &id, wall);
+                    self.ids.insert(id, self.ids.len() as u32);
+                }
+            }
+        }
+        encode_payload(&op.payload, &mut OpWriter { stream: self, out, wall });
     }
 
     fn name(&mut self, out: &mut Encoder, name: &str) {
@@ -592,8 +614,11 @@ impl StreamReader {
         };
         let op_count = if flags & flag::ONE_OPERATION != 0 { 1 } else { input.length(4, "a number of operations")? };
         let mut ops = Vec::with_capacity(op_count);
-        for _ in 0..op_count {
-            ops.push(self.operation(input)?);
+        let mut op_ids_from_places = true;
+        for index in 0..op_count {
+            let (op, id_derived) = self.operation(input, (&author, seq, index))?;
+            ops.push(op);
+            op_ids_from_places &= id_derived;
         }
         let hlc = if flags & flag::CLOCK_WRITTEN != 0 {
             Hlc::from_bytes(input.fixed("a bundle clock")?)
@@ -619,19 +644,48 @@ impl StreamReader {
         }
         let bundle = Bundle { header, ops, signature };
         let hash = bundle.hash();
-        Ok(ArrivedBundle::read(bundle, hash, op_hashes_from_ops))
+        Ok(ArrivedBundle::read(bundle, hash, op_hashes_from_ops, op_ids_from_places))
     }
 
-    fn operation(&mut self, input: &mut Decoder<'_>) -> Result<Operation, DecodeError> {
+    /// What [`StreamWriter::operation`] wrote, for the operation at `place`
+    /// (author, seq, index); with whether its id was derived from it.
+    fn operation(
+        &mut self,
+        input: &mut Decoder<'_>,
+        (author, seq, index): (&ActorId, u64, usize),
+    ) -> Result<(Operation, bool), DecodeError> {
         let wall = self.last_wall.wrapping_add(input.signed_varint("an operation clock")? as u64);
         let counter_offset = input.position();
         let counter = u32::try_from(input.varint("an operation clock's counter")?)
             .map_err(|_| DecodeError { offset: counter_offset, what: "an operation clock's counter" })?;
         self.last_wall = wall;
-        let mut reader = OpReader { stream: self, input, wall };
-        let id = OpId::from_bytes(reader.id("an operation id")?);
-        let payload = decode_payload(&mut reader)?;
-        Ok(Operation { id, hlc: Hlc::new(wall, counter), payload })
+        let id_offset = input.position();
+        let (id, id_derived) = match input.varint("an operation id")? {
+            0 => {
+                let time = wall.wrapping_add(input.signed_varint("an operation id's time")? as u64);
+                if time >> 48 != 0 {
+                    return Err(DecodeError { offset: id_offset, what: "an operation id's time" });
+                }
+                let id = OpId::derived(author, seq, index, time);
+                self.ids.push(*id.as_bytes());
+                (id, true)
+            }
+            1 => {
+                let id = read_id_near(input, wall)?;
+                self.ids.push(id);
+                (OpId::from_bytes(id), false)
+            }
+            back => {
+                let id = usize::try_from(back - 1)
+                    .ok()
+                    .and_then(|back| self.ids.len().checked_sub(back))
+                    .map(|index| self.ids[index])
+                    .ok_or(DecodeError { offset: id_offset, what: "an operation id" })?;
+                (OpId::from_bytes(id), false)
+            }
+        };
+        let payload = decode_payload(&mut OpReader { stream: self, input, wall })?;
+        Ok((Operation { id, hlc: Hlc::new(wall, counter), payload }, id_derived))
     }
 
     fn name(&mut self, input: &mut Decoder<'_>, what: &'static str) -> Result<String, DecodeError> {

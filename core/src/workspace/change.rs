@@ -51,7 +51,7 @@ impl<'w> Change<'w> {
     }
 
     fn push(&mut self, payload: OpPayload) -> OpId {
-        let id = OpId::new_v7(self.now_ms, self.random());
+        let id = self.workspace.next_op_id(self.ops.len(), self.now_ms);
         self.ops.push((id, payload));
         id
     }

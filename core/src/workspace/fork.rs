@@ -88,7 +88,7 @@ impl Workspace {
             OpPayload::SetRecoveryKey { verifier: recovery_key.verifier() },
         ];
         setup.extend(structure);
-        let mut bundles = vec![first, copy.commit_new_payloads(setup, now_ms, entropy, undo::Step::Edit)];
+        let mut bundles = vec![first, copy.commit_new_payloads(setup, now_ms, undo::Step::Edit)];
 
         let records = self.state.live_entities().map(|entity| self.record_to_copy(entity));
         let relationships = self.live_edges().map(|edge| vec![self.edge_to_copy(edge)]);
@@ -99,12 +99,12 @@ impl Workspace {
             items_in_batch += 1;
             if items_in_batch == ITEMS_PER_FORK_BUNDLE {
                 let full = std::mem::take(&mut batch);
-                bundles.push(copy.commit_new_payloads(full, now_ms, entropy, undo::Step::Edit));
+                bundles.push(copy.commit_new_payloads(full, now_ms, undo::Step::Edit));
                 items_in_batch = 0;
             }
         }
         if !batch.is_empty() {
-            bundles.push(copy.commit_new_payloads(batch, now_ms, entropy, undo::Step::Edit));
+            bundles.push(copy.commit_new_payloads(batch, now_ms, undo::Step::Edit));
         }
         // The copy is where the new workspace starts, not an edit to take back.
         copy.history.clear();

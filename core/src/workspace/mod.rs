@@ -212,9 +212,8 @@ impl Workspace {
         entropy.fill(&mut random);
         let id = WorkspaceId::new_v7(now_ms, random);
         let mut workspace = Workspace::empty(id, identity, now_ms, ClockConfig::default());
-        entropy.fill(&mut random);
         let op = Operation {
-            id: crate::ids::OpId::new_v7(now_ms, random),
+            id: OpId::derived(&workspace.actor(), 1, 0, now_ms),
             hlc: workspace.clock.tick(now_ms),
             payload: OpPayload::Bootstrap { workspace_name: name.to_owned(), owner_name: owner_name.to_owned() },
         };
@@ -313,24 +312,23 @@ impl Workspace {
         Change::new(self, now_ms, entropy)
     }
 
-    /// Gives each of `payloads` a new op id, then signs and applies them as
+    /// Gives each of `payloads` its op id, then signs and applies them as
     /// this device's next bundle.
-    fn commit_new_payloads(
-        &mut self,
-        payloads: Vec<OpPayload>,
-        now_ms: u64,
-        entropy: &mut dyn Entropy,
-        step: undo::Step,
-    ) -> Bundle {
+    fn commit_new_payloads(&mut self, payloads: Vec<OpPayload>, now_ms: u64, step: undo::Step) -> Bundle {
         let payloads = payloads
             .into_iter()
-            .map(|payload| {
-                let mut random = [0u8; crate::ids::UUID_RANDOM_BYTES];
-                entropy.fill(&mut random);
-                (OpId::new_v7(now_ms, random), payload)
-            })
+            .enumerate()
+            .map(|(index, payload)| (self.next_op_id(index, now_ms), payload))
             .collect();
         self.commit_payloads(payloads, now_ms, step)
+    }
+
+    /// The id of operation `index` of this device's next bundle, made at
+    /// `now_ms` ([`OpId::derived`]).
+    fn next_op_id(&self, index: usize, now_ms: u64) -> OpId {
+        let actor = self.actor();
+        let seq = self.log.tip(&actor).map_or(1, |tip| tip.seq + 1);
+        OpId::derived(&actor, seq, index, now_ms)
     }
 
     /// Signs `payloads` (with their op ids) as this device's next bundle and applies it.

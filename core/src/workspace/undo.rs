@@ -7,7 +7,6 @@
 
 use super::Workspace;
 use crate::bundle::Bundle;
-use crate::entropy::Entropy;
 use crate::identity::ActorId;
 use crate::ids::OpId;
 use crate::names::FieldKey;
@@ -73,17 +72,17 @@ impl Workspace {
         !self.history.undone.is_empty()
     }
 
-    pub fn undo(&mut self, now_ms: u64, entropy: &mut dyn Entropy) -> UndoOutcome {
+    pub fn undo(&mut self, now_ms: u64) -> UndoOutcome {
         let Some(ops) = self.history.done.pop() else { return UndoOutcome::NothingToDo };
-        self.apply_inverse(&ops, Step::Undo, now_ms, entropy)
+        self.apply_inverse(&ops, Step::Undo, now_ms)
     }
 
-    pub fn redo(&mut self, now_ms: u64, entropy: &mut dyn Entropy) -> UndoOutcome {
+    pub fn redo(&mut self, now_ms: u64) -> UndoOutcome {
         let Some(ops) = self.history.undone.pop() else { return UndoOutcome::NothingToDo };
-        self.apply_inverse(&ops, Step::Redo, now_ms, entropy)
+        self.apply_inverse(&ops, Step::Redo, now_ms)
     }
 
-    fn apply_inverse(&mut self, ops: &[Operation], step: Step, now_ms: u64, entropy: &mut dyn Entropy) -> UndoOutcome {
+    fn apply_inverse(&mut self, ops: &[Operation], step: Step, now_ms: u64) -> UndoOutcome {
         let me = self.actor();
         let mut inverse = Vec::with_capacity(ops.len());
         for op in ops.iter().rev() {
@@ -92,7 +91,7 @@ impl Workspace {
                 Err(reason) => return UndoOutcome::Skipped { reason },
             }
         }
-        UndoOutcome::Applied(self.commit_new_payloads(inverse, now_ms, entropy, step))
+        UndoOutcome::Applied(self.commit_new_payloads(inverse, now_ms, step))
     }
 }
 

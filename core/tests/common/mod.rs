@@ -254,25 +254,23 @@ pub fn sample_operations() -> Vec<Operation> {
         .collect()
 }
 
-/// One author writing one chain of bundles. Op ids are unique across authors
-/// (they carry a tag derived from the author's name) and across the chain
-/// (each op gets the next millisecond).
+/// One author writing one chain of bundles. Op ids are derived from their
+/// place, as the engine's are: the operations made since the last
+/// [`Author::sign`] are the next bundle's, in order.
 pub struct Author {
     pub identity: Identity,
     pub workspace: WorkspaceId,
     tip: Option<ChainTip>,
-    id_tag: [u8; 7],
     ops_made: u64,
+    /// Operations made for the next bundle so far.
+    pending: usize,
     /// Wall time of this author's next operation.
     pub clock: u64,
 }
 
 impl Author {
     pub fn new(name: &str, workspace: WorkspaceId) -> Self {
-        let hash = blake3::hash(format!("op ids of {name}").as_bytes());
-        let mut id_tag = [0u8; 7];
-        id_tag.copy_from_slice(&hash.as_bytes()[..7]);
-        Author { identity: identity(name), workspace, tip: None, id_tag, ops_made: 0, clock: NOW }
+        Author { identity: identity(name), workspace, tip: None, ops_made: 0, pending: 0, clock: NOW }
     }
 
     /// Starts this author's clock elsewhere, to interleave authors' operations.
@@ -289,18 +287,12 @@ impl Author {
         self.tip
     }
 
-    /// A fresh op id no other author or operation of this author uses. The
-    /// counter goes into the bytes the UUIDv7 layout keeps intact.
+    /// The id of the next operation of the next bundle.
     pub fn next_op_id(&mut self) -> OpId {
         self.ops_made += 1;
-        let mut random = [0u8; UUID_RANDOM_BYTES];
-        random[1] = (self.ops_made >> 8) as u8;
-        random[2] = 0x3f & (self.ops_made >> 16) as u8;
-        random[3..].copy_from_slice(&self.id_tag);
-        random[0] = 0x0f & self.ops_made as u8;
-        // The millisecond is the main source of uniqueness; the bytes above
-        // keep it even for authors whose clocks coincide.
-        OpId::new_v7(NOW + self.ops_made, random)
+        let seq = self.tip.map_or(1, |tip| tip.seq + 1);
+        self.pending += 1;
+        OpId::derived(&self.actor(), seq, self.pending - 1, NOW + self.ops_made)
     }
 
     /// The next operation with `payload`, one millisecond after the previous one.
@@ -316,6 +308,7 @@ impl Author {
         let modules = module_versions_of(&ops);
         let bundle = Bundle::sign(&self.identity, self.workspace, self.tip, modules, ops);
         self.tip = Some(bundle.tip());
+        self.pending = 0;
         bundle
     }
 

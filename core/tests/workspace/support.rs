@@ -360,12 +360,12 @@ impl Show {
 
     pub fn undo(&mut self, device: usize) -> UndoOutcome {
         let now = self.tick();
-        self.devices[device].undo(now, &mut self.entropies[device])
+        self.devices[device].undo(now)
     }
 
     pub fn redo(&mut self, device: usize) -> UndoOutcome {
         let now = self.tick();
-        self.devices[device].redo(now, &mut self.entropies[device])
+        self.devices[device].redo(now)
     }
 
     fn pair(&mut self, a: usize, b: usize) -> (&mut Workspace, &mut Workspace) {

@@ -223,8 +223,8 @@ fn there_is_nothing_to_undo_in_a_new_workspace_or_to_redo_before_an_undo() {
     let mut entropy = SeededEntropy::new(5);
     let (mut workspace, _) = Workspace::create(identity(JANE), "Hamlet", "Jane", NOW, &mut entropy);
     assert!(!workspace.can_undo());
-    assert_eq!(workspace.undo(NOW + MINUTE, &mut entropy), UndoOutcome::NothingToDo);
-    assert_eq!(workspace.redo(NOW + MINUTE, &mut entropy), UndoOutcome::NothingToDo);
+    assert_eq!(workspace.undo(NOW + MINUTE), UndoOutcome::NothingToDo);
+    assert_eq!(workspace.redo(NOW + MINUTE), UndoOutcome::NothingToDo);
     assert_eq!(workspace.log().len(), 1);
 
     let mut show = Show::new();
@@ -330,7 +330,6 @@ fn undo_history_does_not_survive_reopening() {
     let (mut reopened, _) =
         Workspace::open(show.ws(JANE).id(), Identity::from_seed([1; 32]), bundles, show.now, ClockConfig::default());
     assert!(!reopened.can_undo());
-    let mut entropy = SeededEntropy::new(77);
-    assert_eq!(reopened.undo(show.now + MINUTE, &mut entropy), UndoOutcome::NothingToDo);
+    assert_eq!(reopened.undo(show.now + MINUTE), UndoOutcome::NothingToDo);
     assert_eq!(reopened.state().field(hamlet, &role()).value, Some(text("Prince")));
 }
