@@ -15,8 +15,11 @@ use crate::log::VersionVector;
 use crate::sync::{BundlePart, StreamReader, stream::stored_part};
 
 /// The first byte of a stored unit in stream form. A unit in canonical
-/// form is one bundle, and starts with its format (1 or 2).
-const STREAM_UNIT: u8 = b'S';
+/// form is one bundle, and starts with its format (1 to 3).
+const STREAM_UNIT: u8 = b'T';
+/// The first byte of a unit in the stream form written before operation ids
+/// were derived from their place: read, never written.
+const STREAM_UNIT_BEFORE_DERIVED_OP_IDS: u8 = b'S';
 
 /// Bundles appended to the log together (a received batch, a local edit),
 /// as one stored record: a stream part that reads alone and keeps every
@@ -67,14 +70,16 @@ pub fn decode_log_record(bytes: &[u8]) -> impl Iterator<Item = Result<ArrivedBun
 }
 
 fn read_unit(input: &mut Decoder<'_>) -> Result<Vec<ArrivedBundle>, DecodeError> {
-    if input.peek_u8() != Some(STREAM_UNIT) {
-        return Ok(vec![Bundle::decode(input)?.into()]);
-    }
+    let mut reader = match input.peek_u8() {
+        Some(STREAM_UNIT) => StreamReader::default(),
+        Some(STREAM_UNIT_BEFORE_DERIVED_OP_IDS) => StreamReader::before_derived_op_ids(),
+        _ => return Ok(vec![Bundle::decode(input)?.into()]),
+    };
     input.u8("a stored unit's kind")?;
     let offset = input.position();
     let part = BundlePart::decode(input)?;
     // The reader's offsets count from the part's body: name the unit instead.
-    let bundles = StreamReader::default().read(&part).map_err(|error| DecodeError { offset, what: error.what })?;
+    let bundles = reader.read(&part).map_err(|error| DecodeError { offset, what: error.what })?;
     if bundles.is_empty() {
         return Err(DecodeError { offset, what: "a stored unit with at least one bundle" });
     }

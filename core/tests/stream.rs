@@ -402,6 +402,66 @@ fn an_operation_id_derived_from_its_place_travels_as_its_time_alone() {
     assert_eq!(verify_runs(&read_back, &mut BTreeMap::new()), Ok(()));
 }
 
+/// A record of three bundles (format 2, ids drawn at random) as the app
+/// stored them before bundle format 3, when an operation's own id was a
+/// plain reference in the stream form; and each bundle's canonical bytes.
+/// Made by `encode_log_record` at commit 70bcba1.
+const RECORD_BEFORE_DERIVED_OP_IDS: &str = concat!(
+    "5300000001a0c4506c007303830303030303030303ec022200ca93ac1705187071d67b83c7ff0efe8108e8ec4530575d",
+    "7726879333dbdabe7c01010008636f6e74616374730005312e302e3080b083c59868000000760686060606060606060a",
+    "000075058505050505050505010011636f6e74616374732e636f6e7461637473133c934c9ffa23e8804f13a2b85c9ad0",
+    "7e6b48bb71220080f452052c03747e6ab01bed54e22bcd186c68259a88e03bb610a20dc82d80d17dd46878cb97980d0c",
+    "a302000000770787070707070707070d02000d636f6e74616374732e726f6c6501065072696e636500c38a856febd4e3",
+    "6d9872b49e01400d77eddb86d82968b1c6efad1e122958c1443da507557c2577a4108ae29b394e11b032215eee9f89ee",
+    "6aaa322645c151080ea302000000780888080808080808080d030101044b696e6701025ec059e2323ca35522ba00e4b3",
+    "bcd7feca488a231b82ad78722a75aba635fbf42f84f59aa956a706fd7d720caf1e46d82396fec6baa4775ea060f87427",
+    "dfb704",
+);
+const ITS_BUNDLES: [&str; 3] = [
+    concat!(
+        "0201a0c4506c0073038303030303030303ca93ac1705187071d67b83c7ff0efe8108e8ec4530575d7726879333dbdabe",
+        "7c0100000001a0c4506c00000000000108636f6e746163747305312e302e3001de39ce0d31be7f82f318e82cc80fa580",
+        "230145b8cf470ed4c117d3209f92295001133c934c9ffa23e8804f13a2b85c9ad07e6b48bb71220080f452052c03747e",
+        "6ab01bed54e22bcd186c68259a88e03bb610a20dc82d80d17dd46878cb97980d0c01a0c4506c00760686060606060606",
+        "06000001a0c4506c00000000000a01a0c4506c00750585050505050505050111636f6e74616374732e636f6e74616374",
+        "73",
+    ),
+    concat!(
+        "0201a0c4506c0073038303030303030303ca93ac1705187071d67b83c7ff0efe8108e8ec4530575d7726879333dbdabe",
+        "7c0201e0817e199801b15aed3917123b0a78de65288936c36aefcaadc9574a602d0d34000001a0c4506c010000000001",
+        "08636f6e746163747305312e302e300109df5c2ddb03cbaa69c3369d5f6ec520826d9b90563bfbacaac199b52c28e5c1",
+        "01c38a856febd4e36d9872b49e01400d77eddb86d82968b1c6efad1e122958c1443da507557c2577a4108ae29b394e11",
+        "b032215eee9f89ee6aaa322645c151080e01a0c4506c0177078707070707070707000001a0c4506c01000000000d01a0",
+        "c4506c00750585050505050505050d636f6e74616374732e726f6c6501065072696e636500",
+    ),
+    concat!(
+        "0201a0c4506c0073038303030303030303ca93ac1705187071d67b83c7ff0efe8108e8ec4530575d7726879333dbdabe",
+        "7c03011fa082a5e93812b8989da7d38458970f50d2a25c315e750049a7eba8a3e738e2000001a0c4506c020000000001",
+        "08636f6e746163747305312e302e30017af961d6ff7a77e5296f47ef47e39e1954c56865b33b7dd0d45603a22dcdd2f3",
+        "015ec059e2323ca35522ba00e4b3bcd7feca488a231b82ad78722a75aba635fbf42f84f59aa956a706fd7d720caf1e46",
+        "d82396fec6baa4775ea060f87427dfb70401a0c4506c0278088808080808080808000001a0c4506c02000000000d01a0",
+        "c4506c00750585050505050505050d636f6e74616374732e726f6c6501044b696e670101a0c4506c0177078707070707",
+        "070707",
+    ),
+];
+
+#[test]
+fn a_record_stored_before_operation_ids_were_derived_still_reads() {
+    let record = hex::decode(RECORD_BEFORE_DERIVED_OP_IDS).unwrap();
+    assert_eq!(record[0], b'S', "the old stream form's mark");
+    let expected: Vec<Bundle> =
+        ITS_BUNDLES.map(|bytes| Bundle::decode_one(&hex::decode(bytes).unwrap()).unwrap()).into();
+    let read: Vec<Bundle> =
+        decode_log_record(&record).map(|bundle| bundle.expect("the old record reads").into_bundle()).collect();
+    assert_eq!(read, expected);
+    assert_eq!(verify_run(&read, None, read[0].header.workspace), Ok(()));
+    // Merged with a record of today's form, as compaction does, it still reads in order.
+    let newer: Vec<&Bundle> = expected.iter().collect();
+    let merged = [record.clone(), encode_log_record(&newer)].concat();
+    assert_eq!(decode_log_record(&merged).count(), 6);
+    assert!(decode_log_record(&merged).all(|bundle| bundle.is_ok()));
+}
+
 // ---------------------------------------------------------------------------
 // 2. Part order.
 

@@ -14,8 +14,9 @@ use crate::ids::WorkspaceId;
 use crate::log::VersionVector;
 
 /// Version of this protocol. Peers speaking another one are refused with a
-/// reason. 2: bundles travel in the compact form of [`super::stream`].
-pub const PROTOCOL_VERSION: u8 = 2;
+/// reason. 2: bundles travel in the compact form of [`super::stream`];
+/// 3: an operation's own id travels as its place when derived from it.
+pub const PROTOCOL_VERSION: u8 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {

@@ -67,7 +67,6 @@ pub struct StreamWriter {
 }
 
 /// The receiving side of a peer's streams.
-#[derive(Default)]
 pub struct StreamReader {
     /// The stream and part read last, when the next part may follow it.
     position: Option<(u32, u32)>,
@@ -76,6 +75,24 @@ pub struct StreamReader {
     /// Shared: the names that operations keep are copies of these.
     names: Vec<Arc<str>>,
     last_wall: u64,
+    /// The bundle format new bundles were signed in when the parts were
+    /// written: a bundle's format is written only when it is another. Below
+    /// [`FORMAT_DERIVED_OP_IDS`] (records stored then), an operation's own
+    /// id is also a plain reference, not its place.
+    written_in: u8,
+}
+
+impl Default for StreamReader {
+    fn default() -> StreamReader {
+        StreamReader {
+            position: None,
+            actors: Vec::new(),
+            ids: Vec::new(),
+            names: Vec::new(),
+            last_wall: 0,
+            written_in: BUNDLE_FORMAT,
+        }
+    }
 }
 
 /// One `Bundles` message as it arrives, before its bundles are read.
@@ -534,6 +551,13 @@ impl PayloadWriter for OpWriter<'_> {
 }
 
 impl StreamReader {
+    /// A reader of parts written before operation ids were derived from
+    /// their place (bundle format 3), whose own ids were plain references:
+    /// how records stored then are read.
+    pub(crate) fn before_derived_op_ids() -> StreamReader {
+        StreamReader { written_in: FORMAT_DERIVED_OP_IDS - 1, ..StreamReader::default() }
+    }
+
     /// The bundles of `part`, which must be the next part of the stream
     /// being read, or the first part of a new one. Each comes with its hash
     /// and whether its operation hashes were derived (not written), which
@@ -544,7 +568,7 @@ impl StreamReader {
             // A copy of a part already read (a transport that repeats itself).
             Some(last) if part.part <= last && (part.part > 0 || last > 0) => return Ok(Vec::new()),
             Some(last) if part.part == last.wrapping_add(1) => {}
-            _ if part.part == 0 => *self = StreamReader::default(),
+            _ if part.part == 0 => *self = StreamReader { written_in: self.written_in, ..StreamReader::default() },
             _ => {
                 // A part went missing: its tables are unknown, so the rest
                 // of the stream cannot be read.
@@ -574,7 +598,7 @@ impl StreamReader {
         let previous = previous.map(|previous| (previous.bundle(), previous.hash()));
         let flags_offset = input.position();
         let flags = input.u8("a bundle's flags")?;
-        let format = if flags & flag::FORMAT_WRITTEN != 0 { input.u8("a bundle format")? } else { BUNDLE_FORMAT };
+        let format = if flags & flag::FORMAT_WRITTEN != 0 { input.u8("a bundle format")? } else { self.written_in };
         let workspace = if flags & flag::WORKSPACE_WRITTEN != 0 {
             WorkspaceId::from_bytes(input.fixed("a workspace id")?)
         } else {
@@ -659,6 +683,11 @@ impl StreamReader {
         let counter = u32::try_from(input.varint("an operation clock's counter")?)
             .map_err(|_| DecodeError { offset: counter_offset, what: "an operation clock's counter" })?;
         self.last_wall = wall;
+        if self.written_in < FORMAT_DERIVED_OP_IDS {
+            let id = dereference(input, &mut self.ids, "an operation id", |input| read_id_near(input, wall))?;
+            let payload = decode_payload(&mut OpReader { stream: self, input, wall })?;
+            return Ok((Operation { id: OpId::from_bytes(id), hlc: Hlc::new(wall, counter), payload }, false));
+        }
         let id_offset = input.position();
         let (id, id_derived) = match input.varint("an operation id")? {
             0 => {
