@@ -258,7 +258,7 @@ impl StreamWriter {
             out.fixed(header.workspace.as_bytes());
         }
         if !continues {
-            reference(out, &mut self.actors, header.author, |out, actor| {
+            reference(out, &mut self.actors, header.author, 0, |out, actor| {
                 out.fixed(actor.as_bytes());
             });
             out.varint(header.seq);
@@ -300,8 +300,8 @@ impl StreamWriter {
     /// An operation: its clock, its own id, its payload. The id is 0 and its
     /// time (as a distance from the clock) when it is the one derived from
     /// its place ([`OpId::derived`]), which the reader derives again;
-    /// otherwise a reference, one more than [`reference`] writes. Either way
-    /// it joins the table, for the operations that refer to it.
+    /// otherwise a [`reference`] from 1. Either way it joins the table, for
+    /// the operations that refer to it.
     fn operation(&mut self, out: &mut Encoder, op: &Operation, id_derived: bool) {
         let wall = op.hlc.wall();
         out.signed_varint(wall.wrapping_sub(self.last_wall) as i64).varint(u64::from(op.hlc.counter()));
@@ -311,15 +311,7 @@ impl StreamWriter {
             out.varint(0).signed_varint(op.id.unix_millis().wrapping_sub(wall) as i64);
             self.ids.insert(id, self.ids.len() as u32);
         } else {
-            match self.ids.get(&id) {
-                Some(&index) => {
-                    out.varint(self.ids.len() as u64 - u64::from(index) + 1);
-                }
-                None => {
-                    write_id_near(out.varint(1), &id, wall);
-                    self.ids.insert(id, self.ids.len() as u32);
-                }
-            }
+            reference(out, &mut self.ids, id, 1, |out, id| write_id_near(out, &id, wall));
         }
         encode_payload(&op.payload, &mut OpWriter { stream: self, out, wall });
     }
@@ -488,23 +480,26 @@ struct Links {
 }
 
 /// Writes a reference to `value`: how far back in `table` it was written,
-/// or 0 and the value itself the first time.
+/// or 0 and the value itself the first time. The tags below `first` stand
+/// for something else (see [`StreamWriter::operation`]): everything is
+/// written `first` higher.
 fn reference<T: std::hash::Hash + Eq + Copy>(
     out: &mut Encoder,
     table: &mut FxHashMap<T, u32>,
     value: T,
+    first: u64,
     write_new: impl FnOnce(&mut Encoder, T),
 ) {
     if let Some(&index) = table.get(&value) {
-        out.varint(table.len() as u64 - u64::from(index));
+        out.varint(first + table.len() as u64 - u64::from(index));
     } else {
-        out.varint(0);
+        out.varint(first);
         write_new(out, value);
         table.insert(value, table.len() as u32);
     }
 }
 
-/// Reads what [`reference`] wrote.
+/// Reads what [`reference`] wrote with `first` 0.
 fn dereference<T: Clone>(
     input: &mut Decoder<'_>,
     table: &mut Vec<T>,
@@ -512,17 +507,30 @@ fn dereference<T: Clone>(
     read_new: impl FnOnce(&mut Decoder<'_>) -> Result<T, DecodeError>,
 ) -> Result<T, DecodeError> {
     let offset = input.position();
-    match input.varint(what)? {
-        0 => {
+    let tag = input.varint(what)?;
+    resolve(input, table, (tag, 0), DecodeError { offset, what }, read_new)
+}
+
+/// What [`reference`] wrote as `tag` (already read) with `first`; `error`
+/// for a tag that refers to nothing in `table`.
+fn resolve<T: Clone>(
+    input: &mut Decoder<'_>,
+    table: &mut Vec<T>,
+    (tag, first): (u64, u64),
+    error: DecodeError,
+    read_new: impl FnOnce(&mut Decoder<'_>) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    match tag.checked_sub(first) {
+        Some(0) => {
             let value = read_new(input)?;
             table.push(value.clone());
             Ok(value)
         }
-        back => usize::try_from(back)
-            .ok()
+        back => back
+            .and_then(|back| usize::try_from(back).ok())
             .and_then(|back| table.len().checked_sub(back))
             .map(|index| table[index].clone())
-            .ok_or(DecodeError { offset, what }),
+            .ok_or(error),
     }
 }
 
@@ -542,7 +550,7 @@ impl PayloadWriter for OpWriter<'_> {
 
     fn id(&mut self, id: &[u8; 16]) {
         let wall = self.wall;
-        reference(self.out, &mut self.stream.ids, *id, |out, id| write_id_near(out, &id, wall));
+        reference(self.out, &mut self.stream.ids, *id, 0, |out, id| write_id_near(out, &id, wall));
     }
 
     fn name(&mut self, name: &str) {
@@ -683,35 +691,22 @@ impl StreamReader {
         let counter = u32::try_from(input.varint("an operation clock's counter")?)
             .map_err(|_| DecodeError { offset: counter_offset, what: "an operation clock's counter" })?;
         self.last_wall = wall;
-        if self.written_in < FORMAT_DERIVED_OP_IDS {
-            let id = dereference(input, &mut self.ids, "an operation id", |input| read_id_near(input, wall))?;
-            let payload = decode_payload(&mut OpReader { stream: self, input, wall })?;
-            return Ok((Operation { id: OpId::from_bytes(id), hlc: Hlc::new(wall, counter), payload }, false));
-        }
         let id_offset = input.position();
-        let (id, id_derived) = match input.varint("an operation id")? {
-            0 => {
-                let time = wall.wrapping_add(input.signed_varint("an operation id's time")? as u64);
-                if time >> 48 != 0 {
-                    return Err(DecodeError { offset: id_offset, what: "an operation id's time" });
-                }
-                let id = OpId::derived(author, seq, index, time);
-                self.ids.push(*id.as_bytes());
-                (id, true)
+        let tag = input.varint("an operation id")?;
+        // Before derived ids the own id was a reference like any other.
+        let first = if self.written_in < FORMAT_DERIVED_OP_IDS { 0 } else { 1 };
+        let (id, id_derived) = if tag == 0 && first == 1 {
+            let time = wall.wrapping_add(input.signed_varint("an operation id's time")? as u64);
+            if time >> 48 != 0 {
+                return Err(DecodeError { offset: id_offset, what: "an operation id's time" });
             }
-            1 => {
-                let id = read_id_near(input, wall)?;
-                self.ids.push(id);
-                (OpId::from_bytes(id), false)
-            }
-            back => {
-                let id = usize::try_from(back - 1)
-                    .ok()
-                    .and_then(|back| self.ids.len().checked_sub(back))
-                    .map(|index| self.ids[index])
-                    .ok_or(DecodeError { offset: id_offset, what: "an operation id" })?;
-                (OpId::from_bytes(id), false)
-            }
+            let id = OpId::derived(author, seq, index, time);
+            self.ids.push(*id.as_bytes());
+            (id, true)
+        } else {
+            let unknown = DecodeError { offset: id_offset, what: "an operation id" };
+            let id = resolve(input, &mut self.ids, (tag, first), unknown, |input| read_id_near(input, wall))?;
+            (OpId::from_bytes(id), false)
         };
         let payload = decode_payload(&mut OpReader { stream: self, input, wall })?;
         Ok((Operation { id, hlc: Hlc::new(wall, counter), payload }, id_derived))
