@@ -213,7 +213,7 @@ impl Workspace {
         let id = WorkspaceId::new_v7(now_ms, random);
         let mut workspace = Workspace::empty(id, identity, now_ms, ClockConfig::default());
         let op = Operation {
-            id: OpId::derived(&workspace.actor(), 1, 0, now_ms),
+            id: workspace.next_op_id(0, now_ms),
             hlc: workspace.clock.tick(now_ms),
             payload: OpPayload::Bootstrap { workspace_name: name.to_owned(), owner_name: owner_name.to_owned() },
         };
