@@ -304,10 +304,7 @@ async fn a_large_snapshot_is_stored_in_parts_and_replaced_whole() {
     let id = fresh_id();
     let db = WorkspaceDb::open(id).await.unwrap();
     let (workspace, _, _) = workspace_with_records(1);
-    let large = Snapshot {
-        covers: workspace.log().version_vector(),
-        state: (0..700 * 1024).map(|index| (index % 251) as u8).collect(),
-    };
+    let large = Snapshot { covers: workspace.log().version_vector(), state: noise(700 * 1024) };
     db.save_snapshot(&large).await.unwrap();
     assert_eq!(db.load_snapshot().await.unwrap(), Some(large));
     let small = workspace.snapshot();
@@ -414,4 +411,17 @@ async fn storage_use_and_persistence_can_be_asked_for() {
 fn a_full_disk_is_explained_without_alarm() {
     let message = StorageError::QuotaExceeded.to_string();
     assert!(message.contains("storage is full") && message.contains("Nothing was lost"), "{message}");
+}
+
+/// Bytes that deflate cannot shrink, so a snapshot of them is stored as it is.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
 }

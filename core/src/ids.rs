@@ -95,9 +95,7 @@ impl OpId {
 
     /// The UUIDv7 timestamp: the first 48 bits.
     pub fn unix_millis(&self) -> u64 {
-        let mut time = [0u8; 8];
-        time[2..].copy_from_slice(&self.as_bytes()[..6]);
-        u64::from_be_bytes(time)
+        uuid_millis(self.as_bytes())
     }
 }
 
@@ -110,26 +108,49 @@ uuid_id!(
     WorkspaceId
 );
 
-/// Writes a UUIDv7 made near the Unix time `wall` (in milliseconds): its
-/// time as the distance from `wall`, mostly one byte, then the rest of it.
-pub(crate) fn write_id_near(out: &mut Encoder, id: &[u8; 16], wall: u64) {
+/// The Unix time (in milliseconds) of a UUIDv7: its first 48 bits.
+fn uuid_millis(id: &[u8; 16]) -> u64 {
     let mut time = [0u8; 8];
     time[2..].copy_from_slice(&id[..6]);
-    out.signed_varint(u64::from_be_bytes(time).wrapping_sub(wall) as i64).fixed(&id[6..]);
+    u64::from_be_bytes(time)
+}
+
+/// Writes the time of a UUIDv7 made near the Unix time `wall` (in
+/// milliseconds) as its distance from `wall`: mostly one byte.
+pub(crate) fn write_time_near(out: &mut Encoder, id: &[u8; 16], wall: u64) {
+    out.signed_varint(uuid_millis(id).wrapping_sub(wall) as i64);
+}
+
+/// Reads what [`write_time_near`] wrote with the same `wall`: a time that
+/// fits a UUIDv7's 48 bits.
+pub(crate) fn read_time_near(input: &mut Decoder<'_>, wall: u64, what: &'static str) -> Result<u64, DecodeError> {
+    let offset = input.position();
+    let time = wall.wrapping_add(input.signed_varint(what)? as u64);
+    if time >> 48 != 0 {
+        return Err(DecodeError { offset, what });
+    }
+    Ok(time)
+}
+
+/// A UUIDv7 put together from its time and the ten bytes after it.
+pub(crate) fn id_from_time(time: u64, rest: &[u8; 10]) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..6].copy_from_slice(&time.to_be_bytes()[2..]);
+    id[6..].copy_from_slice(rest);
+    id
+}
+
+/// Writes a UUIDv7 made near the Unix time `wall` (in milliseconds): its
+/// time as the distance from `wall`, then the rest of it.
+pub(crate) fn write_id_near(out: &mut Encoder, id: &[u8; 16], wall: u64) {
+    write_time_near(out, id, wall);
+    out.fixed(&id[6..]);
 }
 
 /// Reads what [`write_id_near`] wrote with the same `wall`.
 pub(crate) fn read_id_near(input: &mut Decoder<'_>, wall: u64) -> Result<[u8; 16], DecodeError> {
-    let offset = input.position();
-    let time = wall.wrapping_add(input.signed_varint("an id's time")? as u64);
-    if time >> 48 != 0 {
-        return Err(DecodeError { offset, what: "an id's time" });
-    }
-    let rest: [u8; 10] = input.fixed("an id")?;
-    let mut id = [0u8; 16];
-    id[..6].copy_from_slice(&time.to_be_bytes()[2..]);
-    id[6..].copy_from_slice(&rest);
-    Ok(id)
+    let time = read_time_near(input, wall, "an id's time")?;
+    Ok(id_from_time(time, &input.fixed("an id")?))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -63,6 +63,7 @@ pub mod access;
 pub mod backup;
 pub mod bundle;
 pub mod conflict;
+pub mod deflate;
 pub mod encoding;
 pub mod entropy;
 pub mod hlc;

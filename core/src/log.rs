@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::bundle::{Bundle, ChainTip, Hash, VerifyError, check_link};
+use crate::bundle::{Bundle, ChainTip, FORMAT_DERIVED_OP_IDS, Hash, VerifyError, check_link};
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
 use crate::ids::OpId;
+use crate::state::OpPlaces;
 
 /// For each author, the highest bundle seq held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,6 +136,16 @@ pub struct OpLog {
     /// keyed at random: ids come from peers, who must not be able to pick
     /// ids that collide.
     ops: HashMap<OpId, OpLocation>,
+}
+
+impl OpPlaces for OpLog {
+    fn derived_place(&self, op: &OpId) -> Option<(ActorId, u64, usize)> {
+        let location = self.ops.get(op)?;
+        let header = &self.bundles.get(location.bundle as usize).header;
+        // The log took in a bundle of this format only once every id in it
+        // was found derived from its place (`crate::bundle::prove_run`).
+        (header.format >= FORMAT_DERIVED_OP_IDS).then_some((header.author, header.seq, location.op as usize))
+    }
 }
 
 impl OpLog {

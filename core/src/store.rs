@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::bundle::{ArrivedBundle, Bundle};
+use crate::deflate::{deflate_frame, read_deflated, write_deflated};
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
@@ -20,14 +21,23 @@ const STREAM_UNIT: u8 = b'T';
 /// The first byte of a unit in the stream form written before operation ids
 /// were derived from their place: read, never written.
 const STREAM_UNIT_BEFORE_DERIVED_OP_IDS: u8 = b'S';
+/// The first byte of a stream-form unit stored deflated ([`crate::deflate`]).
+const DEFLATED_UNIT: u8 = b'Z';
+
+/// How a stored snapshot keeps its state's bytes.
+mod state_form {
+    pub const DEFLATED: u8 = b'Z';
+    /// Where deflating would not shrink them.
+    pub const PLAIN: u8 = b'P';
+}
 
 /// Bundles appended to the log together (a received batch, a local edit),
 /// as one stored record: a stream part that reads alone and keeps every
 /// signature (see [`crate::sync::stream`]). Nothing the reader can derive
 /// is stored (operation hashes, links inside a run), and actors, ids and
 /// names are written once, so a record takes a fifth to a half of the
-/// bundles' canonical encoding (the less, the fewer of them are signed).
-/// Empty for no bundles.
+/// bundles' canonical encoding (the less, the fewer of them are signed);
+/// a record of many bundles is then deflated. Empty for no bundles.
 pub fn encode_log_record(bundles: &[&Bundle]) -> Vec<u8> {
     let Some(first) = bundles.first() else { return Vec::new() };
     let part = stored_part(first.header.workspace, bundles);
@@ -35,6 +45,11 @@ pub fn encode_log_record(bundles: &[&Bundle]) -> Vec<u8> {
     let mut out = Encoder::with_capacity(part.body.len() + 48);
     out.u8(STREAM_UNIT);
     part.encode(&mut out);
+    let unit = out.into_bytes();
+    let Some(deflated) = deflate_frame(&unit) else { return unit };
+    let mut out = Encoder::with_capacity(deflated.len() + 16);
+    out.u8(DEFLATED_UNIT);
+    write_deflated(&mut out, unit.len(), &deflated);
     out.into_bytes()
 }
 
@@ -70,6 +85,20 @@ pub fn decode_log_record(bytes: &[u8]) -> impl Iterator<Item = Result<ArrivedBun
 }
 
 fn read_unit(input: &mut Decoder<'_>) -> Result<Vec<ArrivedBundle>, DecodeError> {
+    if input.peek_u8() == Some(DEFLATED_UNIT) {
+        input.u8("a stored unit's kind")?;
+        let offset = input.position();
+        let unit = read_deflated(input, "a deflated stored unit")?;
+        // What was deflated is one stream-form unit, read alone.
+        let mut inner = Decoder::new(&unit);
+        let in_unit = |error: DecodeError| DecodeError { offset, what: error.what };
+        if inner.peek_u8() != Some(STREAM_UNIT) {
+            return Err(DecodeError { offset, what: "a stream-form unit inside a deflated one" });
+        }
+        let bundles = read_unit(&mut inner).map_err(in_unit)?;
+        inner.finish("the end of a deflated stored unit").map_err(in_unit)?;
+        return Ok(bundles);
+    }
     let mut reader = match input.peek_u8() {
         Some(STREAM_UNIT) => StreamReader::default(),
         Some(STREAM_UNIT_BEFORE_DERIVED_OP_IDS) => StreamReader::before_derived_op_ids(),
@@ -96,22 +125,23 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The stored form: the vector it covers, then the state's bytes,
+    /// deflated.
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = self.encode_head();
-        bytes.extend_from_slice(&self.state);
-        bytes
-    }
-
-    /// What [`Snapshot::encode`] puts before the state's bytes: a store may
-    /// write the two one after the other instead of copying the state.
-    pub fn encode_head(&self) -> Vec<u8> {
-        let mut out = Encoder::new();
+        let deflated = deflate_frame(&self.state);
+        let state_len = deflated.as_ref().map_or(self.state.len(), Vec::len);
         let entries: Vec<_> = self.covers.iter().collect();
+        let mut out = Encoder::with_capacity(state_len + 40 * entries.len() + 16);
         out.varint(entries.len() as u64);
         for (actor, seq) in entries {
             out.fixed(actor.as_bytes()).varint(*seq);
         }
-        out.varint(self.state.len() as u64);
+        match &deflated {
+            Some(deflated) => write_deflated(out.u8(state_form::DEFLATED), self.state.len(), deflated),
+            None => {
+                out.u8(state_form::PLAIN).bytes(&self.state);
+            }
+        }
         out.into_bytes()
     }
 
@@ -122,7 +152,11 @@ impl Snapshot {
             let actor = ActorId::from_bytes(input.fixed("an actor id")?);
             covers.set(actor, input.varint("a sequence number")?);
         }
-        let state = input.bytes("the snapshot's state")?.to_vec();
+        let state = match input.u8("how the snapshot's state is stored")? {
+            state_form::DEFLATED => read_deflated(&mut input, "the snapshot's state")?,
+            state_form::PLAIN => input.bytes("the snapshot's state")?.to_vec(),
+            _ => return Err(input.error("a known form of a snapshot's state")),
+        };
         input.finish("the end of the snapshot")?;
         Ok(Snapshot { covers, state })
     }

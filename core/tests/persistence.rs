@@ -6,7 +6,7 @@ use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::names::{EdgeType, TableId};
-use openprod_core::state::{SnapshotDecoder, State, StateHasher};
+use openprod_core::state::{NoPlaces, SnapshotDecoder, State, StateHasher};
 use openprod_core::store::{MemoryStore, MemoryStoreError, Snapshot, Store};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Workspace, WorkspaceChanged};
@@ -42,11 +42,11 @@ fn workspace_with_records(records: usize) -> (Workspace, Vec<Bundle>, SeededEntr
 #[test]
 fn a_state_snapshot_decodes_to_the_same_state() {
     let (workspace, _, _) = workspace_with_records(20);
-    let encoded = workspace.state().encode_snapshot();
+    let encoded = workspace.state().encode_snapshot(workspace.log());
     let decoded = State::decode_snapshot(&encoded).unwrap();
     assert_eq!(decoded.state_hash(), workspace.state().state_hash());
     assert_eq!(decoded.records(&contacts()), workspace.state().records(&contacts()));
-    assert_eq!(decoded.encode_snapshot(), encoded, "the encoding is canonical");
+    assert_eq!(decoded.encode_snapshot(workspace.log()), encoded, "the encoding is canonical");
 }
 
 #[test]
@@ -65,9 +65,35 @@ fn a_snapshot_taken_in_steps_equals_one_taken_at_once() {
 }
 
 #[test]
+fn operation_ids_derived_from_their_place_are_written_as_that_place() {
+    let (mut workspace, _, mut entropy) = workspace_with_records(20);
+    // A second role, so that each record replaced a write it no longer holds.
+    for entity in workspace.state().records(&contacts()) {
+        let mut change = workspace.change(NOW + 100, &mut entropy);
+        change.set_field(entity, &contacts(), "role", Value::String("Cast".into())).unwrap();
+        change.commit().unwrap();
+    }
+    let by_place = workspace.state().encode_snapshot(workspace.log());
+    let whole = workspace.state().encode_snapshot(&NoPlaces);
+    // Ten random bytes an id become its index and seq, two or three.
+    let ops = workspace.log().op_count();
+    assert!(
+        by_place.len() + 6 * ops < whole.len(),
+        "{} bytes by place, {} whole, {ops} operations",
+        by_place.len(),
+        whole.len()
+    );
+    let (from_places, from_whole) =
+        (State::decode_snapshot(&by_place).unwrap(), State::decode_snapshot(&whole).unwrap());
+    assert_eq!(from_places.state_hash(), workspace.state().state_hash());
+    assert_eq!(from_places.encode_snapshot(&NoPlaces), whole, "the ids derived again are the ones written whole");
+    assert_eq!(from_whole.encode_snapshot(workspace.log()), by_place);
+}
+
+#[test]
 fn a_snapshot_decoded_in_steps_equals_one_decoded_at_once() {
     let (workspace, _, _) = workspace_with_records(25);
-    let encoded = workspace.state().encode_snapshot();
+    let encoded = workspace.state().encode_snapshot(workspace.log());
     let whole = State::decode_snapshot(&encoded).unwrap();
     for records_per_step in [1, 7, 26] {
         let mut decoder = SnapshotDecoder::new(&encoded).unwrap();
@@ -78,7 +104,7 @@ fn a_snapshot_decoded_in_steps_equals_one_decoded_at_once() {
         assert!(steps >= 25usize.div_ceil(records_per_step), "{records_per_step} records a step: {steps} steps");
         let state = decoder.finish();
         assert_eq!(state.state_hash(), whole.state_hash(), "{records_per_step} records a step");
-        assert_eq!(state.encode_snapshot(), encoded, "{records_per_step} records a step");
+        assert_eq!(state.encode_snapshot(workspace.log()), encoded, "{records_per_step} records a step");
     }
     // Damage in the records is found by the step that reads them.
     let mut damaged = encoded.clone();
@@ -132,7 +158,7 @@ fn a_state_hash_taken_in_steps_equals_one_taken_at_once() {
     }
     change.commit().unwrap();
     // The same state, fresh: its hash not yet known.
-    let state = State::decode_snapshot(&workspace.state().encode_snapshot()).unwrap();
+    let state = State::decode_snapshot(&workspace.state().encode_snapshot(workspace.log())).unwrap();
     let whole = state.state_hash();
     for records_per_step in [1, 4, 12, 13, 21, 22, 1000] {
         let mut hasher = StateHasher::new();
@@ -148,7 +174,7 @@ fn a_state_hash_taken_in_steps_equals_one_taken_at_once() {
     }
 
     // Through the workspace, the hash is then known to the state.
-    let fresh = State::decode_snapshot(&workspace.state().encode_snapshot()).unwrap();
+    let fresh = State::decode_snapshot(&workspace.state().encode_snapshot(workspace.log())).unwrap();
     assert_eq!(fresh.known_state_hash(), None);
     let mut in_progress = workspace.begin_state_hash();
     let hash = loop {
@@ -207,7 +233,7 @@ fn a_damaged_snapshot_is_set_aside_and_the_log_rebuilds_the_state() {
 #[test]
 fn every_truncation_of_a_snapshot_is_refused_without_panicking() {
     let (workspace, _, _) = workspace_with_records(3);
-    let encoded = workspace.state().encode_snapshot();
+    let encoded = workspace.state().encode_snapshot(workspace.log());
     for length in 0..encoded.len() {
         let error = State::decode_snapshot(&encoded[..length]).unwrap_err();
         assert!(error.to_string().starts_with("damaged data: could not read"), "{error}");
@@ -217,6 +243,24 @@ fn every_truncation_of_a_snapshot_is_refused_without_panicking() {
     assert_eq!(Snapshot::decode(&bytes), Ok(whole));
     for length in 0..bytes.len() {
         assert!(Snapshot::decode(&bytes[..length]).is_err());
+    }
+}
+
+#[test]
+fn a_snapshot_is_stored_deflated_and_every_truncation_is_refused() {
+    let (workspace, _, _) = workspace_with_records(40);
+    let snapshot = workspace.snapshot();
+    let stored = snapshot.encode();
+    assert!(
+        stored.len() * 2 < snapshot.state.len(),
+        "{} bytes stored for a state of {}",
+        stored.len(),
+        snapshot.state.len()
+    );
+    assert_eq!(Snapshot::decode(&stored), Ok(snapshot));
+    for length in 0..stored.len() {
+        let error = Snapshot::decode(&stored[..length]).unwrap_err();
+        assert!(error.to_string().starts_with("damaged data: could not read"), "{error}");
     }
 }
 

@@ -971,6 +971,24 @@ fn a_stored_record_gives_back_every_bundle_exactly_with_every_signature() {
 }
 
 #[test]
+fn a_long_record_is_stored_deflated_around_one_stream_unit() {
+    let bundles = logged_bundles();
+    let record = encode_log_record(&bundles.iter().collect::<Vec<_>>());
+    let one_bundle = encode_log_record(&[&bundles[0]]);
+    assert_eq!((record[0], one_bundle[0]), (b'Z', b'T'), "only a record long enough to gain is deflated");
+    // A deflated unit around anything but one stream-form unit (here a
+    // bundle in canonical form) is damage, not a way around the checks.
+    let canonical = bundles[0].encoded();
+    let padded = [canonical.clone(), vec![0; 4096]].concat();
+    let deflated = openprod_core::deflate::deflate_frame(&padded).expect("zeros deflate");
+    let mut wrapped = Encoder::new();
+    wrapped.u8(b'Z').varint(padded.len() as u64).bytes(&deflated);
+    let read: Vec<_> = decode_log_record(&wrapped.into_bytes()).collect();
+    let error = read.last().and_then(|last| last.as_ref().err()).expect("refused");
+    assert_eq!(error.what, "a stream-form unit inside a deflated one");
+}
+
+#[test]
 fn records_written_before_and_merged_records_read_back_in_order() {
     let bundles = logged_bundles();
     let (old, rest) = bundles.split_at(40);

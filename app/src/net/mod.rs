@@ -32,9 +32,9 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use openprod_core::deflate::{deflate_frame, inflate_frame};
 use openprod_core::identity::{ActorId, Identity};
 use openprod_core::ids::WorkspaceId;
-use openprod_core::sync::deflate::{deflate_frame, inflate_frame};
 use openprod_core::sync::{
     ChannelBinding, Output, PeerId, Reassembler, SealError, SealedChannel, SyncEvent, WorkspaceSecret, open_hello,
     room_name, seal_hello, split,

@@ -22,8 +22,8 @@ const PART_BYTES: usize = SEGMENT_BYTES;
 const RECORD: &str = "the snapshot";
 
 pub(super) async fn save(connection: &Connection, snapshot: &Snapshot) -> Result<(), StorageError> {
-    let head = snapshot.encode_head();
-    let parts = std::iter::once(head.as_slice()).chain(snapshot.state.chunks(PART_BYTES));
+    let stored = snapshot.encode();
+    let parts = stored.chunks(PART_BYTES);
     let transaction = connection.write(STORE)?;
     {
         let store = transaction.object_store(STORE)?;

@@ -15,7 +15,7 @@ mod state_hash;
 mod vec_map;
 
 pub use access::{AccessKey, ForkRecord, KeyRefusal};
-pub use snapshot::{SnapshotDecoder, SnapshotEncoder};
+pub use snapshot::{NoPlaces, OpPlaces, SnapshotDecoder, SnapshotEncoder};
 pub use state_hash::StateHasher;
 
 use std::borrow::Cow;

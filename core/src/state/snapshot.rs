@@ -6,10 +6,13 @@
 //! the last four bytes), so that the body, written a step at a time, is
 //! never copied; stamps refer to them by index. Names (tables, fields, edge types, properties)
 //! are written the first time and then referred to by number, and the
-//! reader shares one copy of each. An operation id is written as its
-//! distance from the clock it was made with. What a record (or
-//! relationship) replaced and was touched by is mostly the writes and
-//! events it holds, so those are written as their places in it.
+//! reader shares one copy of each. Clocks are written as their distance
+//! from the clock written before. An operation id is its time (as the
+//! distance from that clock) and, where it is derived from its place in the
+//! log ([`OpId::derived`]), that place, from which the reader derives it
+//! again; otherwise its ten other bytes. What a record (or relationship)
+//! replaced and was touched by is mostly the writes and events it holds, so
+//! those are written as their places in it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -24,25 +27,45 @@ use super::{
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
-use crate::ids::{EdgeId, EntityId, OpId, read_id_near, write_id_near};
+use crate::ids::{EdgeId, EntityId, OpId, id_from_time, read_time_near, write_time_near};
 use crate::names::{EdgeType, FieldKey, OpName, TableId};
 use crate::op::{decode_payload, decode_value, encode_payload, encode_value};
 
 /// Version of the snapshot encoding. A snapshot of another version is
 /// ignored and the state rebuilt from the log, which is always legal.
-const SNAPSHOT_FORMAT: u8 = 3;
+const SNAPSHOT_FORMAT: u8 = 4;
 
-/// The least bytes one stamp takes: clock, op id (time distance and the
-/// rest), actor index.
-const MIN_STAMP: usize = 12 + 1 + 10 + 1;
+/// The least bytes an operation id outside a stamp takes: its time, its
+/// index, author and seq.
+const MIN_OP_ID: usize = 4;
+/// The least bytes one stamp takes: clock (wall and counter), actor index,
+/// op id (time, index and seq).
+const MIN_STAMP: usize = 2 + 1 + 3;
+
+/// Where operations are in the log, so that a snapshot can write an id
+/// derived from its place as that place.
+pub trait OpPlaces {
+    /// The author, bundle seq and index in it of `op`, if its id is the one
+    /// [`OpId::derived`] makes for them.
+    fn derived_place(&self, op: &OpId) -> Option<(ActorId, u64, usize)>;
+}
+
+/// No place known: every id is written whole.
+pub struct NoPlaces;
+
+impl OpPlaces for NoPlaces {
+    fn derived_place(&self, _: &OpId) -> Option<(ActorId, u64, usize)> {
+        None
+    }
+}
 
 /// A touch: an operation that changed a record or relationship.
 type Touch = (Hlc, OpId, ActorId);
 
 impl State {
-    pub fn encode_snapshot(&self) -> Vec<u8> {
-        let mut encoder = SnapshotEncoder::new(self);
-        encoder.step(self, usize::MAX);
+    pub fn encode_snapshot(&self, log: &dyn OpPlaces) -> Vec<u8> {
+        let mut encoder = SnapshotEncoder::new(self, log);
+        encoder.step(self, log, usize::MAX);
         encoder.finish()
     }
 
@@ -81,12 +104,13 @@ pub struct SnapshotEncoder {
 }
 
 impl SnapshotEncoder {
-    pub fn new(state: &State) -> SnapshotEncoder {
-        // A snapshot takes about 65 bytes per operation the state holds:
+    pub fn new(state: &State, log: &dyn OpPlaces) -> SnapshotEncoder {
+        // A snapshot takes about 45 bytes per operation the state holds
+        // (more where ids are not derived from their places):
         // room for that at once, rather than growing (and copying, and in
         // wasm touching fresh memory) a few times on the way; but never a
         // huge block up front, which a browser's memory might not give.
-        let mut out = Encoder::with_capacity(state.op_count.saturating_mul(72).min(64 << 20));
+        let mut out = Encoder::with_capacity(state.op_count.saturating_mul(48).min(64 << 20));
         out.u8(SNAPSHOT_FORMAT);
         let mut writer = SnapshotWriter {
             out,
@@ -94,14 +118,17 @@ impl SnapshotEncoder {
             actor_list: Vec::new(),
             names: FxHashMap::default(),
             scratch: HistoryScratch::default(),
+            last_wall: 0,
+            looked_up: Recent::new(),
         };
-        writer.write_head(state);
+        writer.write_head(log, state);
         SnapshotEncoder { writer, after: None, done: false }
     }
 
     /// Writes up to `records` more records, and everything after them once
-    /// the last is in. Returns whether the snapshot is complete.
-    pub fn step(&mut self, state: &State, records: usize) -> bool {
+    /// the last is in. Returns whether the snapshot is complete. `log` is
+    /// the state's, as at every step.
+    pub fn step(&mut self, state: &State, log: &dyn OpPlaces, records: usize) -> bool {
         if self.done {
             return true;
         }
@@ -111,13 +138,13 @@ impl SnapshotEncoder {
         };
         let mut written = 0;
         for (entity, record) in rest.take(records) {
-            self.writer.entity(*entity, record);
+            self.writer.entity(log, *entity, record);
             self.after = Some(*entity);
             written += 1;
         }
         let last = state.entities.keys().next_back().copied();
         if written < records || self.after == last {
-            self.writer.write_tail(state);
+            self.writer.write_tail(log, state);
             self.done = true;
         }
         self.done
@@ -168,7 +195,8 @@ impl<'a> SnapshotDecoder<'a> {
             .map_err(|error| DecodeError { offset: start + error.offset, what: error.what })?;
         let mut input = Decoder::new(&bytes[..start]);
         input.u8("a snapshot format")?;
-        let mut reader = SnapshotReader { input, actors, names: Vec::new(), held: Vec::new() };
+        let mut reader =
+            SnapshotReader { input, actors, names: Vec::new(), held: Vec::new(), last_wall: 0, derived: Recent::new() };
         let mut state = State::default();
         let records = reader.read_head(&mut state)?;
         Ok(SnapshotDecoder { reader, state, records_left: Some(records) })
@@ -226,6 +254,41 @@ struct SnapshotWriter {
     names: FxHashMap<String, u64>,
     /// Room reused from record to record (see [`SnapshotWriter::history`]).
     scratch: HistoryScratch,
+    /// The wall time of the last clock written: the next is written as its
+    /// distance from it.
+    last_wall: u64,
+    /// Operations recently looked up in the log, with their places: a
+    /// record names most of its operations more than once (a creation is
+    /// also the record's table and its first write; a replaced write is
+    /// also a touch), and each look-up is a cache miss in a large log.
+    looked_up: Recent<OpId, Option<(ActorId, u64, usize)>>,
+}
+
+/// What was worked out for the last few operations, to find again rather
+/// than work out again: kept short, so a linear search is the fastest.
+struct Recent<K, V> {
+    recent: Vec<(K, V)>,
+}
+
+impl<K: PartialEq + Copy, V: Copy> Recent<K, V> {
+    /// More are forgotten at once: a record names fewer operations.
+    const KEPT: usize = 32;
+
+    fn new() -> Self {
+        Recent { recent: Vec::with_capacity(Self::KEPT) }
+    }
+
+    fn get_or_insert_with(&mut self, key: K, work_out: impl FnOnce() -> V) -> V {
+        if let Some((_, known)) = self.recent.iter().find(|(seen, _)| *seen == key) {
+            return *known;
+        }
+        if self.recent.len() == Self::KEPT {
+            self.recent.clear();
+        }
+        let worked_out = work_out();
+        self.recent.push((key, worked_out));
+        worked_out
+    }
 }
 
 /// What working out one record's history needs, kept between records so
@@ -279,10 +342,32 @@ impl SnapshotWriter {
         self.out.varint(index);
     }
 
-    fn stamp(&mut self, stamp: &Stamp) {
-        self.out.fixed(&stamp.hlc.to_bytes());
-        write_id_near(&mut self.out, stamp.op.as_bytes(), stamp.hlc.wall());
+    fn stamp(&mut self, log: &dyn OpPlaces, stamp: &Stamp) {
+        let wall = stamp.hlc.wall();
+        self.out.signed_varint(wall.wrapping_sub(self.last_wall) as i64).varint(u64::from(stamp.hlc.counter()));
+        self.last_wall = wall;
         self.actor(stamp.actor);
+        self.op_id(log, &stamp.op, Some(&stamp.actor));
+    }
+
+    /// An operation id: its time as the distance from the last clock
+    /// written; then, where it is derived from its place, its index there
+    /// plus one, its author (unless `author` is given, which it must be) and
+    /// its seq; otherwise 0 and its ten other bytes.
+    fn op_id(&mut self, log: &dyn OpPlaces, op: &OpId, author: Option<&ActorId>) {
+        write_time_near(&mut self.out, op.as_bytes(), self.last_wall);
+        match self.looked_up.get_or_insert_with(*op, || log.derived_place(op)) {
+            Some((place_author, seq, index)) if author.is_none_or(|author| *author == place_author) => {
+                self.out.varint(index as u64 + 1);
+                if author.is_none() {
+                    self.actor(place_author);
+                }
+                self.out.varint(seq);
+            }
+            _ => {
+                self.out.varint(0).fixed(&op.as_bytes()[6..]);
+            }
+        }
     }
 
     fn name(&mut self, name: &str) {
@@ -309,7 +394,7 @@ impl SnapshotWriter {
     /// among them: the places of held writes it replaced, then any replaced
     /// write it does not hold; the places of held stamps that are not
     /// touches, then any touch it does not hold.
-    fn history(&mut self, replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
+    fn history(&mut self, log: &dyn OpPlaces, replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
         let mut scratch = std::mem::take(&mut self.scratch);
         let held = &scratch.held;
         scratch.places.clear();
@@ -321,7 +406,7 @@ impl SnapshotWriter {
         let elsewhere = |op: &&OpId| scratch.held_ops.binary_search(op).is_err();
         self.out.varint(replaced.iter().filter(elsewhere).count() as u64);
         for op in replaced.iter().filter(elsewhere) {
-            self.out.fixed(op.as_bytes());
+            self.op_id(log, op, None);
         }
         scratch.places.clear();
         scratch.places.extend((0..held.len()).filter(|&at| !touches.contains(&touch(&held[at]))));
@@ -332,30 +417,30 @@ impl SnapshotWriter {
         let elsewhere = |touch: &&Touch| scratch.held_touches.binary_search(touch).is_err();
         self.out.varint(touches.iter().filter(elsewhere).count() as u64);
         for (hlc, op, actor) in touches.iter().filter(elsewhere) {
-            self.stamp(&Stamp { hlc: *hlc, op: *op, actor: *actor });
+            self.stamp(log, &Stamp { hlc: *hlc, op: *op, actor: *actor });
         }
         self.scratch = scratch;
     }
 
-    fn optional_stamp(&mut self, stamp: &Option<Stamp>) {
+    fn optional_stamp(&mut self, log: &dyn OpPlaces, stamp: &Option<Stamp>) {
         self.out.bool(stamp.is_some());
         if let Some(stamp) = stamp {
-            self.stamp(stamp);
+            self.stamp(log, stamp);
         }
     }
 
-    fn latest(&mut self, latest: &Latest) {
+    fn latest(&mut self, log: &dyn OpPlaces, latest: &Latest) {
         self.out.bool(latest.0.is_some());
         if let Some((stamp, yes)) = &latest.0 {
-            self.stamp(stamp);
+            self.stamp(log, stamp);
             self.out.bool(*yes);
         }
     }
 
-    fn register(&mut self, register: &Register) {
+    fn register(&mut self, log: &dyn OpPlaces, register: &Register) {
         self.out.varint(register.0.len() as u64);
         for write in &register.0 {
-            self.stamp(&write.stamp);
+            self.stamp(log, &write.stamp);
             self.out.bool(write.value.is_some());
             if let Some(value) = &write.value {
                 encode_value(&mut self.out, value);
@@ -364,32 +449,32 @@ impl SnapshotWriter {
             if let Some(resolution) = &write.resolution {
                 self.out.varint(resolution.resolves.len() as u64);
                 for op in &resolution.resolves {
-                    self.out.fixed(op.as_bytes());
+                    self.op_id(log, op, None);
                 }
                 self.out.bool(resolution.supersedes.is_some());
                 if let Some(op) = &resolution.supersedes {
-                    self.out.fixed(op.as_bytes());
+                    self.op_id(log, op, None);
                 }
             }
         }
     }
 
     /// Everything before the records, and their number.
-    fn write_head(&mut self, state: &State) {
+    fn write_head(&mut self, log: &dyn OpPlaces, state: &State) {
         self.out.bool(state.workspace_name.is_some());
         if let Some((stamp, name)) = &state.workspace_name {
-            self.stamp(stamp);
+            self.stamp(log, stamp);
             self.out.str(name);
         }
         self.out.varint(state.roster.len() as u64);
         for entry in state.roster.values() {
             self.actor(entry.actor);
             self.out.str(&entry.display_name);
-            self.stamp(&entry.admitted);
+            self.stamp(log, &entry.admitted);
         }
         self.out.varint(state.module_ops.len() as u64);
         for (stamp, manifest, tables) in state.module_ops.values() {
-            self.stamp(stamp);
+            self.stamp(log, stamp);
             self.out.str(manifest).bool(tables.is_some());
             if let Some(tables) = tables {
                 self.out.str(tables);
@@ -398,52 +483,52 @@ impl SnapshotWriter {
         self.out.varint(state.entities.len() as u64);
     }
 
-    fn entity(&mut self, entity: EntityId, record: &EntityRecord) {
+    fn entity(&mut self, log: &dyn OpPlaces, entity: EntityId, record: &EntityRecord) {
         self.out.fixed(entity.as_bytes());
-        self.optional_stamp(&record.created);
-        self.latest(&record.alive);
+        self.optional_stamp(log, &record.created);
+        self.latest(log, &record.alive);
         self.out.varint(record.tables.len() as u64);
         for (table, latest) in &record.tables {
             self.name(table.as_str());
-            self.latest(latest);
+            self.latest(log, latest);
         }
         self.out.varint(record.fields.len() as u64);
         for (field, register) in &record.fields {
             self.name(field.as_str());
-            self.register(register);
+            self.register(log, register);
         }
         record.held_stamps(&mut self.scratch.held);
-        self.history(&record.replaced, &record.touched_by);
+        self.history(log, &record.replaced, &record.touched_by);
     }
 
     /// Everything after the records.
-    fn write_tail(&mut self, state: &State) {
+    fn write_tail(&mut self, log: &dyn OpPlaces, state: &State) {
         self.out.varint(state.edges.len() as u64);
         for (edge, record) in &state.edges {
             self.out.fixed(edge.as_bytes()).bool(record.definition.is_some());
             if let Some(definition) = &record.definition {
                 self.name(definition.edge_type.as_str());
                 self.out.fixed(definition.source.as_bytes()).fixed(definition.target.as_bytes());
-                self.stamp(&definition.created);
+                self.stamp(log, &definition.created);
             }
-            self.latest(&record.alive);
+            self.latest(log, &record.alive);
             self.out.varint(record.properties.len() as u64);
             for (property, register) in &record.properties {
                 self.name(property);
-                self.register(register);
+                self.register(log, register);
             }
             record.held_stamps(&mut self.scratch.held);
-            self.history(&record.replaced, &record.touched_by);
+            self.history(log, &record.replaced, &record.touched_by);
         }
         self.out.varint(state.table_links.len() as u64);
         for ((source, target), latest) in &state.table_links {
             self.name(source.as_str());
             self.name(target.as_str());
-            self.latest(latest);
+            self.latest(log, latest);
         }
         self.out.varint(state.mapping_ops.len() as u64);
         for (stamp, event) in state.mapping_ops.values() {
-            self.stamp(stamp);
+            self.stamp(log, stamp);
             match event {
                 MappingEvent::Confirm { shared_key, fields } => {
                     self.out.u8(0).str(shared_key).varint(fields.len() as u64);
@@ -477,7 +562,7 @@ impl SnapshotWriter {
         }
         self.out.varint(state.access.events.len() as u64);
         for (stamp, payload) in state.access.events.values() {
-            self.stamp(stamp);
+            self.stamp(log, stamp);
             encode_payload(payload, &mut self.out);
         }
         self.out.varint(state.op_count as u64);
@@ -491,6 +576,11 @@ struct SnapshotReader<'a> {
     names: Vec<Arc<str>>,
     /// The stamps of the record being read, reused from record to record.
     held: Vec<Stamp>,
+    /// The wall time of the last clock read.
+    last_wall: u64,
+    /// The ids last derived, by author, seq, index and time: a record names
+    /// most of its operations more than once (see [`SnapshotWriter`]).
+    derived: Recent<(ActorId, u64, u32, u64), OpId>,
 }
 
 impl SnapshotReader<'_> {
@@ -504,9 +594,32 @@ impl SnapshotReader<'_> {
     }
 
     fn stamp(&mut self) -> Result<Stamp, DecodeError> {
-        let hlc = Hlc::from_bytes(self.input.fixed("a clock")?);
-        let op = OpId::from_bytes(read_id_near(&mut self.input, hlc.wall())?);
-        Ok(Stamp { hlc, op, actor: self.actor()? })
+        let wall = self.last_wall.wrapping_add(self.input.signed_varint("a clock")? as u64);
+        let offset = self.input.position();
+        let counter = u32::try_from(self.input.varint("a clock's counter")?)
+            .map_err(|_| DecodeError { offset, what: "a clock's counter" })?;
+        self.last_wall = wall;
+        let actor = self.actor()?;
+        let op = self.op_id(Some(actor))?;
+        Ok(Stamp { hlc: Hlc::new(wall, counter), op, actor })
+    }
+
+    /// Reads what [`SnapshotWriter::op_id`] wrote, given the same `author`.
+    fn op_id(&mut self, author: Option<ActorId>) -> Result<OpId, DecodeError> {
+        let time = read_time_near(&mut self.input, self.last_wall, "an operation id's time")?;
+        let offset = self.input.position();
+        let index = match self.input.varint("an operation id's place")? {
+            0 => return Ok(OpId::from_bytes(id_from_time(time, &self.input.fixed("an operation id")?))),
+            place => u32::try_from(place - 1).map_err(|_| DecodeError { offset, what: "an operation's index" })?,
+        };
+        let author = match author {
+            Some(author) => author,
+            None => self.actor()?,
+        };
+        let seq = self.input.varint("an operation's seq")?;
+        Ok(self
+            .derived
+            .get_or_insert_with((author, seq, index, time), || OpId::derived(&author, seq, index as usize, time)))
     }
 
     fn optional_stamp(&mut self) -> Result<Option<Stamp>, DecodeError> {
@@ -567,8 +680,8 @@ impl SnapshotReader<'_> {
     fn history(&mut self, held: &[Stamp]) -> Result<(BTreeSet<OpId>, BTreeSet<Touch>), DecodeError> {
         let mut replaced: BTreeSet<OpId> =
             self.places(held.len(), "a replaced write's place")?.into_iter().map(|at| held[at].op).collect();
-        for _ in 0..self.count(16, "a list of operation ids")? {
-            replaced.insert(OpId::from_bytes(self.input.fixed("an operation id")?));
+        for _ in 0..self.count(MIN_OP_ID, "a list of operation ids")? {
+            replaced.insert(self.op_id(None)?);
         }
         let untouched = self.places(held.len(), "an untouched stamp's place")?;
         let mut touches: BTreeSet<Touch> = BTreeSet::new();
@@ -591,16 +704,12 @@ impl SnapshotReader<'_> {
             let stamp = self.stamp()?;
             let value = if self.input.bool("a presence marker")? { Some(decode_value(&mut self.input)?) } else { None };
             let resolution = if self.input.bool("a presence marker")? {
-                let resolves_count = self.count(16, "the writes a resolution settled")?;
+                let resolves_count = self.count(MIN_OP_ID, "the writes a resolution settled")?;
                 let mut resolves = Vec::with_capacity(resolves_count);
                 for _ in 0..resolves_count {
-                    resolves.push(OpId::from_bytes(self.input.fixed("an operation id")?));
+                    resolves.push(self.op_id(None)?);
                 }
-                let supersedes = if self.input.bool("a presence marker")? {
-                    Some(OpId::from_bytes(self.input.fixed("an operation id")?))
-                } else {
-                    None
-                };
+                let supersedes = if self.input.bool("a presence marker")? { Some(self.op_id(None)?) } else { None };
                 Some(Box::new(Resolution { resolves, supersedes }))
             } else {
                 None

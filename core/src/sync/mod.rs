@@ -10,12 +10,11 @@
 //! the network between: the share link and workspace secret ([`link`]), the
 //! signed hello that authenticates a channel before any data flows
 //! ([`auth`]), end-to-end encryption of frames through the relay
-//! ([`sealed`]), deflating frames for the wire ([`deflate`]), and chunking
-//! for transports with a message-size limit ([`chunk`]).
+//! ([`sealed`]), and chunking for transports with a message-size limit
+//! ([`chunk`]). Frames are deflated for the wire with [`crate::deflate`].
 
 pub mod auth;
 pub mod chunk;
-pub mod deflate;
 mod hub;
 pub mod link;
 mod message;

@@ -27,7 +27,7 @@ use crate::bundle::{ArrivedBundle, BUNDLE_FORMAT, Bundle, BundleHeader, FORMAT_D
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
 use crate::identity::{ActorId, SIGNATURE_LEN, Signature};
-use crate::ids::{OpId, WorkspaceId, read_id_near, write_id_near};
+use crate::ids::{OpId, WorkspaceId, read_id_near, read_time_near, write_id_near, write_time_near};
 use crate::log::OpLog;
 use crate::names::OpName;
 use crate::op::{Operation, PayloadReader, PayloadWriter, decode_payload, encode_payload};
@@ -308,7 +308,7 @@ impl StreamWriter {
         self.last_wall = wall;
         let id = *op.id.as_bytes();
         if id_derived && !self.ids.contains_key(&id) {
-            out.varint(0).signed_varint(op.id.unix_millis().wrapping_sub(wall) as i64);
+            write_time_near(out.varint(0), &id, wall);
             self.ids.insert(id, self.ids.len() as u32);
         } else {
             reference(out, &mut self.ids, id, 1, |out, id| write_id_near(out, &id, wall));
@@ -696,10 +696,7 @@ impl StreamReader {
         // Before derived ids the own id was a reference like any other.
         let first = if self.written_in < FORMAT_DERIVED_OP_IDS { 0 } else { 1 };
         let (id, id_derived) = if tag == 0 && first == 1 {
-            let time = wall.wrapping_add(input.signed_varint("an operation id's time")? as u64);
-            if time >> 48 != 0 {
-                return Err(DecodeError { offset: id_offset, what: "an operation id's time" });
-            }
+            let time = read_time_near(input, wall, "an operation id's time")?;
             let id = OpId::derived(author, seq, index, time);
             self.ids.push(*id.as_bytes());
             (id, true)

@@ -153,7 +153,7 @@ impl SnapshotInProgress {
         if workspace.log.len() != self.log_len {
             return Err(WorkspaceChanged);
         }
-        Ok(self.encoder.step(&workspace.state, records))
+        Ok(self.encoder.step(&workspace.state, &workspace.log, records))
     }
 
     /// The snapshot, once [`SnapshotInProgress::step`] said it is complete.
@@ -268,7 +268,7 @@ impl Workspace {
 
     /// The state and the bundles it covers, for a [`crate::store::Store`].
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { covers: self.log.version_vector(), state: self.state.encode_snapshot() }
+        Snapshot { covers: self.log.version_vector(), state: self.state.encode_snapshot(&self.log) }
     }
 
     /// Starts a snapshot to be taken a few records at a time
@@ -277,7 +277,7 @@ impl Workspace {
         SnapshotInProgress {
             covers: self.log.version_vector(),
             log_len: self.log.len(),
-            encoder: SnapshotEncoder::new(&self.state),
+            encoder: SnapshotEncoder::new(&self.state, &self.log),
         }
     }
 

@@ -18,6 +18,7 @@ mod wasm;
 pub use counting_alloc::live_heap_bytes;
 
 use openprod_core::bundle::Bundle;
+use openprod_core::deflate::{deflate_frame, inflate_frame};
 use openprod_core::encoding::{Decoder, Encoder};
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
@@ -26,7 +27,6 @@ use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::state::State;
 use openprod_core::store::{Snapshot, decode_log_record, encode_log_record};
-use openprod_core::sync::deflate::{deflate_frame, inflate_frame};
 use openprod_core::sync::{LogStream, Message, StreamReader, SyncConfig, encode_bundles, vouched_runs};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Opening, Workspace};
@@ -181,18 +181,16 @@ impl Bench {
     /// here each put after the other with its length in front.
     pub fn save(&self) -> Vec<u8> {
         let replica = self.replica();
-        let snapshot = replica.snapshot();
-        let head = snapshot.encode_head();
+        let snapshot = replica.snapshot().encode();
         let bundles: Vec<&Bundle> = replica.log().bundles().collect();
         let records: Vec<Vec<u8>> = bundles.chunks(SyncConfig::default().batch_size).map(encode_log_record).collect();
         // The app stores each of these as its own value; here they are put
         // together into one buffer, made once at its final size (a buffer
         // that had to grow on the way would copy megabytes the app never does).
-        let snapshot_bytes = head.len() + snapshot.state.len();
         let lengths = 10 * (records.len() + 1);
-        let total = snapshot_bytes + records.iter().map(Vec::len).sum::<usize>() + lengths;
+        let total = snapshot.len() + records.iter().map(Vec::len).sum::<usize>() + lengths;
         let mut out = Encoder::with_capacity(total);
-        out.varint(snapshot_bytes as u64).fixed(&head).fixed(&snapshot.state);
+        out.bytes(&snapshot);
         for record in &records {
             out.bytes(record);
         }
@@ -254,7 +252,7 @@ fn replica_identity() -> Identity {
 }
 
 /// Bytes a transfer's messages take on the wire, deflated as the app's data
-/// channel sends them ([`openprod_core::sync::deflate`]); each is inflated
+/// channel sends them ([`openprod_core::deflate`]); each is inflated
 /// back, as the receiving device does, and checked.
 pub fn bytes_on_the_wire(transfer: &[u8]) -> usize {
     messages(transfer)
