@@ -9,6 +9,9 @@
 //! everything else on it. Short frames (a live edit, an acknowledgement)
 //! would gain nothing and stay as they are.
 
+use miniz_oxide::deflate::core::{
+    CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
+};
 pub use miniz_oxide::inflate::DecompressError;
 
 use crate::encoding::{DecodeError, Decoder, Encoder};
@@ -19,9 +22,75 @@ pub const DEFLATE_FROM: usize = 2 * 1024;
 /// `frame` deflated, if it is long enough to be worth it and comes out
 /// shorter; otherwise it travels (or is stored) as it is.
 pub fn deflate_frame(frame: &[u8]) -> Option<Vec<u8>> {
-    (frame.len() >= DEFLATE_FROM)
-        .then(|| miniz_oxide::deflate::compress_to_vec(frame, 1))
-        .filter(|deflated| deflated.len() < frame.len())
+    let mut deflating = SlicedDeflate::new(frame);
+    deflating.step(usize::MAX);
+    deflating.finish()
+}
+
+/// [`deflate_frame`] a slice of the input at a time, so that a driver can
+/// yield between slices: deflating megabytes at once is a long task in a
+/// browser.
+pub struct SlicedDeflate<'a> {
+    rest: &'a [u8],
+    plain_len: usize,
+    /// `None` for input too short to be worth deflating.
+    compressor: Option<Box<CompressorOxide>>,
+    out: Vec<u8>,
+    done: bool,
+}
+
+impl<'a> SlicedDeflate<'a> {
+    pub fn new(input: &'a [u8]) -> SlicedDeflate<'a> {
+        // The fastest level, raw deflate (no zlib wrapper).
+        let worth_it = input.len() >= DEFLATE_FROM;
+        SlicedDeflate {
+            rest: input,
+            plain_len: input.len(),
+            compressor: worth_it.then(|| Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(1, 0, 0)))),
+            out: Vec::with_capacity(if worth_it { input.len() / 4 } else { 0 }),
+            done: !worth_it,
+        }
+    }
+
+    /// Deflates up to `bytes` more of the input. Returns whether all of it
+    /// is deflated.
+    pub fn step(&mut self, bytes: usize) -> bool {
+        let Some(compressor) = self.compressor.as_mut().filter(|_| !self.done) else { return true };
+        let take = bytes.max(1).min(self.rest.len());
+        let last = take == self.rest.len();
+        let flush = if last { TDEFLFlush::Finish } else { TDEFLFlush::None };
+        let mut input = &self.rest[..take];
+        loop {
+            // Room for what this slice may add; the compressor says when it
+            // needs more.
+            let start = self.out.len();
+            self.out.resize(start + input.len() / 2 + 1024, 0);
+            let (status, used, written) = compress(compressor, input, &mut self.out[start..], flush);
+            self.out.truncate(start + written);
+            input = &input[used..];
+            match status {
+                TDEFLStatus::Done => {
+                    self.done = true;
+                    break;
+                }
+                TDEFLStatus::Okay if input.is_empty() && !last => break,
+                TDEFLStatus::Okay => {}
+                // Only a misuse of the compressor (a call after it finished,
+                // bad parameters) returns anything else; none is made here.
+                status => unreachable!("deflating failed: {status:?}"),
+            }
+        }
+        self.rest = &self.rest[take..];
+        self.done
+    }
+
+    /// The input deflated, if that is shorter than the input (and it was
+    /// long enough to try). Only once [`SlicedDeflate::step`] said it is done.
+    pub fn finish(self) -> Option<Vec<u8>> {
+        assert!(self.done, "deflating is finished only once every slice is deflated");
+        self.compressor.as_ref()?;
+        Some(self.out).filter(|deflated| deflated.len() < self.plain_len)
+    }
 }
 
 /// A deflated frame restored. Bounded by `limit`, so that a small frame from
@@ -75,6 +144,28 @@ mod tests {
             })
             .collect();
         assert_eq!(deflate_frame(&noise), None);
+    }
+
+    #[test]
+    fn deflating_a_slice_at_a_time_gives_bytes_that_inflate_back() {
+        let input: Vec<u8> = (0..200_000u32).flat_map(|index| format!("row {} ", index % 977).into_bytes()).collect();
+        let at_once = deflate_frame(&input).expect("repetitive text deflates");
+        for slice in [1, 1000, 65_536, input.len()] {
+            let mut deflating = SlicedDeflate::new(&input);
+            let mut steps = 1;
+            while !deflating.step(slice) {
+                steps += 1;
+            }
+            assert_eq!(steps, input.len().div_ceil(slice).max(1), "{slice} bytes a step");
+            let deflated = deflating.finish().expect("deflates");
+            assert!(
+                deflated.len() <= at_once.len() + 64,
+                "{} bytes in slices of {slice}, {} at once",
+                deflated.len(),
+                at_once.len()
+            );
+            assert_eq!(inflate_frame(&deflated, input.len()).unwrap(), input, "{slice} bytes a step");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::fmt;
 
 use crate::bundle::{ArrivedBundle, Bundle};
-use crate::deflate::{deflate_frame, read_deflated, write_deflated};
+use crate::deflate::{SlicedDeflate, deflate_frame, read_deflated, write_deflated};
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::identity::ActorId;
 use crate::log::VersionVector;
@@ -115,6 +115,39 @@ fn read_unit(input: &mut Decoder<'_>) -> Result<Vec<ArrivedBundle>, DecodeError>
     Ok(bundles)
 }
 
+/// A snapshot being put in its stored form ([`Snapshot::storing`]).
+pub struct StoringSnapshot<'a> {
+    snapshot: &'a Snapshot,
+    deflating: SlicedDeflate<'a>,
+}
+
+impl StoringSnapshot<'_> {
+    /// Deflates up to `bytes` more of the state. Returns whether all of it is.
+    pub fn step(&mut self, bytes: usize) -> bool {
+        self.deflating.step(bytes)
+    }
+
+    /// The stored form, once [`StoringSnapshot::step`] said it is complete.
+    pub fn finish(self) -> Vec<u8> {
+        let state = &self.snapshot.state;
+        let deflated = self.deflating.finish();
+        let state_len = deflated.as_ref().map_or(state.len(), Vec::len);
+        let entries: Vec<_> = self.snapshot.covers.iter().collect();
+        let mut out = Encoder::with_capacity(state_len + 40 * entries.len() + 16);
+        out.varint(entries.len() as u64);
+        for (actor, seq) in entries {
+            out.fixed(actor.as_bytes()).varint(*seq);
+        }
+        match &deflated {
+            Some(deflated) => write_deflated(out.u8(state_form::DEFLATED), state.len(), deflated),
+            None => {
+                out.u8(state_form::PLAIN).bytes(state);
+            }
+        }
+        out.into_bytes()
+    }
+}
+
 /// Materialized state plus the bundles it covers: opening from it applies
 /// only the bundles past `covers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,21 +161,15 @@ impl Snapshot {
     /// The stored form: the vector it covers, then the state's bytes,
     /// deflated.
     pub fn encode(&self) -> Vec<u8> {
-        let deflated = deflate_frame(&self.state);
-        let state_len = deflated.as_ref().map_or(self.state.len(), Vec::len);
-        let entries: Vec<_> = self.covers.iter().collect();
-        let mut out = Encoder::with_capacity(state_len + 40 * entries.len() + 16);
-        out.varint(entries.len() as u64);
-        for (actor, seq) in entries {
-            out.fixed(actor.as_bytes()).varint(*seq);
-        }
-        match &deflated {
-            Some(deflated) => write_deflated(out.u8(state_form::DEFLATED), self.state.len(), deflated),
-            None => {
-                out.u8(state_form::PLAIN).bytes(&self.state);
-            }
-        }
-        out.into_bytes()
+        let mut storing = self.storing();
+        storing.step(usize::MAX);
+        storing.finish()
+    }
+
+    /// [`Snapshot::encode`] a slice at a time, so that a driver can yield
+    /// between slices.
+    pub fn storing(&self) -> StoringSnapshot<'_> {
+        StoringSnapshot { snapshot: self, deflating: SlicedDeflate::new(&self.state) }
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {

@@ -1,5 +1,6 @@
 //! The `snapshot` store: the latest [`Snapshot`], as a few large parts.
 //!
+//! The snapshot is stored deflated ([`Snapshot::encode`]), a slice per task.
 //! Parts are keyed 0, 1, 2…; saving replaces all of them in one transaction,
 //! so a reader finds the old snapshot or the new one, never a mix. Each part
 //! is written in its own turn of the event loop (the transaction stays open
@@ -13,6 +14,7 @@ use openprod_core::store::Snapshot;
 use super::StorageError;
 use super::connection::{Connection, bytes_from_js, bytes_to_js, commit, read_all};
 use super::segment::SEGMENT_BYTES;
+use crate::device::yield_to_browser;
 
 pub(super) const STORE: &str = "snapshot";
 
@@ -21,8 +23,15 @@ const PART_BYTES: usize = SEGMENT_BYTES;
 
 const RECORD: &str = "the snapshot";
 
+/// How much of a snapshot is deflated per task: a few milliseconds of wasm.
+const DEFLATED_PER_TASK: usize = 512 * 1024;
+
 pub(super) async fn save(connection: &Connection, snapshot: &Snapshot) -> Result<(), StorageError> {
-    let stored = snapshot.encode();
+    let mut storing = snapshot.storing();
+    while !storing.step(DEFLATED_PER_TASK) {
+        yield_to_browser().await;
+    }
+    let stored = storing.finish();
     let parts = stored.chunks(PART_BYTES);
     let transaction = connection.write(STORE)?;
     {
