@@ -178,6 +178,7 @@ impl Bench {
 
     /// What the app stores for the replica: its snapshot and its log, as
     /// the records it wrote while catching up (one per received batch),
+    /// both in their stored form (deflated, [`openprod_core::deflate`]),
     /// here each put after the other with its length in front.
     pub fn save(&self) -> Vec<u8> {
         let replica = self.replica();
