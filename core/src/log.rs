@@ -45,11 +45,15 @@ impl VersionVector {
     }
 }
 
-/// Where an operation sits: bundle index in reception order, op index in the bundle.
+/// Where an operation sits: bundle index in reception order, op index in
+/// the bundle; and its bundle's seq where its id is derived from its place
+/// (0 otherwise, or where the seq does not fit), so that a snapshot learns
+/// the place without reading the bundle ([`OpPlaces`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct OpLocation {
     bundle: u32,
     op: u32,
+    derived_seq: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,12 +143,13 @@ pub struct OpLog {
 }
 
 impl OpPlaces for OpLog {
-    fn derived_place(&self, op: &OpId) -> Option<(ActorId, u64, usize)> {
+    fn derived_place(&self, op: &OpId) -> Option<(u64, usize)> {
         let location = self.ops.get(op)?;
-        let header = &self.bundles.get(location.bundle as usize).header;
-        // The log took in a bundle of this format only once every id in it
-        // was found derived from its place (`crate::bundle::prove_run`).
-        (header.format >= FORMAT_DERIVED_OP_IDS).then_some((header.author, header.seq, location.op as usize))
+        (location.derived_seq != 0).then_some((u64::from(location.derived_seq), location.op as usize))
+    }
+
+    fn author(&self, op: &OpId) -> Option<ActorId> {
+        self.operation(*op).map(|(bundle, _)| bundle.header.author)
     }
 }
 
@@ -218,9 +223,15 @@ impl OpLog {
     /// bundle's, computed when its run was proven.
     pub(crate) fn append_new(&mut self, bundle: Bundle, hash: Hash) {
         let index = u32::try_from(self.bundles.len).expect("fewer than 2^32 bundles in a log");
+        // The log takes in a bundle of this format only once every id in it
+        // was found derived from its place (`crate::bundle::prove_run`).
+        let derived_seq = match bundle.header.format >= FORMAT_DERIVED_OP_IDS {
+            true => u32::try_from(bundle.header.seq).unwrap_or(0),
+            false => 0,
+        };
         self.ops.reserve(bundle.ops.len());
         for (op_index, op) in (0..).zip(&bundle.ops) {
-            self.ops.insert(op.id, OpLocation { bundle: index, op: op_index });
+            self.ops.insert(op.id, OpLocation { bundle: index, op: op_index, derived_seq });
         }
         let chain = self.chains.entry(bundle.header.author).or_default();
         chain.bundles.push(index);

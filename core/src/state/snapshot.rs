@@ -45,16 +45,23 @@ const MIN_STAMP: usize = 2 + 1 + 3;
 /// Where operations are in the log, so that a snapshot can write an id
 /// derived from its place as that place.
 pub trait OpPlaces {
-    /// The author, bundle seq and index in it of `op`, if its id is the one
-    /// [`OpId::derived`] makes for them.
-    fn derived_place(&self, op: &OpId) -> Option<(ActorId, u64, usize)>;
+    /// The seq of `op`'s bundle and its index in it, if its id is the one
+    /// [`OpId::derived`] makes for them (with its author).
+    fn derived_place(&self, op: &OpId) -> Option<(u64, usize)>;
+    /// The author of `op`, where a snapshot has not met it in a stamp:
+    /// slower, as it reads the bundle.
+    fn author(&self, op: &OpId) -> Option<ActorId>;
 }
 
 /// No place known: every id is written whole.
 pub struct NoPlaces;
 
 impl OpPlaces for NoPlaces {
-    fn derived_place(&self, _: &OpId) -> Option<(ActorId, u64, usize)> {
+    fn derived_place(&self, _: &OpId) -> Option<(u64, usize)> {
+        None
+    }
+
+    fn author(&self, _: &OpId) -> Option<ActorId> {
         None
     }
 }
@@ -261,8 +268,11 @@ struct SnapshotWriter {
     /// record names most of its operations more than once (a creation is
     /// also the record's table and its first write; a replaced write is
     /// also a touch), and each look-up is a cache miss in a large log.
-    looked_up: Recent<OpId, Option<(ActorId, u64, usize)>>,
+    looked_up: Recent<OpId, Option<Place>>,
 }
+
+/// An operation's place in the log: author (where known yet), seq, index.
+type Place = (Option<ActorId>, u64, usize);
 
 /// What was worked out for the last few operations, to find again rather
 /// than work out again: kept short, so a linear search is the fastest.
@@ -271,11 +281,16 @@ struct Recent<K, V> {
 }
 
 impl<K: PartialEq + Copy, V: Copy> Recent<K, V> {
-    /// More are forgotten at once: a record names fewer operations.
+    /// Then all are forgotten at once: a record names fewer operations.
     const KEPT: usize = 32;
 
     fn new() -> Self {
         Recent { recent: Vec::with_capacity(Self::KEPT) }
+    }
+
+    /// At a new record: what the last one named, it mostly does not.
+    fn forget(&mut self) {
+        self.recent.clear();
     }
 
     fn get_or_insert_with(&mut self, key: K, work_out: impl FnOnce() -> V) -> V {
@@ -283,7 +298,7 @@ impl<K: PartialEq + Copy, V: Copy> Recent<K, V> {
             return *known;
         }
         if self.recent.len() == Self::KEPT {
-            self.recent.clear();
+            self.forget();
         }
         let worked_out = work_out();
         self.recent.push((key, worked_out));
@@ -354,17 +369,32 @@ impl SnapshotWriter {
     /// written; then, where it is derived from its place, its index there
     /// plus one, its author (unless `author` is given, which it must be) and
     /// its seq; otherwise 0 and its ten other bytes.
+    ///
+    /// A stamp's actor is the author of its operation (the state applies
+    /// every operation as its bundle's author's), so a stamp's op id needs
+    /// only its seq and index from the log, and it teaches the memo the
+    /// author for the ids written outside stamps (a record's touches are
+    /// written before what it replaced for that reason).
     fn op_id(&mut self, log: &dyn OpPlaces, op: &OpId, author: Option<&ActorId>) {
         write_time_near(&mut self.out, op.as_bytes(), self.last_wall);
-        match self.looked_up.get_or_insert_with(*op, || log.derived_place(op)) {
-            Some((place_author, seq, index)) if author.is_none_or(|author| *author == place_author) => {
+        let looked_up = || log.derived_place(op).map(|(seq, index)| (author.copied(), seq, index));
+        // The place to write, with the author unless the stamp names it.
+        let place = match (self.looked_up.get_or_insert_with(*op, looked_up), author) {
+            (Some((_, seq, index)), Some(_)) => Some((None, seq, index)),
+            (Some((known, seq, index)), None) => {
+                known.or_else(|| log.author(op)).map(|author| (Some(author), seq, index))
+            }
+            (None, _) => None,
+        };
+        match place {
+            Some((place_author, seq, index)) => {
                 self.out.varint(index as u64 + 1);
-                if author.is_none() {
+                if let Some(place_author) = place_author {
                     self.actor(place_author);
                 }
                 self.out.varint(seq);
             }
-            _ => {
+            None => {
                 self.out.varint(0).fixed(&op.as_bytes()[6..]);
             }
         }
@@ -389,25 +419,16 @@ impl SnapshotWriter {
         }
     }
 
-    /// What a record or relationship replaced and was touched by, by place
+    /// What a record or relationship was touched by and replaced, by place
     /// among the stamps it holds (in `self.scratch.held`) where they are
-    /// among them: the places of held writes it replaced, then any replaced
-    /// write it does not hold; the places of held stamps that are not
-    /// touches, then any touch it does not hold.
+    /// among them: the places of held stamps that are not touches, then any
+    /// touch it does not hold; the places of held writes it replaced, then
+    /// any replaced write it does not hold. Touches come first: a replaced
+    /// write is mostly a touch too, whose stamp tells [`SnapshotWriter::op_id`]
+    /// its author.
     fn history(&mut self, log: &dyn OpPlaces, replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
         let mut scratch = std::mem::take(&mut self.scratch);
         let held = &scratch.held;
-        scratch.places.clear();
-        scratch.places.extend((0..held.len()).filter(|&at| replaced.contains(&held[at].op)));
-        Self::places(&mut self.out, &scratch.places);
-        scratch.held_ops.clear();
-        scratch.held_ops.extend(held.iter().map(|stamp| stamp.op));
-        scratch.held_ops.sort_unstable();
-        let elsewhere = |op: &&OpId| scratch.held_ops.binary_search(op).is_err();
-        self.out.varint(replaced.iter().filter(elsewhere).count() as u64);
-        for op in replaced.iter().filter(elsewhere) {
-            self.op_id(log, op, None);
-        }
         scratch.places.clear();
         scratch.places.extend((0..held.len()).filter(|&at| !touches.contains(&touch(&held[at]))));
         Self::places(&mut self.out, &scratch.places);
@@ -418,6 +439,17 @@ impl SnapshotWriter {
         self.out.varint(touches.iter().filter(elsewhere).count() as u64);
         for (hlc, op, actor) in touches.iter().filter(elsewhere) {
             self.stamp(log, &Stamp { hlc: *hlc, op: *op, actor: *actor });
+        }
+        scratch.places.clear();
+        scratch.places.extend((0..held.len()).filter(|&at| replaced.contains(&held[at].op)));
+        Self::places(&mut self.out, &scratch.places);
+        scratch.held_ops.clear();
+        scratch.held_ops.extend(held.iter().map(|stamp| stamp.op));
+        scratch.held_ops.sort_unstable();
+        let elsewhere = |op: &&OpId| scratch.held_ops.binary_search(op).is_err();
+        self.out.varint(replaced.iter().filter(elsewhere).count() as u64);
+        for op in replaced.iter().filter(elsewhere) {
+            self.op_id(log, op, None);
         }
         self.scratch = scratch;
     }
@@ -484,6 +516,7 @@ impl SnapshotWriter {
     }
 
     fn entity(&mut self, log: &dyn OpPlaces, entity: EntityId, record: &EntityRecord) {
+        self.looked_up.forget();
         self.out.fixed(entity.as_bytes());
         self.optional_stamp(log, &record.created);
         self.latest(log, &record.alive);
@@ -505,6 +538,7 @@ impl SnapshotWriter {
     fn write_tail(&mut self, log: &dyn OpPlaces, state: &State) {
         self.out.varint(state.edges.len() as u64);
         for (edge, record) in &state.edges {
+            self.looked_up.forget();
             self.out.fixed(edge.as_bytes()).bool(record.definition.is_some());
             if let Some(definition) = &record.definition {
                 self.name(definition.edge_type.as_str());
@@ -678,11 +712,6 @@ impl SnapshotReader<'_> {
 
     /// Reads what [`SnapshotWriter::history`] wrote, given the same `held`.
     fn history(&mut self, held: &[Stamp]) -> Result<(BTreeSet<OpId>, BTreeSet<Touch>), DecodeError> {
-        let mut replaced: BTreeSet<OpId> =
-            self.places(held.len(), "a replaced write's place")?.into_iter().map(|at| held[at].op).collect();
-        for _ in 0..self.count(MIN_OP_ID, "a list of operation ids")? {
-            replaced.insert(self.op_id(None)?);
-        }
         let untouched = self.places(held.len(), "an untouched stamp's place")?;
         let mut touches: BTreeSet<Touch> = BTreeSet::new();
         let mut untouched = untouched.into_iter().peekable();
@@ -693,6 +722,11 @@ impl SnapshotReader<'_> {
         }
         for _ in 0..self.count(MIN_STAMP, "a list of operations")? {
             touches.insert(touch(&self.stamp()?));
+        }
+        let mut replaced: BTreeSet<OpId> =
+            self.places(held.len(), "a replaced write's place")?.into_iter().map(|at| held[at].op).collect();
+        for _ in 0..self.count(MIN_OP_ID, "a list of operation ids")? {
+            replaced.insert(self.op_id(None)?);
         }
         Ok((replaced, touches))
     }
@@ -749,6 +783,7 @@ impl SnapshotReader<'_> {
     }
 
     fn entity_record(&mut self) -> Result<(EntityId, EntityRecord), DecodeError> {
+        self.derived.forget();
         let entity = self.entity()?;
         let mut record = EntityRecord { created: self.optional_stamp()?, alive: self.latest()?, ..Default::default() };
         for _ in 0..self.count(2, "a record's tables")? {
@@ -770,6 +805,7 @@ impl SnapshotReader<'_> {
     fn read_tail(&mut self, state: &mut State) -> Result<(), DecodeError> {
         for _ in 0..self.count(16 + 4, "the relationships")? {
             let edge = EdgeId::from_bytes(self.input.fixed("an edge id")?);
+            self.derived.forget();
             let mut record = EdgeRecord::default();
             if self.input.bool("a presence marker")? {
                 let edge_type: EdgeType = self.name("an edge type")?;
