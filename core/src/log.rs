@@ -45,15 +45,11 @@ impl VersionVector {
     }
 }
 
-/// Where an operation sits: bundle index in reception order, op index in
-/// the bundle; and its bundle's seq where its id is derived from its place
-/// (0 otherwise, or where the seq does not fit), so that a snapshot learns
-/// the place without reading the bundle ([`OpPlaces`]).
+/// Where an operation sits: bundle index in reception order, op index in the bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct OpLocation {
     bundle: u32,
     op: u32,
-    derived_seq: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +129,11 @@ impl ExactSizeIterator for LogBundles<'_> {}
 #[derive(Default)]
 pub struct OpLog {
     bundles: Bundles,
+    /// By bundle, in reception order: its seq where its operations' ids are
+    /// derived from their places, else 0 (or where the seq does not fit).
+    /// A snapshot asks for every operation it writes ([`OpPlaces`]); this
+    /// array stays in the processor's cache where the bundles do not.
+    derived_seqs: Vec<u32>,
     chains: BTreeMap<ActorId, Chain>,
     /// Every operation by id. Only ever looked up, never walked, so its
     /// order does not matter; a hash map costs a catch-up one insert per
@@ -145,7 +146,8 @@ pub struct OpLog {
 impl OpPlaces for OpLog {
     fn derived_place(&self, op: &OpId) -> Option<(u64, usize)> {
         let location = self.ops.get(op)?;
-        (location.derived_seq != 0).then_some((u64::from(location.derived_seq), location.op as usize))
+        let seq = self.derived_seqs[location.bundle as usize];
+        (seq != 0).then_some((u64::from(seq), location.op as usize))
     }
 
     fn author(&self, op: &OpId) -> Option<ActorId> {
@@ -223,16 +225,14 @@ impl OpLog {
     /// bundle's, computed when its run was proven.
     pub(crate) fn append_new(&mut self, bundle: Bundle, hash: Hash) {
         let index = u32::try_from(self.bundles.len).expect("fewer than 2^32 bundles in a log");
-        // The log takes in a bundle of this format only once every id in it
-        // was found derived from its place (`crate::bundle::prove_run`).
-        let derived_seq = match bundle.header.format >= FORMAT_DERIVED_OP_IDS {
-            true => u32::try_from(bundle.header.seq).unwrap_or(0),
-            false => 0,
-        };
         self.ops.reserve(bundle.ops.len());
         for (op_index, op) in (0..).zip(&bundle.ops) {
-            self.ops.insert(op.id, OpLocation { bundle: index, op: op_index, derived_seq });
+            self.ops.insert(op.id, OpLocation { bundle: index, op: op_index });
         }
+        // The log takes in a bundle of this format only once every id in it
+        // was found derived from its place (`crate::bundle::prove_run`).
+        let derived = bundle.header.format >= FORMAT_DERIVED_OP_IDS;
+        self.derived_seqs.push(if derived { u32::try_from(bundle.header.seq).unwrap_or(0) } else { 0 });
         let chain = self.chains.entry(bundle.header.author).or_default();
         chain.bundles.push(index);
         chain.tip = Some(ChainTip { seq: bundle.header.seq, hash });
