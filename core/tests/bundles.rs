@@ -787,11 +787,12 @@ fn an_operation_id_copied_from_another_members_operation_is_refused() {
     let mut op = mallory.next_op(set_field(entity_id(1), "email", text("mallory@example.org")));
     op.id = jane[2].ops[0].id;
     let copy = mallory.sign(vec![op.clone()]);
-    let refused = Err(VerifyError::ForeignOperationId { seq: 1, index: 0 });
+    let foreign = VerifyError::ForeignOperationId { seq: 1, index: 0 };
+    let refused = Err(foreign.clone());
     assert_eq!(copy.verify(workspace()), refused);
     assert_eq!(verify_run(std::slice::from_ref(&copy), None, workspace()), refused);
-    assert_eq!(verify_each(&[jane[0].clone(), copy.clone()], workspace()), Err((1, refused.clone().unwrap_err())));
-    assert!(refused.unwrap_err().to_string().contains("carries an id that is not its own"));
+    assert_eq!(verify_each(&[jane[0].clone(), copy.clone()], workspace()), Err((1, foreign.clone())));
+    assert!(foreign.to_string().contains("carries an id that is not its own"));
     // Jane's own bundles carry the ids of their places, and verify.
     assert_eq!(verify_run(&jane[..3], None, workspace()), Ok(()));
     // Formats before 3 drew ids at random, and are not judged by it.

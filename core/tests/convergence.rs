@@ -420,7 +420,7 @@ impl History {
                 Kind::DeleteEdge | Kind::SetEdgeProperty => Kind::CreateEdge,
                 Kind::RevokeMapping => Kind::ConfirmMapping,
                 Kind::ResolveConflict => Kind::SetField,
-                _ if pick[2] % 3 == 0 => Kind::CreateMember,
+                _ if pick[2].is_multiple_of(3) => Kind::CreateMember,
                 _ => Kind::CreateContact,
             };
         }
@@ -469,7 +469,7 @@ impl History {
         // Half the picks go to the three oldest records, which every actor is
         // likeliest to have seen: that is where concurrent edits collide.
         let choose_record = |p: usize| {
-            let range = if p % 2 == 0 { live.len().min(3) } else { live.len() };
+            let range = if p.is_multiple_of(2) { live.len().min(3) } else { live.len() };
             (!live.is_empty()).then(|| live[(p / 2) % range])
         };
         Some(match kind {
@@ -686,7 +686,7 @@ impl History {
         }
         let theirs = self.actors[to].log().version_vector();
         let missing: Vec<Bundle> = self.actors[from].log().missing_for(&theirs).cloned().collect();
-        let full = mask % 4 != 0;
+        let full = !mask.is_multiple_of(4);
         let chosen: Vec<Bundle> = missing
             .into_iter()
             .enumerate()
@@ -829,7 +829,7 @@ fn sample_value(field: &str, field_type: FieldType, pick: usize) -> Value {
         FieldType::String if field.contains("name") => text(NAMES[pick % NAMES.len()]),
         FieldType::String => text(WORDS[pick % WORDS.len()]),
         FieldType::Number => number(NUMBERS[pick % NUMBERS.len()]),
-        FieldType::Boolean => Value::Boolean(pick % 2 == 0),
+        FieldType::Boolean => Value::Boolean(pick.is_multiple_of(2)),
         FieldType::Timestamp => Value::Timestamp(pick as i64),
         FieldType::Blob => Value::Blob([pick as u8; 32]),
     }
@@ -907,11 +907,11 @@ fn deliver(
             break;
         }
         assert!(round < 64, "a replica still lacks {} bundles after 64 rounds of resending\n{journal}", sending.len());
-        let copies: Vec<Bundle> = sending.iter().filter(|_| rng.next_u64() % 4 == 0).cloned().collect();
+        let copies: Vec<Bundle> = sending.iter().filter(|_| rng.next_u64().is_multiple_of(4)).cloned().collect();
         sending.extend(copies);
         if round == 0 {
             // Bundles it already holds come back too, as after a reconnect.
-            sending.extend(bundles.iter().filter(|_| rng.next_u64() % 8 == 0).cloned());
+            sending.extend(bundles.iter().filter(|_| rng.next_u64().is_multiple_of(8)).cloned());
         }
         shuffle(&mut sending, rng);
         send_in_batches(replica, sending, max_batch, rng, now, journal, &mut count_calls);

@@ -141,8 +141,8 @@ impl Sim {
     fn new(seed: u64) -> Sim {
         let mut rng = SeededEntropy::new(seed);
         let peer_count = 2 + (rng.next_u64() % 7) as usize;
-        let with_forger = rng.next_u64() % 2 == 0 && peer_count >= 3;
-        let far_future_peer = (rng.next_u64() % 4 == 0).then(|| (rng.next_u64() % peer_count as u64) as usize);
+        let with_forger = rng.next_u64().is_multiple_of(2) && peer_count >= 3;
+        let far_future_peer = rng.next_u64().is_multiple_of(4).then(|| (rng.next_u64() % peer_count as u64) as usize);
         let mut entropy = SeededEntropy::new(seed ^ 0xabcdef);
         let (mut owner, first) =
             Workspace::create(Identity::from_seed(seed_bytes(seed, 0)), "Simulated show", "Owner", START, &mut entropy);

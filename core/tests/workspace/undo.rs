@@ -300,7 +300,7 @@ fn an_undo_is_a_bundle_like_any_other_and_reaches_peers() {
     show.edit(JANE, |change| change.set_field(hamlet, &contacts(), "role", text("Prince")));
     let undone = applied(show.undo(JANE));
     assert_eq!(undone.header.author, actor(JANE));
-    assert_eq!(show.ws(JANE).log().bundles().last(), Some(&undone));
+    assert_eq!(show.ws(JANE).log().bundles().next_back(), Some(&undone));
     show.sync(JANE, ALEX);
     assert_eq!(show.value(ALEX, hamlet, &role()), None);
     assert_eq!(show.state(ALEX).state_hash(), show.state(JANE).state_hash());
