@@ -281,14 +281,15 @@ struct Recent<K, V> {
 }
 
 impl<K: PartialEq + Copy, V: Copy> Recent<K, V> {
-    /// Then all are forgotten at once: a record names fewer operations.
+    /// How many are kept; past that, all are forgotten at once (a record
+    /// names fewer operations).
     const KEPT: usize = 32;
 
     fn new() -> Self {
         Recent { recent: Vec::with_capacity(Self::KEPT) }
     }
 
-    /// At a new record: what the last one named, it mostly does not.
+    /// At a new record, which mostly names other operations than the last.
     fn forget(&mut self) {
         self.recent.clear();
     }
