@@ -368,13 +368,13 @@ impl SnapshotWriter {
 
     /// An operation id: its time as the distance from the last clock
     /// written; then, where it is derived from its place, its index there
-    /// plus one, its author (unless `author` is given, which it must be) and
-    /// its seq; otherwise 0 and its ten other bytes.
+    /// plus one, its author (unless `author`, a stamp's actor, already
+    /// names it) and its seq; otherwise 0 and its ten other bytes.
     ///
-    /// A stamp's actor is the author of its operation (the state applies
-    /// every operation as its bundle's author's), so a stamp's op id needs
-    /// only its seq and index from the log, and it teaches the memo the
-    /// author for the ids written outside stamps (a record's touches are
+    /// A stamp's actor is always the author of its operation (the state
+    /// applies every operation as its bundle author's), so a stamp's op id
+    /// needs only its seq and index from the log, and it teaches the memo
+    /// the author for the ids written outside stamps (a record's touches are
     /// written before what it replaced for that reason).
     fn op_id(&mut self, log: &dyn OpPlaces, op: &OpId, author: Option<&ActorId>) {
         write_time_near(&mut self.out, op.as_bytes(), self.last_wall);
