@@ -271,7 +271,7 @@ pub async fn import_file(
     let outcome = import_bundles(&driver, &mut reader, &mut on_progress).await;
     let saved = driver.settled().await;
     if saved.is_ok() {
-        on_progress("Saving a snapshot for a quick start".to_owned());
+        on_progress("Saving a snapshot and compacting the history for a quick start".to_owned());
         driver.checkpoint().await;
     }
     driver.close();

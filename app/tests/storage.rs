@@ -1,6 +1,6 @@
 //! The IndexedDB storage layer, in headless Chromium: bundles come back in
 //! order, aborted transactions leave nothing, snapshots reopen to the same
-//! state as a full rebuild, compaction changes nothing but the record count,
+//! state as a full rebuild, a folded log replaces its records and reads the same,
 //! and the profile keeps the identity and the workspace list. Appends go
 //! through the log writer's worker, as in the app.
 #![cfg(target_arch = "wasm32")]
@@ -9,7 +9,7 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use openprod_app::storage::{
-    Compaction, ProfileDb, Sharing, StorageError, WorkspaceDb, WorkspaceEntry, request_persistence, storage_estimate,
+    ProfileDb, Sharing, StorageError, WorkspaceDb, WorkspaceEntry, request_persistence, storage_estimate,
 };
 use openprod_core::access::RecoveryKey;
 use openprod_core::bundle::Bundle;
@@ -18,7 +18,7 @@ use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::ids::{UUID_RANDOM_BYTES, WorkspaceId};
 use openprod_core::names::TableId;
-use openprod_core::store::{Snapshot, encode_log_record};
+use openprod_core::store::{FoldedLog, LogFolding, Snapshot, encode_log_record};
 use openprod_core::sync::{Admission, WorkspaceSecret};
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
@@ -210,8 +210,8 @@ async fn an_aborted_transaction_leaves_no_trace() {
 }
 
 #[wasm_bindgen_test]
-async fn records_stored_in_the_earlier_canonical_form_still_load_and_compact() {
-    let (_, bundles, _) = workspace_with_records(6);
+async fn records_stored_in_the_earlier_canonical_form_still_load_and_fold() {
+    let (workspace, bundles, _) = workspace_with_records(6);
     let id = fresh_id();
     let db = WorkspaceDb::open(id).await.unwrap();
     // Records written before the log was stored as stream parts: canonical
@@ -220,38 +220,70 @@ async fn records_stored_in_the_earlier_canonical_form_still_load_and_compact() {
     write_raw_record(id, &bundles[4].encoded()).await;
     db.append_segment(&record(&bundles[5..])).await.unwrap();
     assert_eq!(db.load_bundles().await.unwrap(), bundles);
-    let compaction = db.compact().await.unwrap();
-    assert_eq!((compaction.records_before, compaction.records_after), (3, 1));
-    assert_eq!(db.load_bundles().await.unwrap(), bundles, "merged, old and new forms read as one record");
+    let records = db.load_records().await.unwrap();
+    assert!(db.replace_records(&records, &folded(&workspace, &bundles)).await.unwrap());
+    assert_eq!(db.log_record_count().await.unwrap(), 1);
+    assert_eq!(db.load_bundles().await.unwrap(), bundles, "old and new forms folded into one record");
+    drop(db);
+    WorkspaceDb::delete_workspace(id).await.unwrap();
+}
+
+/// `bundles` of `workspace`'s log folded into one record, as the driver
+/// compacts its stored log.
+fn folded(workspace: &Workspace, bundles: &[Bundle]) -> FoldedLog {
+    let named = bundles.iter().map(|bundle| (bundle.header.author, bundle.header.seq)).collect();
+    let mut folding = LogFolding::new(workspace.id(), named).unwrap();
+    assert!(folding.step(workspace.log(), usize::MAX).unwrap());
+    folding.finish()
+}
+
+#[wasm_bindgen_test]
+async fn a_folded_log_replaces_its_records_in_place_and_new_records_follow_it() {
+    let (workspace, bundles, _) = workspace_with_records(300);
+    let id = fresh_id();
+    let db = WorkspaceDb::open(id).await.unwrap();
+    for batch in bundles.chunks(64) {
+        db.append_segment(&record(batch)).await.unwrap();
+    }
+    let records = db.load_records().await.unwrap();
+    let stored: usize = records.iter().map(|record| record.byte_len()).sum();
+    assert!(db.replace_records(&records, &folded(&workspace, &bundles)).await.unwrap());
+    let folded_records = db.load_records().await.unwrap();
+    assert_eq!(folded_records.len(), 1);
+    assert_eq!(folded_records[0].key(), records[0].key(), "under the first record's key: the order is kept");
+    assert!(
+        folded_records[0].byte_len() < stored,
+        "{} bytes folded, {stored} in records",
+        folded_records[0].byte_len()
+    );
+    assert_eq!(db.load_bundles().await.unwrap(), bundles);
+
+    // New records land after the folded one, and reopening keeps it all.
+    let (_, more, _) = workspace_with_records(301);
+    db.append_local(&more[bundles.len()]).await.unwrap();
+    drop(db);
+    let db = WorkspaceDb::open(id).await.unwrap();
+    assert_eq!(db.load_bundles().await.unwrap(), more[..=bundles.len()]);
     drop(db);
     WorkspaceDb::delete_workspace(id).await.unwrap();
 }
 
 #[wasm_bindgen_test]
-async fn a_compaction_that_fails_midway_leaves_the_original_records() {
-    let (_, bundles, _) = workspace_with_records(2);
+async fn a_replacement_over_a_log_that_changed_meanwhile_changes_nothing() {
+    let (workspace, bundles, _) = workspace_with_records(2);
     let id = fresh_id();
     let db = WorkspaceDb::open(id).await.unwrap();
-    // Small valid records, a record too large to merge, then a damaged small
-    // one: compaction rewrites the first run, then meets the damage.
-    for bundle in &bundles[..5] {
+    for bundle in &bundles {
         db.append_local(bundle).await.unwrap();
     }
-    let large = write_raw_record(id, &vec![0xee; 300 * 1024]).await;
-    let damaged = write_raw_record(id, b"not a bundle").await;
-    db.append_local(&bundles[5]).await.unwrap();
-    assert_eq!(db.log_record_count().await.unwrap(), 8);
-
-    let error = db.compact().await.unwrap_err();
-    assert!(matches!(&error, StorageError::Damaged { record, .. } if *record == format!("log record {damaged}")));
-    assert!(error.to_string().contains("is damaged"), "{error}");
-    assert_eq!(db.log_record_count().await.unwrap(), 8, "the first run's rewrite was rolled back");
-    let error = db.load_bundles().await.unwrap_err();
-    assert!(matches!(&error, StorageError::Damaged { record, .. } if *record == format!("log record {large}")));
-
-    delete_raw_records(id, &[large, damaged]).await;
-    assert_eq!(db.log_record_count().await.unwrap(), 6);
-    assert_eq!(db.load_bundles().await.unwrap(), bundles);
+    let records = db.load_records().await.unwrap();
+    let gone = write_raw_record(id, b"moved away").await;
+    delete_raw_records(id, &[records[2].key(), gone]).await;
+    assert!(!db.replace_records(&records, &folded(&workspace, &bundles)).await.unwrap());
+    assert_eq!(db.log_record_count().await.unwrap() as usize, bundles.len() - 1, "no record was replaced");
+    let mut left = bundles.clone();
+    left.remove(2);
+    assert_eq!(db.load_bundles().await.unwrap(), left);
     drop(db);
     WorkspaceDb::delete_workspace(id).await.unwrap();
 }
@@ -310,33 +342,6 @@ async fn a_large_snapshot_is_stored_in_parts_and_replaced_whole() {
     let small = workspace.snapshot();
     db.save_snapshot(&small).await.unwrap();
     assert_eq!(db.load_snapshot().await.unwrap(), Some(small), "no part of the larger one is left");
-    drop(db);
-    WorkspaceDb::delete_workspace(id).await.unwrap();
-}
-
-#[wasm_bindgen_test]
-async fn compaction_turns_small_records_into_one_segment() {
-    let (_, bundles, _) = workspace_with_records(6);
-    let id = fresh_id();
-    let db = WorkspaceDb::open(id).await.unwrap();
-    for bundle in &bundles {
-        db.append_local(bundle).await.unwrap();
-    }
-    let count = bundles.len();
-    assert_eq!(db.log_record_count().await.unwrap() as usize, count);
-
-    let compaction = db.compact().await.unwrap();
-    assert_eq!(compaction, Compaction { records_before: count, records_after: 1 });
-    assert_eq!(db.log_record_count().await.unwrap(), 1);
-    assert_eq!(db.load_bundles().await.unwrap(), bundles);
-    assert_eq!(db.compact().await.unwrap(), Compaction { records_before: 1, records_after: 1 });
-
-    // New records land after the segment, and reopening keeps it all.
-    let (_, more, _) = workspace_with_records(7);
-    db.append_local(&more[count]).await.unwrap();
-    drop(db);
-    let db = WorkspaceDb::open(id).await.unwrap();
-    assert_eq!(db.load_bundles().await.unwrap(), more[..=count]);
     drop(db);
     WorkspaceDb::delete_workspace(id).await.unwrap();
 }

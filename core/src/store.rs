@@ -6,14 +6,16 @@
 //! with the version vector it covers. [`MemoryStore`] keeps them in memory
 //! for tests, as encoded bytes, so it exercises the real encodings.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::bundle::{ArrivedBundle, Bundle};
 use crate::deflate::{SlicedDeflate, deflate_frame, read_deflated, write_deflated};
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::identity::ActorId;
-use crate::log::VersionVector;
-use crate::sync::{BundlePart, StreamReader, stream::stored_part};
+use crate::ids::WorkspaceId;
+use crate::log::{OpLog, VersionVector};
+use crate::sync::{BundlePart, StreamReader, StreamWriter, stream::stored_part};
 
 /// The first byte of a stored unit in stream form. A unit in canonical
 /// form is one bundle, and starts with its format (1 to 3).
@@ -21,8 +23,16 @@ const STREAM_UNIT: u8 = b'T';
 /// The first byte of a unit in the stream form written before operation ids
 /// were derived from their place: read, never written.
 const STREAM_UNIT_BEFORE_DERIVED_OP_IDS: u8 = b'S';
-/// The first byte of a stream-form unit stored deflated ([`crate::deflate`]).
+/// The first byte of a folded unit ([`LogFolding`]): the parts of one
+/// stream, which share its tables.
+const FOLDED_UNIT: u8 = b'F';
+/// The first byte of a stream-form or folded unit stored deflated
+/// ([`crate::deflate`]).
 const DEFLATED_UNIT: u8 = b'Z';
+
+/// Bundles in each part of a folded unit. Opening reads a part in one go,
+/// so a part is kept to a few milliseconds of a browser's time.
+const FOLDED_PART_BUNDLES: usize = 512;
 
 /// How a stored snapshot keeps its state's bytes.
 mod state_form {
@@ -46,64 +56,238 @@ pub fn encode_log_record(bundles: &[&Bundle]) -> Vec<u8> {
     out.u8(STREAM_UNIT);
     part.encode(&mut out);
     let unit = out.into_bytes();
-    let Some(deflated) = deflate_frame(&unit) else { return unit };
+    let deflated = deflate_frame(&unit);
+    stored_unit(&unit, deflated)
+}
+
+/// A unit as stored: deflated when that made it shorter, else as it is.
+fn stored_unit(unit: &[u8], deflated: Option<Vec<u8>>) -> Vec<u8> {
+    let Some(deflated) = deflated else { return unit.to_vec() };
     let mut out = Encoder::with_capacity(deflated.len() + 16);
     out.u8(DEFLATED_UNIT);
     write_deflated(&mut out, unit.len(), &deflated);
     out.into_bytes()
 }
 
+/// Stored records folded into one, as a driver compacts its log: their
+/// bundles, taken from the log that verified them, written again as the
+/// parts of one stream. The parts share the stream's tables, so an entity
+/// id, an actor or a name is written once for the whole log, where records
+/// of a few hundred bundles each write it again in every record that
+/// touches it; and the unit is deflated whole. Written a few parts per
+/// [`LogFolding::step`], so that a driver can yield between steps.
+pub struct LogFolding {
+    workspace: WorkspaceId,
+    /// The bundles to write, by author and seq, in the order stored.
+    named: Vec<(ActorId, u64)>,
+    written: usize,
+    writer: StreamWriter,
+    /// The parts written so far.
+    parts: Encoder,
+}
+
+/// A bundle to fold that the log does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotInLog {
+    pub author: ActorId,
+    pub seq: u64,
+}
+
+impl fmt::Display for NotInLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bundle {} of {} is stored but not in the log", self.seq, self.author)
+    }
+}
+
+impl std::error::Error for NotInLog {}
+
+impl LogFolding {
+    /// Folds the bundles `named` (by author and seq, in the order they are
+    /// stored, each once) of workspace `workspace`; `None` for no bundles.
+    pub fn new(workspace: WorkspaceId, named: Vec<(ActorId, u64)>) -> Option<LogFolding> {
+        if named.is_empty() {
+            return None;
+        }
+        let parts = Encoder::with_capacity(named.len() * 40);
+        Some(LogFolding { workspace, named, written: 0, writer: StreamWriter::storing(), parts })
+    }
+
+    /// Writes up to `parts` more parts, each of [`FOLDED_PART_BUNDLES`]
+    /// bundles taken from `log`. Returns whether every bundle is written.
+    pub fn step(&mut self, log: &OpLog, parts: usize) -> Result<bool, NotInLog> {
+        for _ in 0..parts {
+            let total = self.named.len();
+            if self.written == total {
+                break;
+            }
+            let end = total.min(self.written + FOLDED_PART_BUNDLES);
+            let named = &self.named[self.written..end];
+            let bundles: Vec<&Bundle> = named
+                .iter()
+                .map(|&(author, seq)| log.get(&author, seq).ok_or(NotInLog { author, seq }))
+                .collect::<Result<_, _>>()?;
+            self.writer.part(self.workspace, &bundles, (total - end) as u64).encode(&mut self.parts);
+            self.written = end;
+        }
+        Ok(self.written == self.named.len())
+    }
+
+    /// The folded unit, once [`LogFolding::step`] said every bundle is written.
+    pub fn finish(self) -> FoldedLog {
+        assert_eq!(self.written, self.named.len(), "a log is folded only once every bundle is written");
+        let parts = self.parts.into_bytes();
+        let count = self.named.len().div_ceil(FOLDED_PART_BUNDLES);
+        let mut content = Encoder::with_capacity(parts.len() + 8);
+        content.varint(count as u64).fixed(&parts);
+        let content = content.into_bytes();
+        let mut unit = Encoder::with_capacity(content.len() + 8);
+        unit.u8(FOLDED_UNIT).bytes(&content);
+        FoldedLog { unit: unit.into_bytes() }
+    }
+}
+
+/// What [`LogFolding`] wrote: one unit, to be stored as a record of its own
+/// in place of the records it folds ([`FoldedLog::storing`]).
+pub struct FoldedLog {
+    unit: Vec<u8>,
+}
+
+impl FoldedLog {
+    /// The stored record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut storing = self.storing();
+        storing.step(usize::MAX);
+        storing.finish()
+    }
+
+    /// [`FoldedLog::encode`] a slice at a time.
+    pub fn storing(&self) -> Storing<'_> {
+        Storing { value: Stored::Folded(self), deflating: SlicedDeflate::new(&self.unit) }
+    }
+}
+
 /// The bundles of a stored record, with what reading derived (their hashes,
 /// which opening then need not compute again). A record is one or more
 /// units back to back, so that merging records is concatenating them: each
-/// unit is one [`encode_log_record`] output, or one bundle's canonical
-/// encoding, as records were written before. An empty record is damaged
-/// (none is ever written); after an error the reading stops.
-pub fn decode_log_record(bytes: &[u8]) -> impl Iterator<Item = Result<ArrivedBundle, DecodeError>> + '_ {
-    let mut input = Decoder::new(bytes);
-    let mut unit = Vec::new().into_iter();
-    let mut first = true;
-    let mut failed = false;
-    std::iter::from_fn(move || {
-        if let Some(bundle) = unit.next() {
-            return Some(Ok(bundle));
-        }
-        if failed || (input.is_empty() && !first) {
-            return None;
-        }
-        first = false;
-        let read = read_unit(&mut input);
-        failed = read.is_err();
-        match read {
-            Ok(bundles) => {
-                unit = bundles.into_iter();
-                unit.next().map(Ok)
-            }
-            Err(error) => Some(Err(error)),
-        }
-    })
+/// unit is one [`encode_log_record`] output, one [`FoldedLog`], or one
+/// bundle's canonical encoding, as records were written before. A folded
+/// unit is read a part at a time, as the bundles are asked for. An empty
+/// record is damaged (none is ever written); after an error the reading
+/// stops.
+pub fn decode_log_record(bytes: &[u8]) -> RecordBundles<'_> {
+    RecordBundles {
+        input: Decoder::new(bytes),
+        ready: Vec::new().into_iter(),
+        folded: None,
+        started: false,
+        failed: false,
+    }
 }
 
-fn read_unit(input: &mut Decoder<'_>) -> Result<Vec<ArrivedBundle>, DecodeError> {
-    if input.peek_u8() == Some(DEFLATED_UNIT) {
-        input.u8("a stored unit's kind")?;
-        let offset = input.position();
-        let unit = read_deflated(input, "a deflated stored unit")?;
-        // What was deflated is one stream-form unit, read alone.
-        let mut inner = Decoder::new(&unit);
-        let in_unit = |error: DecodeError| DecodeError { offset, what: error.what };
-        if inner.peek_u8() != Some(STREAM_UNIT) {
-            return Err(DecodeError { offset, what: "a stream-form unit inside a deflated one" });
+/// What [`decode_log_record`] reads.
+pub struct RecordBundles<'a> {
+    input: Decoder<'a>,
+    /// Read from the current unit, not yet handed out.
+    ready: std::vec::IntoIter<ArrivedBundle>,
+    /// The folded unit being read, if it has parts left.
+    folded: Option<FoldedParts<'a>>,
+    started: bool,
+    failed: bool,
+}
+
+impl Iterator for RecordBundles<'_> {
+    type Item = Result<ArrivedBundle, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(bundle) = self.ready.next() {
+                return Some(Ok(bundle));
+            }
+            if self.failed {
+                return None;
+            }
+            match self.next_bundles() {
+                Ok(Some(bundles)) => self.ready = bundles.into_iter(),
+                Ok(None) => return None,
+                Err(error) => {
+                    self.failed = true;
+                    return Some(Err(error));
+                }
+            }
         }
-        let bundles = read_unit(&mut inner).map_err(in_unit)?;
-        inner.finish("the end of a deflated stored unit").map_err(in_unit)?;
-        return Ok(bundles);
     }
-    let mut reader = match input.peek_u8() {
-        Some(STREAM_UNIT) => StreamReader::default(),
-        Some(STREAM_UNIT_BEFORE_DERIVED_OP_IDS) => StreamReader::before_derived_op_ids(),
-        _ => return Ok(vec![Bundle::decode(input)?.into()]),
-    };
+}
+
+impl<'a> RecordBundles<'a> {
+    /// The next part of the folded unit being read, or the next unit's
+    /// bundles; `None` at the record's end.
+    fn next_bundles(&mut self) -> Result<Option<Vec<ArrivedBundle>>, DecodeError> {
+        if let Some(folded) = &mut self.folded {
+            if let Some(bundles) = folded.next_part()? {
+                return Ok(Some(bundles));
+            }
+            self.folded = None;
+        }
+        if self.started && self.input.is_empty() {
+            return Ok(None);
+        }
+        self.started = true;
+        match read_unit(&mut self.input)? {
+            Unit::Bundles(bundles) => Ok(Some(bundles)),
+            Unit::Folded(mut folded) => {
+                let first = folded.next_part()?;
+                self.folded = Some(folded);
+                Ok(first)
+            }
+        }
+    }
+}
+
+enum Unit<'a> {
+    Bundles(Vec<ArrivedBundle>),
+    Folded(FoldedParts<'a>),
+}
+
+fn read_unit<'a>(input: &mut Decoder<'a>) -> Result<Unit<'a>, DecodeError> {
+    match input.peek_u8() {
+        Some(DEFLATED_UNIT) => {
+            input.u8("a stored unit's kind")?;
+            let offset = input.position();
+            let unit = read_deflated(input, "a deflated stored unit")?;
+            // What was deflated is one stream-form or folded unit, read alone.
+            let in_unit = |error: DecodeError| DecodeError { offset, what: error.what };
+            let mut inner = Decoder::new(&unit);
+            match inner.peek_u8() {
+                Some(STREAM_UNIT) => {
+                    let bundles = read_stream_unit(&mut inner, StreamReader::default()).map_err(in_unit)?;
+                    inner.finish("the end of a deflated stored unit").map_err(in_unit)?;
+                    Ok(Unit::Bundles(bundles))
+                }
+                Some(FOLDED_UNIT) => {
+                    let content = read_folded_content(&mut inner).map_err(in_unit)?.len();
+                    inner.finish("the end of a deflated stored unit").map_err(in_unit)?;
+                    // The content runs to the end of what was inflated.
+                    let start = unit.len() - content;
+                    Ok(Unit::Folded(FoldedParts::new(Cow::Owned(unit), start, offset)?))
+                }
+                _ => Err(DecodeError { offset, what: "a stream-form or folded unit inside a deflated one" }),
+            }
+        }
+        Some(FOLDED_UNIT) => {
+            let offset = input.position();
+            let content = read_folded_content(input)?;
+            Ok(Unit::Folded(FoldedParts::new(Cow::Borrowed(content), 0, offset)?))
+        }
+        Some(STREAM_UNIT) => read_stream_unit(input, StreamReader::default()).map(Unit::Bundles),
+        Some(STREAM_UNIT_BEFORE_DERIVED_OP_IDS) => {
+            read_stream_unit(input, StreamReader::before_derived_op_ids()).map(Unit::Bundles)
+        }
+        _ => Ok(Unit::Bundles(vec![Bundle::decode(input)?.into()])),
+    }
+}
+
+/// A stream-form unit: its kind, then one part that reads alone.
+fn read_stream_unit(input: &mut Decoder<'_>, mut reader: StreamReader) -> Result<Vec<ArrivedBundle>, DecodeError> {
     input.u8("a stored unit's kind")?;
     let offset = input.position();
     let part = BundlePart::decode(input)?;
@@ -115,36 +299,81 @@ fn read_unit(input: &mut Decoder<'_>) -> Result<Vec<ArrivedBundle>, DecodeError>
     Ok(bundles)
 }
 
-/// A snapshot being put in its stored form ([`Snapshot::storing`]).
-pub struct StoringSnapshot<'a> {
-    snapshot: &'a Snapshot,
+/// A folded unit's kind, then its content: the number of parts, then the parts.
+fn read_folded_content<'a>(input: &mut Decoder<'a>) -> Result<&'a [u8], DecodeError> {
+    input.u8("a stored unit's kind")?;
+    input.bytes("a folded unit")
+}
+
+/// A folded unit being read, a part at a time, by one reader: the parts
+/// share the stream's tables.
+struct FoldedParts<'a> {
+    /// Bytes that end with the unit's content.
+    content: Cow<'a, [u8]>,
+    /// Where the next part starts in `content`.
+    at: usize,
+    parts_left: u64,
+    reader: StreamReader,
+    /// Where the unit starts in its record: errors inside it name that.
+    offset: usize,
+}
+
+impl<'a> FoldedParts<'a> {
+    /// The unit whose content is `content[start..]`.
+    fn new(content: Cow<'a, [u8]>, start: usize, offset: usize) -> Result<FoldedParts<'a>, DecodeError> {
+        let mut input = Decoder::new(&content[start..]);
+        let parts = input.length(1, "a number of parts").map_err(|error| DecodeError { offset, what: error.what })?;
+        if parts == 0 {
+            return Err(DecodeError { offset, what: "a folded unit with at least one part" });
+        }
+        let at = start + input.position();
+        Ok(FoldedParts { content, at, parts_left: parts as u64, reader: StreamReader::default(), offset })
+    }
+
+    /// The next part's bundles; `None` once every part was read.
+    fn next_part(&mut self) -> Result<Option<Vec<ArrivedBundle>>, DecodeError> {
+        let in_unit = |error: DecodeError| DecodeError { offset: self.offset, what: error.what };
+        let mut input = Decoder::new(&self.content[self.at..]);
+        if self.parts_left == 0 {
+            input.finish("the end of a folded unit").map_err(in_unit)?;
+            return Ok(None);
+        }
+        let part = BundlePart::decode(&mut input).map_err(in_unit)?;
+        self.at += input.position();
+        self.parts_left -= 1;
+        let bundles = self.reader.read(&part).map_err(in_unit)?;
+        if bundles.is_empty() {
+            return Err(in_unit(DecodeError { offset: 0, what: "a part of a folded unit with at least one bundle" }));
+        }
+        Ok(Some(bundles))
+    }
+}
+
+/// A snapshot or a folded log being put in its stored form, deflated a
+/// slice at a time ([`Snapshot::storing`], [`FoldedLog::storing`]).
+pub struct Storing<'a> {
+    value: Stored<'a>,
     deflating: SlicedDeflate<'a>,
 }
 
-impl StoringSnapshot<'_> {
-    /// Deflates up to `bytes` more of the state. Returns whether all of it is.
+enum Stored<'a> {
+    Snapshot(&'a Snapshot),
+    Folded(&'a FoldedLog),
+}
+
+impl Storing<'_> {
+    /// Deflates up to `bytes` more. Returns whether all of it is.
     pub fn step(&mut self, bytes: usize) -> bool {
         self.deflating.step(bytes)
     }
 
-    /// The stored form, once [`StoringSnapshot::step`] said it is complete.
+    /// The stored form, once [`Storing::step`] said it is complete.
     pub fn finish(self) -> Vec<u8> {
-        let state = &self.snapshot.state;
         let deflated = self.deflating.finish();
-        let state_len = deflated.as_ref().map_or(state.len(), Vec::len);
-        let entries: Vec<_> = self.snapshot.covers.iter().collect();
-        let mut out = Encoder::with_capacity(state_len + 40 * entries.len() + 16);
-        out.varint(entries.len() as u64);
-        for (actor, seq) in entries {
-            out.fixed(actor.as_bytes()).varint(*seq);
+        match self.value {
+            Stored::Snapshot(snapshot) => snapshot.stored(deflated),
+            Stored::Folded(folded) => stored_unit(&folded.unit, deflated),
         }
-        match &deflated {
-            Some(deflated) => write_deflated(out.u8(state_form::DEFLATED), state.len(), deflated),
-            None => {
-                out.u8(state_form::PLAIN).bytes(state);
-            }
-        }
-        out.into_bytes()
     }
 }
 
@@ -168,8 +397,25 @@ impl Snapshot {
 
     /// [`Snapshot::encode`] a slice at a time, so that a driver can yield
     /// between slices.
-    pub fn storing(&self) -> StoringSnapshot<'_> {
-        StoringSnapshot { snapshot: self, deflating: SlicedDeflate::new(&self.state) }
+    pub fn storing(&self) -> Storing<'_> {
+        Storing { value: Stored::Snapshot(self), deflating: SlicedDeflate::new(&self.state) }
+    }
+
+    fn stored(&self, deflated: Option<Vec<u8>>) -> Vec<u8> {
+        let state_len = deflated.as_ref().map_or(self.state.len(), Vec::len);
+        let entries: Vec<_> = self.covers.iter().collect();
+        let mut out = Encoder::with_capacity(state_len + 40 * entries.len() + 16);
+        out.varint(entries.len() as u64);
+        for (actor, seq) in entries {
+            out.fixed(actor.as_bytes()).varint(*seq);
+        }
+        match &deflated {
+            Some(deflated) => write_deflated(out.u8(state_form::DEFLATED), self.state.len(), deflated),
+            None => {
+                out.u8(state_form::PLAIN).bytes(&self.state);
+            }
+        }
+        out.into_bytes()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {

@@ -64,6 +64,24 @@ async function workspaceDatabases(page) {
   );
 }
 
+/** How many records the log of the page's only workspace database holds. */
+async function storedLogRecords(page) {
+  return page.evaluate(async () => {
+    const [name] = (await indexedDB.databases()).map((db) => db.name).filter((n) => n.startsWith("openprod-workspace-"));
+    const done = (request) =>
+      new Promise((resolve, reject) => {
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+    const db = await done(indexedDB.open(name));
+    try {
+      return await done(db.transaction("log").objectStore("log").count());
+    } finally {
+      db.close();
+    }
+  });
+}
+
 /** Imports a file from the workspaces screen; resolves with the status line once done. */
 async function importWorkspace(page, path) {
   await page.getByTestId("import-workspace").setInputFiles(path);
@@ -640,6 +658,7 @@ test("a large workspace reopens from its snapshot, is checked against its log, a
     await page.getByTestId("open-imported").click();
     const imported = await diagnostics(page);
     assert.equal(imported.bundles, 4000, "every bundle of the file is in");
+    assert.equal(await storedLogRecords(page), 1, "after its snapshot, the import's records were folded into one");
 
     // Importing 4,000 bundles left a snapshot behind; reopening starts from it.
     await page.reload();
@@ -656,6 +675,7 @@ test("a large workspace reopens from its snapshot, is checked against its log, a
     await expectText(page.getByTestId("save-state"), SAVED);
     await goHome(page);
     assert.equal((await diagnostics(page)).bundles, 4001);
+    assert.equal(await storedLogRecords(page), 2, "the edit is a record after the folded log");
     await assertRebuildMatches(page);
     assert.deepEqual(errors, []);
   } finally {

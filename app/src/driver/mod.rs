@@ -8,9 +8,11 @@
 //! queue where it is: the edit stays in memory and in the queue, the error
 //! is shown in plain words, and [`Driver::retry_save`] tries again.
 
+mod folding;
 mod opening;
 mod sync;
 
+pub use folding::COMPACTION;
 pub use opening::{OPENED, OpenError, OpenProgress, open};
 pub use sync::{SYNC_FRAME, SyncSink};
 
@@ -612,7 +614,7 @@ impl Driver {
     }
 
     /// Once the workspace has been quiet for a moment, saves a new snapshot
-    /// if one is due, then hashes the state, so that the hash is known when a
+    /// if one is due (and then compacts the stored log), then hashes the state, so that the hash is known when a
     /// peer compares notes (sync's state check) or the diagnostics card asks.
     /// Either mid catch-up would be started again and again, as every
     /// received batch changes the state under it.
@@ -637,19 +639,28 @@ impl Driver {
                 }
             }
             let Some(inner) = driver.inner.try_get_value() else { return };
-            driver.checkpoint_if_due(&inner).await;
+            driver.checkpoint_and_fold(&inner).await;
             inner.checkpoint_scheduled.set(false);
             drop(inner);
             driver.state_hash().await;
         });
     }
 
-    /// Saves a snapshot now if one is due, without waiting for a quiet
-    /// moment: before a workspace that just took in a large import is
-    /// closed, so that opening it next does not replay the whole log.
+    /// Saves a snapshot now if one is due, and then compacts the stored
+    /// log, without waiting for a quiet moment: before a workspace that
+    /// just took in a large import is closed, so that opening it next does
+    /// not replay the whole log nor read it from hundreds of records.
     pub async fn checkpoint(&self) {
         let Some(inner) = self.inner.try_get_value() else { return };
-        self.checkpoint_if_due(&inner).await;
+        self.checkpoint_and_fold(&inner).await;
+    }
+
+    async fn checkpoint_and_fold(&self, inner: &Inner) {
+        if self.checkpoint_if_due(inner).await {
+            // As often as snapshots, so that folding the whole log again
+            // costs a share of what was written since, as a snapshot does.
+            self.fold_stored_log(inner).await;
+        }
     }
 
     /// Saves a new snapshot once enough has been written since the last:
@@ -657,7 +668,9 @@ impl Driver {
     /// so that a large import saves a few snapshots, not one per slice. It is
     /// encoded a step at a time; a change between steps abandons it (the
     /// next write schedules another).
-    async fn checkpoint_if_due(&self, inner: &Inner) {
+    ///
+    /// Returns whether a snapshot was saved.
+    async fn checkpoint_if_due(&self, inner: &Inner) -> bool {
         let written = inner.written_since_snapshot.get();
         let began = monotonic_ms();
         let mut in_progress = match &*inner.engine.borrow() {
@@ -665,35 +678,42 @@ impl Driver {
                 // Only what is durable: a snapshot covering a bundle that is
                 // still queued would, after a crash, show an edit the log lacks.
                 if written < SNAPSHOT_EVERY.max(workspace.log().len() / 4) || !inner.pending.borrow().is_empty() {
-                    return;
+                    return false;
                 }
                 workspace.begin_snapshot()
             }
             // Opening: the snapshot stored is the newest; failed: keep the old one.
-            _ => return,
+            _ => return false,
         };
         loop {
             let step = match &*inner.engine.borrow() {
                 Engine::Ready(workspace) => in_progress.step(workspace, SNAPSHOT_RECORDS_ENCODED_PER_STEP),
-                _ => return,
+                _ => return false,
             };
             match step {
                 Ok(true) => break,
                 Ok(false) => yield_to_browser().await,
-                Err(WorkspaceChanged) => return,
+                Err(WorkspaceChanged) => return false,
             }
             if !self.is_open() {
-                return;
+                return false;
             }
         }
         let snapshot = in_progress.finish();
         // A snapshot only saves time on the next opening; a failure costs a
         // longer replay, never data, so it is logged and retried later.
-        match inner.db.save_snapshot(&snapshot).await {
-            Ok(()) => inner.written_since_snapshot.set(inner.written_since_snapshot.get().saturating_sub(written)),
-            Err(error) => leptos::logging::warn!("snapshot of {} bundles not saved: {error}", snapshot.covers.total()),
-        }
+        let saved = match inner.db.save_snapshot(&snapshot).await {
+            Ok(()) => {
+                inner.written_since_snapshot.set(inner.written_since_snapshot.get().saturating_sub(written));
+                true
+            }
+            Err(error) => {
+                leptos::logging::warn!("snapshot of {} bundles not saved: {error}", snapshot.covers.total());
+                false
+            }
+        };
         record_measure(CHECKPOINT, began);
+        saved
     }
 
     /// The state hash, computed a step at a time with the page free between

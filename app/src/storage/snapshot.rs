@@ -11,27 +11,19 @@ use indexed_db_futures::prelude::*;
 use openprod_core::encoding::DecodeError;
 use openprod_core::store::Snapshot;
 
-use super::StorageError;
 use super::connection::{Connection, bytes_from_js, bytes_to_js, commit, read_all};
-use super::segment::SEGMENT_BYTES;
-use crate::device::yield_to_browser;
+use super::{StorageError, stored_form};
 
 pub(super) const STORE: &str = "snapshot";
 
-/// A snapshot part is as large as a log segment, for the same reason.
-const PART_BYTES: usize = SEGMENT_BYTES;
+/// Writing or reading parts of 200 KB cost about as much per byte as one
+/// huge value, and per-value overhead vanishes.
+const PART_BYTES: usize = 256 * 1024;
 
 const RECORD: &str = "the snapshot";
 
-/// How much of a snapshot is deflated per task: a few milliseconds of wasm.
-const DEFLATED_PER_TASK: usize = 512 * 1024;
-
 pub(super) async fn save(connection: &Connection, snapshot: &Snapshot) -> Result<(), StorageError> {
-    let mut storing = snapshot.storing();
-    while !storing.step(DEFLATED_PER_TASK) {
-        yield_to_browser().await;
-    }
-    let stored = storing.finish();
+    let stored = stored_form(snapshot.storing()).await;
     let parts = stored.chunks(PART_BYTES);
     let transaction = connection.write(STORE)?;
     {

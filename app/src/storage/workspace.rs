@@ -5,13 +5,13 @@ use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use openprod_core::bundle::{ArrivedBundle, Bundle};
 use openprod_core::ids::WorkspaceId;
-use openprod_core::store::{Snapshot, decode_log_record, encode_log_record};
+use openprod_core::store::{FoldedLog, Snapshot, decode_log_record, encode_log_record};
 use wasm_bindgen::JsValue;
 
-use super::StorageError;
 use super::connection::{self, Connection, SCHEMA_VERSION, bytes_from_js, bytes_to_js, commit, read_all};
 use super::log_writer::{LogWriter, Written};
-use super::{segment, snapshot};
+use super::snapshot;
+use super::{StorageError, stored_form};
 use crate::device::{monotonic_ms, record_span};
 
 /// The User Timing measure of storing one local bundle, from opening the
@@ -36,13 +36,6 @@ pub struct WorkspaceDb {
     writer: Option<LogWriter>,
 }
 
-/// What [`WorkspaceDb::compact`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Compaction {
-    pub records_before: usize,
-    pub records_after: usize,
-}
-
 /// One stored log record, as read: decoded apart from the others, so a
 /// driver can spread the decoding of a large log over several tasks.
 pub struct LogRecord {
@@ -51,6 +44,11 @@ pub struct LogRecord {
 }
 
 impl LogRecord {
+    /// Its key: the order of appending.
+    pub fn key(&self) -> f64 {
+        self.key
+    }
+
     pub fn byte_len(&self) -> usize {
         self.bytes.len()
     }
@@ -152,41 +150,36 @@ impl WorkspaceDb {
         Ok(bundles)
     }
 
-    /// How many records the log holds: what a background task checks to
-    /// decide whether [`WorkspaceDb::compact`] is worth running.
+    /// How many records the log holds.
     pub async fn log_record_count(&self) -> Result<u32, StorageError> {
         let transaction = self.connection.read(LOG)?;
         let count = transaction.object_store(LOG)?.count().await?;
         Ok(count)
     }
 
-    /// Folds runs of small neighbouring records into segments of about
-    /// [`segment::SEGMENT_BYTES`], each under the key of the first record it
-    /// replaces, so the log's order is unchanged. Everything happens in one
-    /// transaction: a crash or an error leaves the old records, or the new
-    /// segments, never both or neither. Records are checked before they are
-    /// merged, so damage is reported (and nothing changed) rather than
-    /// buried inside a segment.
-    pub async fn compact(&self) -> Result<Compaction, StorageError> {
+    /// Replaces `replaced` (neighbouring records, in order, as
+    /// [`WorkspaceDb::load_records`] read them) with one record, `record`,
+    /// under the first one's key, so that the log's order is kept: how a
+    /// driver compacts its log ([`openprod_core::store::LogFolding`]). All
+    /// in one transaction: a crash or an error leaves the old records or
+    /// the new one, never both or neither. Returns `false`, and changes
+    /// nothing, when the keys from the first to the last no longer hold as
+    /// many records (the log changed meanwhile).
+    pub async fn replace_records(&self, replaced: &[LogRecord], folded: &FoldedLog) -> Result<bool, StorageError> {
+        let (Some(first), Some(last)) = (replaced.first(), replaced.last()) else { return Ok(false) };
+        let record = stored_form(folded.storing()).await;
+        let keys = first.key..=last.key;
         let transaction = self.connection.write(LOG)?;
-        let compaction = {
+        {
             let log = transaction.object_store(LOG)?;
-            let records = read_log(&log).await?;
-            let runs = segment::plan(records.iter().map(|record| record.bytes.len()));
-            for run in runs.iter().filter(|run| run.len() > 1) {
-                let run = &records[run.clone()];
-                for bundle in run.iter().flat_map(LogRecord::bundles) {
-                    bundle?;
-                }
-                let (first, last) = (run[0].key, run[run.len() - 1].key);
-                let merged: Vec<u8> = run.iter().flat_map(|record| record.bytes.iter().copied()).collect();
-                log.delete(first..=last).primitive()?;
-                log.put(bytes_to_js(&merged)).with_key(first).primitive()?;
+            if log.count().with_query(keys.clone()).await? as usize != replaced.len() {
+                return Ok(false);
             }
-            Compaction { records_before: records.len(), records_after: runs.len() }
-        };
+            log.delete(keys).primitive()?;
+            log.put(bytes_to_js(&record)).with_key(first.key).primitive()?;
+        }
         commit(transaction).await?;
-        Ok(compaction)
+        Ok(true)
     }
 
     /// Replaces the stored snapshot, in one transaction.

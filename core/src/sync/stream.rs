@@ -142,6 +142,12 @@ impl StreamWriter {
         }
     }
 
+    /// A writer of stored parts: their bundles come from this device's log,
+    /// and every signature they carry is kept ([`stored_part`]).
+    pub(crate) fn storing() -> StreamWriter {
+        StreamWriter { from_log: true, keeps_signatures: true, ..StreamWriter::new(0) }
+    }
+
     /// The stream's next part, holding `bundles` in order. A run of one
     /// author's consecutive bundles keeps only its newest signature, so the
     /// caller ends each run at a signed bundle.
@@ -370,8 +376,7 @@ pub fn stream_parts(workspace: WorkspaceId, bundles: &[&Bundle], stream: u32, ba
 /// it was: a signature kept every so often along a chain is what lets a
 /// catch-up sent from it be cut into small parts.
 pub(crate) fn stored_part(workspace: WorkspaceId, bundles: &[&Bundle]) -> BundlePart {
-    let mut writer = StreamWriter { from_log: true, keeps_signatures: true, ..StreamWriter::new(0) };
-    writer.part(workspace, bundles, 0)
+    StreamWriter::storing().part(workspace, bundles, 0)
 }
 
 /// A stream a hub sends from its [`OpLog`], one part at a time, so that

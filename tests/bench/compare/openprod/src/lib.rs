@@ -26,7 +26,7 @@ use openprod_core::identity::Identity;
 use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::state::State;
-use openprod_core::store::{Snapshot, decode_log_record, encode_log_record};
+use openprod_core::store::{LogFolding, Snapshot, decode_log_record};
 use openprod_core::sync::{LogStream, Message, StreamReader, SyncConfig, encode_bundles, vouched_runs};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Opening, Workspace};
@@ -176,25 +176,20 @@ impl Bench {
         self.read_with(record, field, str::to_owned)
     }
 
-    /// What the app stores for the replica: its snapshot and its log, as
-    /// the records it wrote while catching up (one per received batch),
-    /// both in their stored form (deflated, [`openprod_core::deflate`]),
-    /// here each put after the other with its length in front.
+    /// What the app stores for the replica once it has compacted its log
+    /// (after a catch-up, once the workspace is quiet): its snapshot, and
+    /// one record holding the whole log folded ([`LogFolding`]), both in
+    /// their stored form (deflated, [`openprod_core::deflate`]), here put
+    /// one after the other with their lengths in front.
     pub fn save(&self) -> Vec<u8> {
         let replica = self.replica();
         let snapshot = replica.snapshot().encode();
-        let bundles: Vec<&Bundle> = replica.log().bundles().collect();
-        let records: Vec<Vec<u8>> = bundles.chunks(SyncConfig::default().batch_size).map(encode_log_record).collect();
-        // The app stores each of these as its own value; here they are put
-        // together into one buffer, made once at its final size (a buffer
-        // that had to grow on the way would copy megabytes the app never does).
-        let lengths = 10 * (records.len() + 1);
-        let total = snapshot.len() + records.iter().map(Vec::len).sum::<usize>() + lengths;
-        let mut out = Encoder::with_capacity(total);
-        out.bytes(&snapshot);
-        for record in &records {
-            out.bytes(record);
-        }
+        let named = replica.log().bundles().map(|bundle| (bundle.header.author, bundle.header.seq)).collect();
+        let mut folding = LogFolding::new(replica.id(), named).expect("the replica holds bundles");
+        folding.step(replica.log(), usize::MAX).expect("the log holds its own bundles");
+        let log = folding.finish().encode();
+        let mut out = Encoder::with_capacity(snapshot.len() + log.len() + 20);
+        out.bytes(&snapshot).bytes(&log);
         out.into_bytes()
     }
 
