@@ -10,7 +10,10 @@
 //! from the clock written before. An operation id is its time (as the
 //! distance from that clock) and, where it is derived from its place in the
 //! log ([`OpId::derived`]), that place, from which the reader derives it
-//! again; otherwise its ten other bytes. What a record (or relationship)
+//! again; otherwise its ten other bytes. A place's seq is written as its
+//! distance from the seq written before: records made and edited in a
+//! stretch name seqs that advance alike from one record to the next, so
+//! the distances repeat and deflate to little, where the seqs would not. What a record (or relationship)
 //! replaced and was touched by is mostly the writes and events it holds, so
 //! those are written as their places in it.
 
@@ -33,7 +36,7 @@ use crate::op::{decode_payload, decode_value, encode_payload, encode_value};
 
 /// Version of the snapshot encoding. A snapshot of another version is
 /// ignored and the state rebuilt from the log, which is always legal.
-const SNAPSHOT_FORMAT: u8 = 4;
+const SNAPSHOT_FORMAT: u8 = 5;
 
 /// The least bytes an operation id outside a stamp takes: its time, its
 /// index, author and seq.
@@ -126,6 +129,7 @@ impl SnapshotEncoder {
             names: FxHashMap::default(),
             scratch: HistoryScratch::default(),
             last_wall: 0,
+            last_seq: 0,
             looked_up: Recent::new(),
         };
         writer.write_head(log, state);
@@ -202,8 +206,15 @@ impl<'a> SnapshotDecoder<'a> {
             .map_err(|error| DecodeError { offset: start + error.offset, what: error.what })?;
         let mut input = Decoder::new(&bytes[..start]);
         input.u8("a snapshot format")?;
-        let mut reader =
-            SnapshotReader { input, actors, names: Vec::new(), held: Vec::new(), last_wall: 0, derived: Recent::new() };
+        let mut reader = SnapshotReader {
+            input,
+            actors,
+            names: Vec::new(),
+            held: Vec::new(),
+            last_wall: 0,
+            last_seq: 0,
+            derived: Recent::new(),
+        };
         let mut state = State::default();
         let records = reader.read_head(&mut state)?;
         Ok(SnapshotDecoder { reader, state, records_left: Some(records) })
@@ -264,6 +275,9 @@ struct SnapshotWriter {
     /// The wall time of the last clock written: the next is written as its
     /// distance from it.
     last_wall: u64,
+    /// The seq of the last place written: the next is written as its
+    /// distance from it.
+    last_seq: u64,
     /// Operations recently looked up in the log, with their places: a
     /// record names most of its operations more than once (a creation is
     /// also the record's table and its first write; a replaced write is
@@ -369,7 +383,8 @@ impl SnapshotWriter {
     /// An operation id: its time as the distance from the last clock
     /// written; then, where it is derived from its place, its index there
     /// plus one, its author (unless `author`, a stamp's actor, already
-    /// names it) and its seq; otherwise 0 and its ten other bytes.
+    /// names it) and its seq (as the distance from the last seq written);
+    /// otherwise 0 and its ten other bytes.
     ///
     /// A stamp's actor is always the author of its operation (the state
     /// applies every operation as its bundle author's), so a stamp's op id
@@ -393,7 +408,8 @@ impl SnapshotWriter {
                 if let Some(place_author) = place_author {
                     self.actor(place_author);
                 }
-                self.out.varint(seq);
+                self.out.signed_varint(seq.wrapping_sub(self.last_seq) as i64);
+                self.last_seq = seq;
             }
             None => {
                 self.out.varint(0).fixed(&op.as_bytes()[6..]);
@@ -613,6 +629,8 @@ struct SnapshotReader<'a> {
     held: Vec<Stamp>,
     /// The wall time of the last clock read.
     last_wall: u64,
+    /// The seq of the last place read.
+    last_seq: u64,
     /// The ids last derived, by author, seq, index and time: a record names
     /// most of its operations more than once (see [`SnapshotWriter`]).
     derived: Recent<(ActorId, u64, u32, u64), OpId>,
@@ -651,7 +669,8 @@ impl SnapshotReader<'_> {
             Some(author) => author,
             None => self.actor()?,
         };
-        let seq = self.input.varint("an operation's seq")?;
+        let seq = self.last_seq.wrapping_add(self.input.signed_varint("an operation's seq")? as u64);
+        self.last_seq = seq;
         Ok(self
             .derived
             .get_or_insert_with((author, seq, index, time), || OpId::derived(&author, seq, index as usize, time)))
