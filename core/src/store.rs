@@ -19,7 +19,10 @@ use crate::sync::{BundlePart, StreamReader, StreamWriter, stream::stored_part};
 
 /// The first byte of a stored unit in stream form. A unit in canonical
 /// form is one bundle, and starts with its format (1 to 3).
-const STREAM_UNIT: u8 = b'T';
+const STREAM_UNIT: u8 = b'U';
+/// The first byte of a unit in the stream form written before payload ids
+/// were written as changes of distance: read, never written.
+const STREAM_UNIT_BEFORE_ID_CHANGES: u8 = b'T';
 /// The first byte of a unit in the stream form written before operation ids
 /// were derived from their place: read, never written.
 const STREAM_UNIT_BEFORE_DERIVED_OP_IDS: u8 = b'S';
@@ -258,8 +261,8 @@ fn read_unit<'a>(input: &mut Decoder<'a>) -> Result<Unit<'a>, DecodeError> {
             let in_unit = |error: DecodeError| DecodeError { offset, what: error.what };
             let mut inner = Decoder::new(&unit);
             match inner.peek_u8() {
-                Some(STREAM_UNIT) => {
-                    let bundles = read_stream_unit(&mut inner, StreamReader::default()).map_err(in_unit)?;
+                Some(kind @ (STREAM_UNIT | STREAM_UNIT_BEFORE_ID_CHANGES)) => {
+                    let bundles = read_stream_unit(&mut inner, stream_reader(kind)).map_err(in_unit)?;
                     inner.finish("the end of a deflated stored unit").map_err(in_unit)?;
                     Ok(Unit::Bundles(bundles))
                 }
@@ -278,11 +281,19 @@ fn read_unit<'a>(input: &mut Decoder<'a>) -> Result<Unit<'a>, DecodeError> {
             let content = read_folded_content(input)?;
             Ok(Unit::Folded(FoldedParts::new(Cow::Borrowed(content), 0, offset)?))
         }
-        Some(STREAM_UNIT) => read_stream_unit(input, StreamReader::default()).map(Unit::Bundles),
-        Some(STREAM_UNIT_BEFORE_DERIVED_OP_IDS) => {
-            read_stream_unit(input, StreamReader::before_derived_op_ids()).map(Unit::Bundles)
+        Some(kind @ (STREAM_UNIT | STREAM_UNIT_BEFORE_ID_CHANGES | STREAM_UNIT_BEFORE_DERIVED_OP_IDS)) => {
+            read_stream_unit(input, stream_reader(kind)).map(Unit::Bundles)
         }
         _ => Ok(Unit::Bundles(vec![Bundle::decode(input)?.into()])),
+    }
+}
+
+/// The reader of a stream-form unit of kind `kind`, as written then.
+fn stream_reader(kind: u8) -> StreamReader {
+    match kind {
+        STREAM_UNIT_BEFORE_ID_CHANGES => StreamReader::before_id_changes(),
+        STREAM_UNIT_BEFORE_DERIVED_OP_IDS => StreamReader::before_derived_op_ids(),
+        _ => StreamReader::default(),
     }
 }
 

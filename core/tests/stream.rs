@@ -462,6 +462,54 @@ fn a_record_stored_before_operation_ids_were_derived_still_reads() {
     assert!(decode_log_record(&merged).all(|bundle| bundle.is_ok()));
 }
 
+/// A record of one writer's 150 field writes on 10 records (each write
+/// after the fifth of a record replacing one), as travelled (one
+/// signature), stored deflated around a unit of the stream form written
+/// before payload ids were changes of distance (sync protocol 3). Made by
+/// `encode_log_record` at commit aa6899a.
+const RECORD_BEFORE_ID_CHANGES: &str = concat!(
+    "5ab127cd0875d74b6c54551cc7f173a62d21da566128e5213ac5472de874de8f02a540b12852db0a284281b133d322f3",
+    "629829d65a68adaf6a2bf621b1d11a15376a520d3ea2183646b7061335264637d2c485c4441359b08026b7ff5f2ec9ef",
+    "74fbfdf536f99c3b9d9cdd4a29fdee776d29754c0f69ebe78c9eae75a9baf3eddb6b5aa7bd9535170ecfbd3f38f9d1d9",
+    "4523b393debfdbcb6e3a58feb69ed55a2deeca660ab1aec27155e6757bdc9ec14f87bf7fb3472955a1aefd73aea32ff1",
+    "cdcff12f87e2bfcca8a5b274278ba9d4a14c2c9dd0cede58aa9870795cd9a42b9fe8cae6e32e8f7acf815fcf357eee88",
+    "b739a3cebf34db7aeddb93e3efd49ebbb8e4c0580bddfaecdbbecad16d977ffca97ce42dbaf5dbb7851da7473fd8abaf",
+    "fcd94cb701fbf65471bc6eeacada555b1ae93668df0e7cfbe19c5b8f2dff2a49b721fbb67fe7747ab1e768694309dd86",
+    "eddb13ff7dd13e3bd3d699fe8c6e23f6ed4074d4e5b8babf696633dd4617b6cb54050e2f9f4de1dcbce4dc9c7892bdca",
+    "492da555ce6609ad721ab7d22afeb7d02ae295b48a7105ada25a4eab38de4cabc8ddae2a219748c78ea4f4c22bef2374",
+    "6bf0287b15badb6815bad5b40add2a5a856e25ad42b78256a1aba655e896d32a7455b40addbd36ba5c4f3683b7ce4fe8",
+    "6af1287b15ba7b6815babb6915babb6815ba3b6915bab5b40a5d0dad42e7a255e8eea055e87cca89b72e9ec8c5f28574",
+    "225390572f40fcbc789ebd8a9f8756f1aba755fcdcb48adffdb48adf7db48adf7a5ac56f1dade25747abf86d2c13aba0",
+    "dd4a6fb2be9a36d0ecd51baddc40b34f6fb0729466bf6eb07284e6808e5a394c735047ac1ca239a4c3560ed21cd6212b",
+    "07688ee8a095fd344775c0ca0f948a5ae80635bf95b7d3ecd50bb999669fe46d34fb256fa53920790bcd41c94d348724",
+    "6fa6392cb991e688e44d344725b795885a98a93d4233d45a6986da2e9aa1f630cd50db4933d41ea2196a0fd20cb51d34",
+    "43ad8566a83de110b50853db4733d41ea7196a8fd10cb5bd34436d0fcd50db4d33d41ea5196a1d3443ad9d66a8c5f15f",
+    "2fcad4ba6886da9334432d4633d40ed30cb5433443ed20cd50eba4196a076886da7e9aa19629d3cbac7b8af7868b8a7c",
+    "82d3bcc32dc53be08ef20eb9a77807dd11de61d7c33bf0ba79875e9277f0257887dfd3a5f0b35f093ce2778277f8f5f2",
+    "0ebf22eff02bf00ebfe3bcc32fcf3bfc8ef10ebf1ceff0cbf20ebfe7740900ed1703000e1906101c340c2c42a52a4ef1",
+    "bf00c293bc83708077103ecb3b08fb7907e133bc83b08f77108e6a0708ed170410be6a1880f015c300842386010c5f36",
+    "0c80f8926100c5170d0330be6018c0f179c30090c3860124cf680d49fb5501926f1806909c320c203969184072c23080",
+    "e4b86100c9d70d03489e360c20f99a61302f79d6a1e63f526386c1bce40fbf2ffa5af9aa7dbf26eb6b3bf6addc3551f7",
+    "4973efd4fad6fe4bf5decbdd9772ffce5e5dd7f447b67a4d31727e4fd58aff2f8c0c77affeadb365ebc5aa8f6be6264a",
+    "ae03",
+);
+
+#[test]
+fn a_record_stored_before_payload_ids_were_changes_of_distance_still_reads() {
+    let record = hex::decode(RECORD_BEFORE_ID_CHANGES).unwrap();
+    let mut writers = [Author::new("ann", workspace())];
+    let expected = as_travelled(&contacts_writes(&mut writers, 150, 10, 150));
+    let read: Vec<Bundle> =
+        decode_log_record(&record).map(|bundle| bundle.expect("the old record reads").into_bundle()).collect();
+    assert_eq!(read, expected);
+    assert_eq!(verify_run(&read, None, workspace()), Ok(()));
+    let today = encode_log_record(&expected.iter().collect::<Vec<_>>());
+    assert!(today.len() < record.len(), "{} bytes today, {} then", today.len(), record.len());
+    let merged = [record, today].concat();
+    assert_eq!(decode_log_record(&merged).count(), 2 * expected.len());
+    assert!(decode_log_record(&merged).all(|bundle| bundle.is_ok()));
+}
+
 // ---------------------------------------------------------------------------
 // 2. Part order.
 
@@ -683,11 +731,12 @@ fn mallory(out: &mut Encoder, flags: u8) -> &mut Encoder {
 
 /// Writes a hand-made operation: the first of the part (its clock a delta
 /// from 0), a new id made at its time and written in full (not derived from
-/// its place), deleting the edge `edge_reference` back in the table of ids
-/// (1: the operation's own id).
-fn delete_edge(out: &mut Encoder, edge_reference: u64) -> &mut Encoder {
+/// its place), deleting the edge `edge_distance` back in the table of ids
+/// (1: the operation's own id). As the part's first payload id, its
+/// distance is written as the change from 0: the distance itself.
+fn delete_edge(out: &mut Encoder, edge_distance: i64) -> &mut Encoder {
     out.signed_varint(NOW as i64).varint(0).varint(1).signed_varint(0).fixed(&[1; 10]);
-    out.u8(DELETE_EDGE).varint(edge_reference)
+    out.u8(DELETE_EDGE).signed_varint(edge_distance)
 }
 
 /// The bytes `write` writes.
@@ -732,6 +781,8 @@ fn hostile_counts_and_references_are_errors_not_allocations() {
         ("a module name", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(1).varint(3).varint(0))),
         ("an operation id", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(0).signed_varint(1).varint(0).varint(2))),
         ("an edge id", 1, bytes(|out| delete_edge(mallory(out, ONE_OPERATION).varint(0), 2))),
+        ("an edge id", 1, bytes(|out| delete_edge(mallory(out, ONE_OPERATION).varint(0), -1))),
+        ("an edge id", 1, bytes(|out| delete_edge(mallory(out, ONE_OPERATION).varint(0), i64::MIN))),
         // Counts beyond what the bytes could hold.
         ("a list of module versions", 1, bytes(|out| mallory(out, ONE_OPERATION).varint(u64::MAX))),
         ("a number of operations", 1, bytes(|out| mallory(out, 0).varint(0).varint(u64::MAX))),
@@ -975,7 +1026,7 @@ fn a_long_record_is_stored_deflated_around_one_stream_unit() {
     let bundles = logged_bundles();
     let record = encode_log_record(&bundles.iter().collect::<Vec<_>>());
     let one_bundle = encode_log_record(&[&bundles[0]]);
-    assert_eq!((record[0], one_bundle[0]), (b'Z', b'T'), "only a record long enough to gain is deflated");
+    assert_eq!((record[0], one_bundle[0]), (b'Z', b'U'), "only a record long enough to gain is deflated");
     // A deflated unit around anything but one stream-form unit (here a
     // bundle in canonical form) is damage, not a way around the checks.
     let canonical = bundles[0].encoded();

@@ -15,8 +15,9 @@ use crate::log::VersionVector;
 
 /// Version of this protocol. Peers speaking another one are refused with a
 /// reason. 2: bundles travel in the compact form of [`super::stream`];
-/// 3: an operation's own id travels as its place when derived from it.
-pub const PROTOCOL_VERSION: u8 = 3;
+/// 3: an operation's own id travels as its place when derived from it;
+/// 4: the ids an operation refers to travel as changes of distance.
+pub const PROTOCOL_VERSION: u8 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {

@@ -6,7 +6,9 @@
 //! sent: operation hashes, a bundle's clock (the largest of its operations')
 //! and the hash of the previous bundle of a run are recomputed; actors, ids
 //! and names are written once per stream and then referred to by number;
-//! clocks are deltas; and in a run of one author's bundles only the newest
+//! clocks are deltas; an id an operation refers to is written as how much
+//! farther back it is than the id in the same place of the operation
+//! before (see [`IdDistances`]); and in a run of one author's bundles only the newest
 //! carries its signature, which vouches for the rest ([`crate::bundle`]).
 //! Whatever is not as expected (a clock that is not the largest, a hash that
 //! does not match) is written in full, so a bundle reads back exactly as it
@@ -64,6 +66,25 @@ pub struct StreamWriter {
     names: FxHashMap<String, u32>,
     /// The wall time of the last operation written: clocks are deltas from it.
     last_wall: u64,
+    distances: IdDistances,
+}
+
+/// How far back in the ids table the last operation's payload ids were, by
+/// their place in it (an entity first, then what it replaced, …; the few
+/// places past the last slot share it). A payload id is written as the
+/// change from that distance, with distance 0 for an id new to the stream.
+/// Changes made in a stretch (a column filled in record after record, each
+/// write replacing the one before it) refer to ids that recede by the same
+/// step each time: the change repeats, a byte that deflates to almost
+/// nothing, where the distances themselves differ every time.
+#[derive(Clone, Copy, Default)]
+struct IdDistances([i64; 4]);
+
+impl IdDistances {
+    fn slot(&mut self, place: usize) -> &mut i64 {
+        let last = self.0.len() - 1;
+        &mut self.0[place.min(last)]
+    }
 }
 
 /// The receiving side of a peer's streams.
@@ -80,6 +101,10 @@ pub struct StreamReader {
     /// [`FORMAT_DERIVED_OP_IDS`] (records stored then), an operation's own
     /// id is also a plain reference, not its place.
     written_in: u8,
+    /// Payload ids are written as changes of distance ([`IdDistances`]);
+    /// before that (records stored then), as plain references.
+    ids_as_changes: bool,
+    distances: IdDistances,
 }
 
 impl Default for StreamReader {
@@ -91,6 +116,8 @@ impl Default for StreamReader {
             names: Vec::new(),
             last_wall: 0,
             written_in: BUNDLE_FORMAT,
+            ids_as_changes: true,
+            distances: IdDistances::default(),
         }
     }
 }
@@ -139,6 +166,7 @@ impl StreamWriter {
             ids: FxHashMap::default(),
             names: FxHashMap::default(),
             last_wall: 0,
+            distances: IdDistances::default(),
         }
     }
 
@@ -319,7 +347,7 @@ impl StreamWriter {
         } else {
             reference(out, &mut self.ids, id, 1, |out, id| write_id_near(out, &id, wall));
         }
-        encode_payload(&op.payload, &mut OpWriter { stream: self, out, wall });
+        encode_payload(&op.payload, &mut OpWriter { stream: self, out, wall, next_id: 0 });
     }
 
     fn name(&mut self, out: &mut Encoder, name: &str) {
@@ -546,6 +574,8 @@ struct OpWriter<'s> {
     stream: &'s mut StreamWriter,
     out: &'s mut Encoder,
     wall: u64,
+    /// The place in the payload of the next id.
+    next_id: usize,
 }
 
 impl PayloadWriter for OpWriter<'_> {
@@ -554,8 +584,16 @@ impl PayloadWriter for OpWriter<'_> {
     }
 
     fn id(&mut self, id: &[u8; 16]) {
-        let wall = self.wall;
-        reference(self.out, &mut self.stream.ids, *id, 0, |out, id| write_id_near(out, &id, wall));
+        let ids = &mut self.stream.ids;
+        let distance = ids.get(id).map_or(0, |&index| ids.len() as i64 - i64::from(index));
+        let last = self.stream.distances.slot(self.next_id);
+        self.out.signed_varint(distance - *last);
+        *last = distance;
+        self.next_id += 1;
+        if distance == 0 {
+            write_id_near(self.out, id, self.wall);
+            ids.insert(*id, ids.len() as u32);
+        }
     }
 
     fn name(&mut self, name: &str) {
@@ -568,7 +606,14 @@ impl StreamReader {
     /// their place (bundle format 3), whose own ids were plain references:
     /// how records stored then are read.
     pub(crate) fn before_derived_op_ids() -> StreamReader {
-        StreamReader { written_in: FORMAT_DERIVED_OP_IDS - 1, ..StreamReader::default() }
+        StreamReader { written_in: FORMAT_DERIVED_OP_IDS - 1, ..StreamReader::before_id_changes() }
+    }
+
+    /// A reader of parts written before payload ids were written as changes
+    /// of distance ([`IdDistances`]), as plain references: how records
+    /// stored then are read.
+    pub(crate) fn before_id_changes() -> StreamReader {
+        StreamReader { ids_as_changes: false, ..StreamReader::default() }
     }
 
     /// The bundles of `part`, which must be the next part of the stream
@@ -581,7 +626,13 @@ impl StreamReader {
             // A copy of a part already read (a transport that repeats itself).
             Some(last) if part.part <= last && (part.part > 0 || last > 0) => return Ok(Vec::new()),
             Some(last) if part.part == last.wrapping_add(1) => {}
-            _ if part.part == 0 => *self = StreamReader { written_in: self.written_in, ..StreamReader::default() },
+            _ if part.part == 0 => {
+                *self = StreamReader {
+                    written_in: self.written_in,
+                    ids_as_changes: self.ids_as_changes,
+                    ..StreamReader::default()
+                }
+            }
             _ => {
                 // A part went missing: its tables are unknown, so the rest
                 // of the stream cannot be read.
@@ -710,7 +761,7 @@ impl StreamReader {
             let id = resolve(input, &mut self.ids, (tag, first), unknown, |input| read_id_near(input, wall))?;
             (OpId::from_bytes(id), false)
         };
-        let payload = decode_payload(&mut OpReader { stream: self, input, wall })?;
+        let payload = decode_payload(&mut OpReader { stream: self, input, wall, next_id: 0 })?;
         Ok((Operation { id, hlc: Hlc::new(wall, counter), payload }, id_derived))
     }
 
@@ -747,6 +798,8 @@ struct OpReader<'s, 'a> {
     stream: &'s mut StreamReader,
     input: &'s mut Decoder<'a>,
     wall: u64,
+    /// The place in the payload of the next id.
+    next_id: usize,
 }
 
 impl<'a> PayloadReader<'a> for OpReader<'_, 'a> {
@@ -758,7 +811,27 @@ impl<'a> PayloadReader<'a> for OpReader<'_, 'a> {
 
     fn id(&mut self, what: &'static str) -> Result<[u8; 16], DecodeError> {
         let wall = self.wall;
-        dereference(self.input, &mut self.stream.ids, what, |input| read_id_near(input, wall))
+        let ids = &mut self.stream.ids;
+        if !self.stream.ids_as_changes {
+            return dereference(self.input, ids, what, |input| read_id_near(input, wall));
+        }
+        let offset = self.input.position();
+        let change = self.input.signed_varint(what)?;
+        let last = self.stream.distances.slot(self.next_id);
+        self.next_id += 1;
+        let unknown = DecodeError { offset, what };
+        let distance = last.checked_add(change).ok_or(unknown)?;
+        *last = distance;
+        if distance == 0 {
+            let id = read_id_near(self.input, wall)?;
+            ids.push(id);
+            return Ok(id);
+        }
+        usize::try_from(distance)
+            .ok()
+            .and_then(|back| ids.len().checked_sub(back))
+            .map(|index| ids[index])
+            .ok_or(unknown)
     }
 
     fn name<T: OpName>(&mut self, what: &'static str) -> Result<T, DecodeError> {
