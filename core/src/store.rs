@@ -33,6 +33,10 @@ const FOLDED_UNIT: u8 = b'F';
 /// ([`crate::deflate`]).
 const DEFLATED_UNIT: u8 = b'Z';
 
+/// Room for a folded unit's kind and its content's length (a varint of up
+/// to ten bytes).
+const FOLDED_PREFIX_ROOM: usize = 11;
+
 /// Bundles in each part of a folded unit. Opening reads a part in one go,
 /// so a part is kept to a few milliseconds of a browser's time.
 const FOLDED_PART_BUNDLES: usize = 512;
@@ -111,8 +115,13 @@ impl LogFolding {
         if named.is_empty() {
             return None;
         }
-        let parts = Encoder::with_capacity(named.len() * 40);
-        Some(LogFolding { workspace, named, written: 0, writer: StreamWriter::storing(), parts })
+        let mut writer = StreamWriter::storing();
+        writer.expect(named.len());
+        // Room for the unit's kind and length in front, written once the
+        // length is known; then the number of parts, then the parts.
+        let mut parts = Encoder::with_capacity(named.len() * 40);
+        parts.fixed(&[0; FOLDED_PREFIX_ROOM]).varint(named.len().div_ceil(FOLDED_PART_BUNDLES) as u64);
+        Some(LogFolding { workspace, named, written: 0, writer, parts })
     }
 
     /// Writes up to `parts` more parts, each of [`FOLDED_PART_BUNDLES`]
@@ -138,14 +147,16 @@ impl LogFolding {
     /// The folded unit, once [`LogFolding::step`] said every bundle is written.
     pub fn finish(self) -> FoldedLog {
         assert_eq!(self.written, self.named.len(), "a log is folded only once every bundle is written");
-        let parts = self.parts.into_bytes();
-        let count = self.named.len().div_ceil(FOLDED_PART_BUNDLES);
-        let mut content = Encoder::with_capacity(parts.len() + 8);
-        content.varint(count as u64).fixed(&parts);
-        let content = content.into_bytes();
-        let mut unit = Encoder::with_capacity(content.len() + 8);
-        unit.u8(FOLDED_UNIT).bytes(&content);
-        FoldedLog { unit: unit.into_bytes() }
+        let mut unit = self.parts.into_bytes();
+        let mut prefix = Encoder::with_capacity(FOLDED_PREFIX_ROOM);
+        prefix.u8(FOLDED_UNIT).varint((unit.len() - FOLDED_PREFIX_ROOM) as u64);
+        let prefix = prefix.into_bytes();
+        // Put in front of the content, and the room it leaves dropped: one
+        // move of the megabytes, where joining them anew would copy them.
+        let start = FOLDED_PREFIX_ROOM - prefix.len();
+        unit[start..FOLDED_PREFIX_ROOM].copy_from_slice(&prefix);
+        unit.drain(..start);
+        FoldedLog { unit }
     }
 }
 

@@ -176,6 +176,15 @@ impl StreamWriter {
         StreamWriter { from_log: true, keeps_signatures: true, ..StreamWriter::new(0) }
     }
 
+    /// Makes room in the tables for about `bundles` more bundles to come:
+    /// growing a table of a few hundred thousand ids step by step moves
+    /// every id again at each step, a good part of writing a large stream.
+    pub(crate) fn expect(&mut self, bundles: usize) {
+        // An operation's own id, and about one more it brings (the record
+        // it creates, what it replaced).
+        self.ids.reserve(bundles.saturating_mul(2));
+    }
+
     /// The stream's next part, holding `bundles` in order. A run of one
     /// author's consecutive bundles keeps only its newest signature, so the
     /// caller ends each run at a signed bundle.
@@ -183,7 +192,7 @@ impl StreamWriter {
         // Room for a typical bundle each (one field write is about fifty
         // bytes), and for the ids they bring, so that neither grows step by step.
         let mut out = Encoder::with_capacity(bundles.len() * 64);
-        self.ids.reserve(bundles.len() * 2);
+        self.expect(bundles.len());
         // A log's bundles were linked when appended: the same author and the
         // next seq is the next bundle of the chain, no hashing needed.
         let from_log = self.from_log;
@@ -439,6 +448,7 @@ impl LogStream {
     /// Queues `bundles` (from [`vouched_runs`] over the log) behind what
     /// the stream still has to send; they follow in the same stream.
     pub fn push(&mut self, bundles: &[&Bundle]) {
+        self.writer.expect(bundles.len());
         for bundle in bundles {
             let (author, seq) = (bundle.header.author, bundle.header.seq);
             match self.queue.back_mut() {
