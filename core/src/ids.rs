@@ -109,7 +109,7 @@ uuid_id!(
 );
 
 /// The Unix time (in milliseconds) of a UUIDv7: its first 48 bits.
-fn uuid_millis(id: &[u8; 16]) -> u64 {
+pub(crate) fn uuid_millis(id: &[u8; 16]) -> u64 {
     let mut time = [0u8; 8];
     time[2..].copy_from_slice(&id[..6]);
     u64::from_be_bytes(time)

@@ -292,6 +292,36 @@ fn every_truncation_of_a_snapshot_is_refused_without_panicking() {
 }
 
 #[test]
+fn a_snapshot_whose_sections_overlap_or_overrun_is_refused_in_plain_words() {
+    let (workspace, _, _) = workspace_with_records(3);
+    let encoded = workspace.state().encode_snapshot(workspace.log());
+    let trailer = encoded.len() - 8;
+    let start = |at: usize| u32::from_le_bytes(encoded[at..at + 4].try_into().unwrap());
+    let (values_at, dictionary_at) = (start(trailer), start(trailer + 4));
+    assert!(values_at < dictionary_at, "the records' field values are written apart from the body");
+    let with_starts = |values: u32, dictionary: u32| {
+        let mut bytes = encoded.clone();
+        bytes[trailer..trailer + 4].copy_from_slice(&values.to_le_bytes());
+        bytes[trailer + 4..].copy_from_slice(&dictionary.to_le_bytes());
+        bytes
+    };
+    let past_the_end = trailer as u32 + 1;
+    for (values, dictionary) in [
+        (dictionary_at, values_at),
+        (0, dictionary_at),
+        (values_at, past_the_end),
+        (past_the_end, past_the_end),
+        (u32::MAX, u32::MAX),
+        // Plausible bounds in the wrong place: the sections do not read.
+        (values_at + 1, dictionary_at),
+        (values_at, dictionary_at - 1),
+    ] {
+        let error = State::decode_snapshot(&with_starts(values, dictionary)).unwrap_err();
+        assert!(error.to_string().starts_with("damaged data: could not read"), "{values}, {dictionary}: {error}");
+    }
+}
+
+#[test]
 fn a_snapshot_is_stored_deflated_and_every_truncation_is_refused() {
     let (workspace, _, _) = workspace_with_records(40);
     let snapshot = workspace.snapshot();
