@@ -3,9 +3,11 @@
 
 use openprod_core::bundle::Bundle;
 use openprod_core::entropy::SeededEntropy;
-use openprod_core::hlc::ClockConfig;
+use openprod_core::hlc::{ClockConfig, Hlc};
 use openprod_core::identity::Identity;
-use openprod_core::names::{EdgeType, TableId};
+use openprod_core::ids::{EntityId, OpId};
+use openprod_core::names::{EdgeType, FieldKey, TableId};
+use openprod_core::op::{OpPayload, Operation};
 use openprod_core::state::{NoPlaces, SnapshotDecoder, State, StateHasher};
 use openprod_core::store::{MemoryStore, MemoryStoreError, Snapshot, Store};
 use openprod_core::value::Value;
@@ -47,6 +49,36 @@ fn a_state_snapshot_decodes_to_the_same_state() {
     assert_eq!(decoded.state_hash(), workspace.state().state_hash());
     assert_eq!(decoded.records(&contacts()), workspace.state().records(&contacts()));
     assert_eq!(decoded.encode_snapshot(workspace.log()), encoded, "the encoding is canonical");
+}
+
+#[test]
+fn who_touched_a_record_and_when_is_the_same_after_reopening_from_a_snapshot() {
+    let (alex, sam, kim) = [3, 4, 5].map(|seed| Identity::from_seed([seed; 32]).actor_id()).into();
+    let entity = EntityId::new_v7(NOW, [1; 10]);
+    let write = |wall: u64, seed: u8, value: &str| Operation {
+        id: OpId::new_v7(wall, [seed; 10]),
+        hlc: Hlc::new(wall, 0),
+        payload: OpPayload::SetField {
+            entity,
+            field: FieldKey::new("contacts", "role"),
+            value: Value::String(value.into()),
+            replaces: Vec::new(),
+        },
+    };
+    let mut state = State::new();
+    let first = write(NOW, 1, "Crew");
+    state.apply(alex, &first);
+    state.apply(sam, &write(NOW + 5_000, 2, "Cast"));
+    let reopened = State::decode_snapshot(&state.encode_snapshot(&NoPlaces)).unwrap();
+    for state in [&state, &reopened] {
+        let since = (first.hlc, first.id);
+        assert_eq!(state.touched_by_others_since(entity, alex, since), Some(sam));
+        assert_eq!(state.touched_by_others_since(entity, sam, since), None);
+        assert_eq!(state.touched_by_others_since(entity, kim, since), Some(sam), "an actor who never wrote");
+        assert!(state.touched_by_within(entity, sam, NOW + 4_000..=NOW + 6_000));
+        assert!(!state.touched_by_within(entity, alex, NOW + 4_000..=NOW + 6_000));
+        assert!(!state.touched_by_within(entity, kim, NOW..=NOW + 6_000));
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! rebuilding from it, gives the same state.
 
 mod access;
+mod actors;
 mod snapshot;
 mod state_hash;
 mod vec_map;
@@ -22,6 +23,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 
+use self::actors::{ActorNumber, Actors};
 use self::vec_map::VecMap;
 use crate::bundle::Hash;
 use crate::hlc::Hlc;
@@ -111,8 +113,11 @@ struct EntityRecord {
     /// Writes (of any field of this entity) that a later write replaced.
     replaced: BTreeSet<OpId>,
     /// Every operation that touched the entity, for undo's "changed since" check.
-    touched_by: BTreeSet<(Hlc, OpId, ActorId)>,
+    touched_by: BTreeSet<Touch>,
 }
+
+/// An operation that changed a record or relationship, and its author.
+type Touch = (Hlc, OpId, ActorNumber);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeDefinition {
@@ -128,7 +133,7 @@ struct EdgeRecord {
     alive: Latest,
     properties: VecMap<String, Register>,
     replaced: BTreeSet<OpId>,
-    touched_by: BTreeSet<(Hlc, OpId, ActorId)>,
+    touched_by: BTreeSet<Touch>,
 }
 
 /// A confirmed mapping: several fields that are one.
@@ -243,6 +248,8 @@ pub struct State {
     absorbed_by: BTreeMap<EntityId, BTreeSet<EntityId>>,
     split_ops: BTreeMap<(Hlc, OpId), (EntityId, EntityId, Vec<TableId>)>,
     access: access::AccessLog,
+    /// The authors that touches name.
+    actors: Actors,
     op_count: usize,
     /// The state hash until the next operation is applied: peers compare
     /// hashes often, and the state only changes through `apply`.
@@ -265,7 +272,7 @@ impl State {
     /// a valid view when making it; reads decide what is visible.
     pub fn apply(&mut self, author: ActorId, op: &Operation) {
         let stamp = Stamp { hlc: op.hlc, op: op.id, actor: author };
-        let touch = (op.hlc, op.id, author);
+        let touch = (op.hlc, op.id, self.actors.number(author));
         self.op_count += 1;
         self.hash.take();
         match &op.payload {
@@ -405,13 +412,13 @@ impl State {
         }
     }
 
-    fn entity_mut(&mut self, entity: EntityId, touch: (Hlc, OpId, ActorId)) -> &mut EntityRecord {
+    fn entity_mut(&mut self, entity: EntityId, touch: Touch) -> &mut EntityRecord {
         let record = self.entities.entry(entity).or_default();
         record.touched_by.insert(touch);
         record
     }
 
-    fn edge_mut(&mut self, edge: EdgeId, touch: (Hlc, OpId, ActorId)) -> &mut EdgeRecord {
+    fn edge_mut(&mut self, edge: EdgeId, touch: Touch) -> &mut EdgeRecord {
         let record = self.edges.entry(edge).or_default();
         record.touched_by.insert(touch);
         record
@@ -423,14 +430,7 @@ impl State {
         self.table_members.entry(table.clone()).or_default().insert(entity);
     }
 
-    fn write_field(
-        &mut self,
-        entity: EntityId,
-        field: &FieldKey,
-        write: Write,
-        replaces: &[OpId],
-        touch: (Hlc, OpId, ActorId),
-    ) {
+    fn write_field(&mut self, entity: EntityId, field: &FieldKey, write: Write, replaces: &[OpId], touch: Touch) {
         let record = self.entity_mut(entity, touch);
         // Most writes go to a field written before: look it up without
         // cloning the key (this is the hot path of catching up).
@@ -743,6 +743,7 @@ impl State {
     /// time in `walls`: read from its touches alone, a quick test before
     /// anything that reads its fields.
     pub fn touched_by_within(&self, entity: EntityId, actor: ActorId, walls: RangeInclusive<u64>) -> bool {
+        let Some(actor) = self.actors.find(&actor) else { return false };
         let survivor = self.resolve(entity);
         self.merge_class(survivor).any(|member| {
             self.entities.get(&member).is_some_and(|record| {
@@ -762,15 +763,19 @@ impl State {
     /// `actor` that touched the entity: what makes an undo unsafe.
     pub fn touched_by_others_since(&self, entity: EntityId, actor: ActorId, since: (Hlc, OpId)) -> Option<ActorId> {
         let survivor = self.resolve(entity);
-        self.merge_class(survivor).find_map(|member| {
-            let record = self.entities.get(&member)?;
-            record.touched_by.iter().find(|(hlc, op, by)| (*hlc, *op) > since && *by != actor).map(|(_, _, by)| *by)
-        })
+        self.merge_class(survivor)
+            .find_map(|member| self.other_touch_since(&self.entities.get(&member)?.touched_by, actor, since))
     }
 
     pub fn edge_touched_by_others_since(&self, edge: EdgeId, actor: ActorId, since: (Hlc, OpId)) -> Option<ActorId> {
-        let record = self.edges.get(&edge)?;
-        record.touched_by.iter().find(|(hlc, op, by)| (*hlc, *op) > since && *by != actor).map(|(_, _, by)| *by)
+        self.other_touch_since(&self.edges.get(&edge)?.touched_by, actor, since)
+    }
+
+    /// The author of the first of `touches` after `since` made by another than `actor`.
+    fn other_touch_since(&self, touches: &BTreeSet<Touch>, actor: ActorId, since: (Hlc, OpId)) -> Option<ActorId> {
+        let actor = self.actors.find(&actor);
+        let (_, _, by) = touches.iter().find(|(hlc, op, by)| (*hlc, *op) > since && Some(*by) != actor)?;
+        Some(self.actors.id(*by))
     }
 
     pub fn edge_definition(&self, edge: EdgeId) -> Option<&EdgeDefinition> {

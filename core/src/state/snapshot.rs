@@ -31,8 +31,8 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::{
-    EdgeDefinition, EdgeRecord, EntityRecord, Latest, MappingEvent, Register, Resolution, RosterEntry, Stamp, State,
-    Write,
+    Actors, EdgeDefinition, EdgeRecord, EntityRecord, Latest, MappingEvent, Register, Resolution, RosterEntry, Stamp,
+    State, Touch, Write,
 };
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
@@ -77,9 +77,6 @@ impl OpPlaces for NoPlaces {
         None
     }
 }
-
-/// A touch: an operation that changed a record or relationship.
-type Touch = (Hlc, OpId, ActorId);
 
 impl State {
     pub fn encode_snapshot(&self, log: &dyn OpPlaces) -> Vec<u8> {
@@ -160,7 +157,7 @@ impl SnapshotEncoder {
         };
         let mut written = 0;
         for (entity, record) in rest.take(records) {
-            self.writer.entity(log, *entity, record);
+            self.writer.entity(log, &state.actors, *entity, record);
             self.after = Some(*entity);
             written += 1;
         }
@@ -222,6 +219,7 @@ impl<'a> SnapshotDecoder<'a> {
             last_wall: 0,
             last_seq: 0,
             last_record_ms: 0,
+            numbered: Actors::default(),
             derived: Recent::new(),
         };
         let mut state = State::default();
@@ -254,6 +252,7 @@ impl<'a> SnapshotDecoder<'a> {
     pub fn finish(self) -> State {
         assert!(self.records_left.is_none(), "a snapshot is finished only once every step is done");
         let mut state = self.state;
+        state.actors = self.reader.numbered;
         state.recompute_modules();
         state.recompute_mappings();
         state.recompute_merges();
@@ -381,8 +380,10 @@ impl EdgeRecord {
     }
 }
 
-fn touch(stamp: &Stamp) -> Touch {
-    (stamp.hlc, stamp.op, stamp.actor)
+/// The touch a held stamp is, given the numbers of the state's actors:
+/// none if its actor has none (it touched nothing).
+fn touch(actors: &Actors, stamp: &Stamp) -> Option<Touch> {
+    Some((stamp.hlc, stamp.op, actors.find(&stamp.actor)?))
 }
 
 impl SnapshotWriter {
@@ -466,19 +467,20 @@ impl SnapshotWriter {
     /// any replaced write it does not hold. Touches come first: a replaced
     /// write is mostly a touch too, whose stamp tells [`SnapshotWriter::op_id`]
     /// its author.
-    fn history(&mut self, log: &dyn OpPlaces, replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
+    fn history(&mut self, log: &dyn OpPlaces, actors: &Actors, replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
         let mut scratch = std::mem::take(&mut self.scratch);
         let held = &scratch.held;
         scratch.places.clear();
-        scratch.places.extend((0..held.len()).filter(|&at| !touches.contains(&touch(&held[at]))));
+        let is_touch = |stamp: &Stamp| touch(actors, stamp).is_some_and(|touch| touches.contains(&touch));
+        scratch.places.extend((0..held.len()).filter(|&at| !is_touch(&held[at])));
         Self::places(&mut self.out, &scratch.places);
         scratch.held_touches.clear();
-        scratch.held_touches.extend(held.iter().map(touch));
+        scratch.held_touches.extend(held.iter().filter_map(|stamp| touch(actors, stamp)));
         scratch.held_touches.sort_unstable();
         let elsewhere = |touch: &&Touch| scratch.held_touches.binary_search(touch).is_err();
         self.out.varint(touches.iter().filter(elsewhere).count() as u64);
         for (hlc, op, actor) in touches.iter().filter(elsewhere) {
-            self.stamp(log, &Stamp { hlc: *hlc, op: *op, actor: *actor });
+            self.stamp(log, &Stamp { hlc: *hlc, op: *op, actor: actors.id(*actor) });
         }
         scratch.places.clear();
         scratch.places.extend((0..held.len()).filter(|&at| replaced.contains(&held[at].op)));
@@ -555,7 +557,7 @@ impl SnapshotWriter {
         self.out.varint(state.entities.len() as u64);
     }
 
-    fn entity(&mut self, log: &dyn OpPlaces, entity: EntityId, record: &EntityRecord) {
+    fn entity(&mut self, log: &dyn OpPlaces, actors: &Actors, entity: EntityId, record: &EntityRecord) {
         self.looked_up.forget();
         write_id_near(&mut self.out, entity.as_bytes(), self.last_record_ms);
         self.last_record_ms = uuid_millis(entity.as_bytes());
@@ -572,7 +574,7 @@ impl SnapshotWriter {
             self.register(log, register);
         }
         record.held_stamps(&mut self.scratch.held);
-        self.history(log, &record.replaced, &record.touched_by);
+        self.history(log, actors, &record.replaced, &record.touched_by);
     }
 
     /// Everything after the records.
@@ -593,7 +595,7 @@ impl SnapshotWriter {
                 self.register(log, register);
             }
             record.held_stamps(&mut self.scratch.held);
-            self.history(log, &record.replaced, &record.touched_by);
+            self.history(log, &state.actors, &record.replaced, &record.touched_by);
         }
         self.out.varint(state.table_links.len() as u64);
         for ((source, target), latest) in &state.table_links {
@@ -659,6 +661,8 @@ struct SnapshotReader<'a> {
     last_seq: u64,
     /// The time of the last record's id.
     last_record_ms: u64,
+    /// The actors the touches read name, numbered for the state.
+    numbered: Actors,
     /// The ids last derived, by author, seq, index and time: a record names
     /// most of its operations more than once (see [`SnapshotWriter`]).
     derived: Recent<(ActorId, u64, u32, u64), OpId>,
@@ -765,11 +769,12 @@ impl SnapshotReader<'_> {
         let mut untouched = untouched.into_iter().peekable();
         for (at, stamp) in held.iter().enumerate() {
             if untouched.next_if_eq(&at).is_none() {
-                touches.insert(touch(stamp));
+                touches.insert((stamp.hlc, stamp.op, self.numbered.number(stamp.actor)));
             }
         }
         for _ in 0..self.count(MIN_STAMP, "a list of operations")? {
-            touches.insert(touch(&self.stamp()?));
+            let stamp = self.stamp()?;
+            touches.insert((stamp.hlc, stamp.op, self.numbered.number(stamp.actor)));
         }
         let mut replaced: BTreeSet<OpId> =
             self.places(held.len(), "a replaced write's place")?.into_iter().map(|at| held[at].op).collect();
