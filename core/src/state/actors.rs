@@ -1,6 +1,7 @@
-//! The actors a state names in its touches, each held once: a touch names
-//! its actor by number rather than by its 32-byte id, which was a third of
-//! every touch in a large workspace's memory.
+//! Actors numbered in the order they are met, each id held once: a state's
+//! touches name their actor by number rather than by its 32-byte id (a
+//! third of every touch in a large workspace's memory), and a snapshot's
+//! stamps by its number in the snapshot's dictionary.
 
 use rustc_hash::FxHashMap;
 
@@ -33,5 +34,16 @@ impl Actors {
 
     pub(super) fn id(&self, number: ActorNumber) -> ActorId {
         self.ids[number.0 as usize]
+    }
+
+    /// Every actor numbered, in the order of their numbers.
+    pub(super) fn ids(&self) -> &[ActorId] {
+        &self.ids
+    }
+}
+
+impl From<ActorNumber> for u64 {
+    fn from(number: ActorNumber) -> u64 {
+        u64::from(number.0)
     }
 }

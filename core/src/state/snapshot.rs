@@ -24,7 +24,7 @@
 //! replaced and was touched by is mostly the writes and events it holds, so
 //! those are written as their places in it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -131,8 +131,7 @@ impl SnapshotEncoder {
         let mut writer = SnapshotWriter {
             out,
             values: Encoder::with_capacity(state.op_count.saturating_mul(16).min(64 << 20)),
-            actors: BTreeMap::new(),
-            actor_list: Vec::new(),
+            actors: Actors::default(),
             names: FxHashMap::default(),
             scratch: HistoryScratch::default(),
             last_wall: 0,
@@ -174,12 +173,12 @@ impl SnapshotEncoder {
     /// [`SnapshotEncoder::step`] said the snapshot is complete.
     pub fn finish(self) -> Vec<u8> {
         assert!(self.done, "a snapshot is finished only once every step is done");
-        let SnapshotWriter { mut out, values, actor_list, .. } = self.writer;
+        let SnapshotWriter { mut out, values, actors, .. } = self.writer;
         let values_at = out.as_bytes().len() as u32;
         out.fixed(values.as_bytes());
         let dictionary_at = out.as_bytes().len() as u32;
-        out.varint(actor_list.len() as u64);
-        for actor in &actor_list {
+        out.varint(actors.ids().len() as u64);
+        for actor in actors.ids() {
             out.fixed(actor.as_bytes());
         }
         out.fixed(&values_at.to_le_bytes()).fixed(&dictionary_at.to_le_bytes());
@@ -285,8 +284,8 @@ struct SnapshotWriter {
     out: Encoder,
     /// The field values, apart from the body.
     values: Encoder,
-    actors: BTreeMap<ActorId, u64>,
-    actor_list: Vec<ActorId>,
+    /// The actors written, numbered in the order met: the dictionary.
+    actors: Actors,
     /// Names written so far, by number.
     names: FxHashMap<String, u64>,
     /// Room reused from record to record (see [`SnapshotWriter::history`]).
@@ -388,12 +387,8 @@ fn touch(actors: &Actors, stamp: &Stamp) -> Option<Touch> {
 
 impl SnapshotWriter {
     fn actor(&mut self, actor: ActorId) {
-        let next = self.actor_list.len() as u64;
-        let index = *self.actors.entry(actor).or_insert_with(|| {
-            self.actor_list.push(actor);
-            next
-        });
-        self.out.varint(index);
+        let number = self.actors.number(actor);
+        self.out.varint(number.into());
     }
 
     fn stamp(&mut self, log: &dyn OpPlaces, stamp: &Stamp) {
