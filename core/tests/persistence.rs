@@ -4,11 +4,12 @@
 use openprod_core::bundle::Bundle;
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::{ClockConfig, Hlc};
+use openprod_core::identity::ActorId;
 use openprod_core::identity::Identity;
 use openprod_core::ids::{EntityId, OpId};
 use openprod_core::names::{EdgeType, FieldKey, TableId};
 use openprod_core::op::{OpPayload, Operation};
-use openprod_core::state::{NoPlaces, SnapshotDecoder, State, StateHasher};
+use openprod_core::state::{NoPlaces, OpPlaces, SnapshotDecoder, State, StateHasher};
 use openprod_core::store::{MemoryStore, MemoryStoreError, Snapshot, Store};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Workspace, WorkspaceChanged};
@@ -120,6 +121,32 @@ fn operation_ids_derived_from_their_place_are_written_as_that_place() {
     assert_eq!(from_places.state_hash(), workspace.state().state_hash());
     assert_eq!(from_places.encode_snapshot(&NoPlaces), whole, "the ids derived again are the ones written whole");
     assert_eq!(from_whole.encode_snapshot(workspace.log()), by_place);
+}
+
+/// A log that knows no place, but lets a snapshot write the places its
+/// stamps hold.
+struct NoLogPlaces;
+
+impl OpPlaces for NoLogPlaces {
+    fn derived_place(&self, _: &OpId) -> Option<(u64, usize)> {
+        None
+    }
+
+    fn author(&self, _: &OpId) -> Option<ActorId> {
+        None
+    }
+}
+
+#[test]
+fn stamps_hold_their_places_so_a_snapshot_need_not_look_them_up() {
+    let (workspace, _, _) = workspace_with_records(20);
+    let by_place = workspace.state().encode_snapshot(workspace.log());
+    assert_eq!(workspace.state().encode_snapshot(&NoLogPlaces), by_place, "every stamp applied from the log");
+    let reopened = State::decode_snapshot(&by_place).unwrap();
+    assert_eq!(reopened.encode_snapshot(&NoLogPlaces), by_place, "every stamp read from a snapshot");
+    let whole = workspace.state().encode_snapshot(&NoPlaces);
+    let from_whole = State::decode_snapshot(&whole).unwrap();
+    assert_eq!(from_whole.encode_snapshot(&NoLogPlaces), whole, "ids read whole hold no place");
 }
 
 /// The stored snapshot of a workspace of `records` records, each created

@@ -31,8 +31,8 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::{
-    Actors, EdgeDefinition, EdgeRecord, EntityRecord, Latest, MappingEvent, Register, Resolution, RosterEntry, Stamp,
-    State, Touch, Write,
+    Actors, EdgeDefinition, EdgeRecord, EntityRecord, Latest, MappingEvent, OpPlace, Register, Resolution, RosterEntry,
+    Stamp, State, Touch, Write,
 };
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::hlc::Hlc;
@@ -63,6 +63,11 @@ pub trait OpPlaces {
     /// The author of `op`, where a snapshot has not met it in a stamp:
     /// slower, as it reads the bundle.
     fn author(&self, op: &OpId) -> Option<ActorId>;
+    /// Whether ids are written as their places at all, where a stamp
+    /// already knows its place.
+    fn writes_places(&self) -> bool {
+        true
+    }
 }
 
 /// No place known: every id is written whole.
@@ -75,6 +80,10 @@ impl OpPlaces for NoPlaces {
 
     fn author(&self, _: &OpId) -> Option<ActorId> {
         None
+    }
+
+    fn writes_places(&self) -> bool {
+        false
     }
 }
 
@@ -396,7 +405,7 @@ impl SnapshotWriter {
         self.out.signed_varint(wall.wrapping_sub(self.last_wall) as i64).varint(u64::from(stamp.hlc.counter()));
         self.last_wall = wall;
         self.actor(stamp.actor);
-        self.op_id(log, &stamp.op, Some(&stamp.actor));
+        self.op_id(log, &stamp.op, Some((&stamp.actor, stamp.place)));
     }
 
     /// An operation id: its time as the distance from the last clock
@@ -407,12 +416,19 @@ impl SnapshotWriter {
     ///
     /// A stamp's actor is always the author of its operation (the state
     /// applies every operation as its bundle author's), so a stamp's op id
-    /// needs only its seq and index from the log, and it teaches the memo
-    /// the author for the ids written outside stamps (a record's touches are
-    /// written before what it replaced for that reason).
-    fn op_id(&mut self, log: &dyn OpPlaces, op: &OpId, author: Option<&ActorId>) {
+    /// needs only its seq and index, which the stamp mostly holds (or else
+    /// the log), and it teaches the memo the author for the ids written
+    /// outside stamps (a record's touches are written before what it
+    /// replaced for that reason).
+    fn op_id(&mut self, log: &dyn OpPlaces, op: &OpId, stamp: Option<(&ActorId, Option<OpPlace>)>) {
         write_time_near(&mut self.out, op.as_bytes(), self.last_wall);
-        let looked_up = || log.derived_place(op).map(|(seq, index)| (author.copied(), seq, index));
+        let author = stamp.map(|(author, _)| author);
+        let held = stamp.and_then(|(_, place)| place).filter(|_| log.writes_places());
+        let looked_up = || {
+            held.map(|place| (place.seq(), place.index()))
+                .or_else(|| log.derived_place(op))
+                .map(|(seq, index)| (author.copied(), seq, index))
+        };
         // The place to write, with the author unless the stamp names it.
         let place = match (self.looked_up.get_or_insert_with(*op, looked_up), author) {
             (Some((_, seq, index)), Some(_)) => Some((None, seq, index)),
@@ -475,7 +491,7 @@ impl SnapshotWriter {
         let elsewhere = |touch: &&Touch| scratch.held_touches.binary_search(touch).is_err();
         self.out.varint(touches.iter().filter(elsewhere).count() as u64);
         for (hlc, op, actor) in touches.iter().filter(elsewhere) {
-            self.stamp(log, &Stamp { hlc: *hlc, op: *op, actor: actors.id(*actor) });
+            self.stamp(log, &Stamp { hlc: *hlc, op: *op, actor: actors.id(*actor), place: None });
         }
         scratch.places.clear();
         scratch.places.extend((0..held.len()).filter(|&at| replaced.contains(&held[at].op)));
@@ -680,16 +696,21 @@ impl SnapshotReader<'_> {
             .map_err(|_| DecodeError { offset, what: "a clock's counter" })?;
         self.last_wall = wall;
         let actor = self.actor()?;
-        let op = self.op_id(Some(actor))?;
-        Ok(Stamp { hlc: Hlc::new(wall, counter), op, actor })
+        let (op, place) = self.op_id_at(Some(actor))?;
+        Ok(Stamp { hlc: Hlc::new(wall, counter), op, actor, place })
     }
 
     /// Reads what [`SnapshotWriter::op_id`] wrote, given the same `author`.
     fn op_id(&mut self, author: Option<ActorId>) -> Result<OpId, DecodeError> {
+        Ok(self.op_id_at(author)?.0)
+    }
+
+    /// [`SnapshotReader::op_id`], and the place the id was derived from.
+    fn op_id_at(&mut self, author: Option<ActorId>) -> Result<(OpId, Option<OpPlace>), DecodeError> {
         let time = read_time_near(&mut self.input, self.last_wall, "an operation id's time")?;
         let offset = self.input.position();
         let index = match self.input.varint("an operation id's place")? {
-            0 => return Ok(OpId::from_bytes(id_from_time(time, &self.input.fixed("an operation id")?))),
+            0 => return Ok((OpId::from_bytes(id_from_time(time, &self.input.fixed("an operation id")?)), None)),
             place => u32::try_from(place - 1).map_err(|_| DecodeError { offset, what: "an operation's index" })?,
         };
         let author = match author {
@@ -698,9 +719,10 @@ impl SnapshotReader<'_> {
         };
         let seq = self.last_seq.wrapping_add(self.input.signed_varint("an operation's seq")? as u64);
         self.last_seq = seq;
-        Ok(self
+        let op = self
             .derived
-            .get_or_insert_with((author, seq, index, time), || OpId::derived(&author, seq, index as usize, time)))
+            .get_or_insert_with((author, seq, index, time), || OpId::derived(&author, seq, index as usize, time));
+        Ok((op, OpPlace::new(seq, index as usize)))
     }
 
     fn optional_stamp(&mut self) -> Result<Option<Stamp>, DecodeError> {

@@ -26,7 +26,7 @@ use crate::identity::{ActorId, Identity};
 use crate::ids::{OpId, WorkspaceId};
 use crate::log::{OpLog, VersionVector};
 use crate::op::{OpPayload, Operation};
-use crate::state::{SnapshotEncoder, State, StateHasher};
+use crate::state::{OpPlace, SnapshotEncoder, State, StateHasher};
 use crate::store::Snapshot;
 
 pub struct Restored {
@@ -364,8 +364,8 @@ impl Workspace {
 
     fn accept_own(&mut self, bundle: Bundle, step: undo::Step) {
         let author = bundle.header.author;
-        for op in &bundle.ops {
-            self.state.apply(author, op);
+        for (index, op) in bundle.ops.iter().enumerate() {
+            self.state.apply_at(author, op, OpPlace::in_bundle(&bundle.header, index));
         }
         self.history.record(&bundle.ops, step);
         self.log.append(bundle).expect("a bundle this device just signed extends its own chain");

@@ -17,6 +17,7 @@ use crate::ids::{EntityId, OpId};
 use crate::log::VersionVector;
 use crate::names::FieldKey;
 use crate::op::OpPayload;
+use crate::state::OpPlace;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReceiveReport {
@@ -280,7 +281,7 @@ impl Workspace {
     ) {
         let seq = bundle.header.seq;
         if seq > applied_up_to {
-            for op in &bundle.ops {
+            for (index, op) in bundle.ops.iter().enumerate() {
                 if origin == Origin::Peer
                     && let Some(age_ms) = staleness(op.hlc, now_ms, self.clock.config())
                 {
@@ -289,7 +290,7 @@ impl Workspace {
                 if origin == Origin::Peer && author != self.actor() {
                     report.awareness.extend(self.awareness_of(author, op, now_ms));
                 }
-                self.state.apply(author, op);
+                self.state.apply_at(author, op, OpPlace::in_bundle(&bundle.header, index));
             }
         }
         // `check_one` found it new just before.
