@@ -87,14 +87,14 @@ pub struct OpPlace {
 impl OpPlace {
     /// The place, if it is one a stamp can hold (seqs past 2^32 are looked
     /// up in the log instead).
-    pub fn new(seq: u64, index: usize) -> Option<OpPlace> {
+    pub(crate) fn new(seq: u64, index: usize) -> Option<OpPlace> {
         Some(OpPlace { seq: NonZeroU32::new(u32::try_from(seq).ok()?)?, index: u32::try_from(index).ok()? })
     }
 
     /// The place of the operation at `index` in `bundle`, if its id is
     /// derived from it: the log takes in a bundle of a format that derives
     /// ids only once every id in it was found so.
-    pub fn in_bundle(bundle: &BundleHeader, index: usize) -> Option<OpPlace> {
+    pub(crate) fn in_bundle(bundle: &BundleHeader, index: usize) -> Option<OpPlace> {
         (bundle.format >= FORMAT_DERIVED_OP_IDS).then(|| OpPlace::new(bundle.seq, index)).flatten()
     }
 
@@ -341,7 +341,7 @@ impl State {
 
     /// [`State::apply`] for an operation the log holds at `place` (see
     /// [`OpPlace::in_bundle`]).
-    pub fn apply_at(&mut self, author: ActorId, op: &Operation, place: Option<OpPlace>) {
+    pub(crate) fn apply_at(&mut self, author: ActorId, op: &Operation, place: Option<OpPlace>) {
         let stamp = Stamp { hlc: op.hlc, op: op.id, actor: author, place };
         let touch = (op.hlc, op.id, self.actors.number(author));
         self.op_count += 1;

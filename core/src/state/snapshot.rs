@@ -130,16 +130,17 @@ pub struct SnapshotEncoder {
 
 impl SnapshotEncoder {
     pub fn new(state: &State, log: &dyn OpPlaces) -> SnapshotEncoder {
-        // A snapshot takes about 45 bytes per operation the state holds
-        // (more where ids are not derived from their places):
-        // room for that at once, rather than growing (and copying, and in
-        // wasm touching fresh memory) a few times on the way; but never a
-        // huge block up front, which a browser's memory might not give.
-        let mut out = Encoder::with_capacity(state.op_count.saturating_mul(32).min(64 << 20));
+        // The body takes about 16 bytes per operation the state holds (more
+        // where ids are not derived from their places), the values about 20
+        // for short texts (a 100,000-write workspace): room for a little more
+        // at once, rather than growing (and copying, and in wasm touching
+        // fresh memory) a few times on the way; but never a huge block up
+        // front, which a browser's memory might not give.
+        let mut out = Encoder::with_capacity(state.op_count.saturating_mul(20).min(64 << 20));
         out.u8(SNAPSHOT_FORMAT);
         let mut writer = SnapshotWriter {
             out,
-            values: Encoder::with_capacity(state.op_count.saturating_mul(16).min(64 << 20)),
+            values: Encoder::with_capacity(state.op_count.saturating_mul(24).min(64 << 20)),
             actors: Actors::default(),
             names: FxHashMap::default(),
             scratch: HistoryScratch::default(),
