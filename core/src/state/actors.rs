@@ -5,6 +5,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::{Stamp, Touch};
 use crate::identity::ActorId;
 
 /// An actor of [`Actors`], by number.
@@ -25,6 +26,11 @@ impl Actors {
             self.ids.push(actor);
             next
         })
+    }
+
+    /// The touch `stamp` makes, its actor numbered.
+    pub(super) fn touch(&mut self, stamp: &Stamp) -> Touch {
+        (stamp.hlc, stamp.op, self.number(stamp.actor))
     }
 
     /// `actor`'s number, if it has one: an actor without one touched nothing.

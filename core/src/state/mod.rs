@@ -343,7 +343,7 @@ impl State {
     /// [`OpPlace::in_bundle`]).
     pub(crate) fn apply_at(&mut self, author: ActorId, op: &Operation, place: Option<OpPlace>) {
         let stamp = Stamp { hlc: op.hlc, op: op.id, actor: author, place };
-        let touch = (op.hlc, op.id, self.actors.number(author));
+        let touch = self.actors.touch(&stamp);
         self.op_count += 1;
         self.hash.take();
         match &op.payload {

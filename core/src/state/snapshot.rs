@@ -787,12 +787,12 @@ impl SnapshotReader<'_> {
         let mut untouched = untouched.into_iter().peekable();
         for (at, stamp) in held.iter().enumerate() {
             if untouched.next_if_eq(&at).is_none() {
-                touches.insert((stamp.hlc, stamp.op, self.numbered.number(stamp.actor)));
+                touches.insert(self.numbered.touch(stamp));
             }
         }
         for _ in 0..self.count(MIN_STAMP, "a list of operations")? {
             let stamp = self.stamp()?;
-            touches.insert((stamp.hlc, stamp.op, self.numbered.number(stamp.actor)));
+            touches.insert(self.numbered.touch(&stamp));
         }
         let mut replaced: BTreeSet<OpId> =
             self.places(held.len(), "a replaced write's place")?.into_iter().map(|at| held[at].op).collect();
