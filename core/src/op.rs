@@ -239,25 +239,28 @@ impl OpPayload {
 impl OpPayload {
     /// The modules whose schema this operation relies on, for its bundle's
     /// record of module versions.
-    pub fn modules(&self) -> Vec<&str> {
-        match self {
+    pub fn modules(&self) -> impl Iterator<Item = &str> {
+        // Each change asks this of every operation: named without a list
+        // allocated for the one or two names most operations have.
+        let (named, fields, tables): ([Option<&str>; 2], &[FieldKey], &[TableId]) = match self {
             OpPayload::CreateEntity { initial_table: Some(table), .. }
             | OpPayload::AddToTable { table, .. }
             | OpPayload::RemoveFromTable { table, .. }
-            | OpPayload::RestoreFacet { table, .. } => vec![table.module()],
+            | OpPayload::RestoreFacet { table, .. } => ([Some(table.module()), None], &[], &[]),
             OpPayload::SetField { field, .. }
             | OpPayload::ClearField { field, .. }
-            | OpPayload::ResolveConflict { field, .. } => vec![field.module()],
-            OpPayload::CreateEdge { edge_type, .. } => vec![edge_type.module()],
+            | OpPayload::ResolveConflict { field, .. } => ([Some(field.module()), None], &[], &[]),
+            OpPayload::CreateEdge { edge_type, .. } => ([Some(edge_type.module()), None], &[], &[]),
             OpPayload::LinkTables { source, target } | OpPayload::UnlinkTables { source, target } => {
-                vec![source.module(), target.module()]
+                ([Some(source.module()), Some(target.module())], &[], &[])
             }
             OpPayload::ConfirmMapping { fields, .. } | OpPayload::RejectMapping { fields, .. } => {
-                fields.iter().map(FieldKey::module).collect()
+                ([None; 2], fields, &[])
             }
-            OpPayload::SplitEntity { tables, .. } => tables.iter().map(TableId::module).collect(),
-            _ => Vec::new(),
-        }
+            OpPayload::SplitEntity { tables, .. } => ([None; 2], &[], tables),
+            _ => ([None; 2], &[], &[]),
+        };
+        named.into_iter().flatten().chain(fields.iter().map(FieldKey::module)).chain(tables.iter().map(TableId::module))
     }
 }
 

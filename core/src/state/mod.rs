@@ -238,6 +238,13 @@ pub struct FieldValue {
     pub overruled: Vec<Write>,
 }
 
+/// Whether a live write, taken in canonical order, is one of its field's
+/// heads: a resolution of a conflict that an earlier live write already
+/// settled (those are in `settled`) is overruled instead.
+fn is_head(write: &Write, settled: &mut BTreeSet<Vec<OpId>>) -> bool {
+    write.resolution.as_ref().is_none_or(|resolution| settled.insert(resolution.resolves.clone()))
+}
+
 impl FieldValue {
     /// Reads a field from its writes in canonical order, `replaced` telling
     /// which writes a later write replaced.
@@ -249,16 +256,21 @@ impl FieldValue {
     fn from_live(live: impl Iterator<Item = Write>) -> FieldValue {
         let mut heads = Vec::new();
         let mut overruled = Vec::new();
-        let mut settled: BTreeSet<Vec<OpId>> = BTreeSet::new();
+        let mut settled = BTreeSet::new();
         for write in live {
-            match &write.resolution {
-                Some(resolution) if !settled.insert(resolution.resolves.clone()) => overruled.push(write),
-                _ => heads.push(write),
-            }
+            if is_head(&write, &mut settled) { heads.push(write) } else { overruled.push(write) }
         }
         let mut field = FieldValue { value: None, heads, overruled };
         field.value = field.shown().and_then(|write| write.value.clone());
         field
+    }
+
+    /// The operations of the heads among `writes` (one register's, in
+    /// canonical order) that are not `replaced`, with nothing copied.
+    fn live_head_ops(writes: &[Write], replaced: impl Fn(&OpId) -> bool) -> Vec<OpId> {
+        let mut settled = BTreeSet::new();
+        let live = writes.iter().filter(|write| !replaced(&write.stamp.op));
+        live.filter(|write| is_head(write, &mut settled)).map(|write| write.stamp.op).collect()
     }
 
     fn empty() -> FieldValue {
@@ -676,6 +688,16 @@ impl State {
         }
     }
 
+    /// One key that stands for the field's whole group (as
+    /// [`State::field_group`] gives it): the same for every field of a
+    /// mapping, found without copying the group.
+    pub fn field_group_key(&self, field: &FieldKey) -> FieldKey {
+        match self.mapping_of_field.get(field) {
+            Some(id) => self.mappings[id].fields[0].clone(),
+            None => field.clone(),
+        }
+    }
+
     pub fn mapping_of(&self, field: &FieldKey) -> Option<&Mapping> {
         self.mapping_of_field.get(field).map(|id| &self.mappings[id])
     }
@@ -725,6 +747,19 @@ impl State {
         }
         let history = self.field_history(survivor, field);
         FieldValue::from_writes(history, |op| self.replaced_in_class(survivor, op))
+    }
+
+    /// The operations of the field's heads (those of [`State::field`]),
+    /// which a new write replaces; read in place where the field is one
+    /// register, so that a write copies no value.
+    pub fn field_head_ops(&self, entity: EntityId, field: &FieldKey) -> Vec<OpId> {
+        let survivor = self.resolve(entity);
+        if !self.absorbed_by.contains_key(&survivor) && !self.mapping_of_field.contains_key(field) {
+            let Some(record) = self.entities.get(&survivor) else { return Vec::new() };
+            let Some(register) = record.fields.get(field) else { return Vec::new() };
+            return FieldValue::live_head_ops(register.writes(), |op| record.replaced.contains(op));
+        }
+        self.field(entity, field).heads.iter().map(|write| write.stamp.op).collect()
     }
 
     /// What the field shows, as [`FieldValue::value`], borrowed from the

@@ -25,9 +25,10 @@ pub struct Change<'w> {
     /// Records deleted earlier in this change: later steps must not touch them.
     deleted: BTreeSet<EntityId>,
     created_edges: BTreeMap<EdgeId, EdgeType>,
-    /// The newest write of this change per (entity, field group), which the
-    /// next write to the same field replaces.
-    pending_writes: BTreeMap<(EntityId, Vec<FieldKey>), OpId>,
+    /// The newest write of this change per entity and field group (named by
+    /// [`crate::state::State::field_group_key`]), which the next write to
+    /// the same field replaces.
+    pending_writes: BTreeMap<(EntityId, FieldKey), OpId>,
 }
 
 impl<'w> Change<'w> {
@@ -137,16 +138,15 @@ impl<'w> Change<'w> {
         }
         let resolves = current.heads.iter().map(|write| write.stamp.op).collect();
         let id = self.push(OpPayload::ResolveConflict { entity, field: key.clone(), value, resolves, supersedes });
-        self.pending_writes.insert((entity, self.workspace.state.field_group(&key)), id);
+        self.pending_writes.insert((entity, self.workspace.state.field_group_key(&key)), id);
         Ok(id)
     }
 
     fn write(&mut self, entity: EntityId, field: FieldKey, value: Option<Value>) {
-        let group = self.workspace.state.field_group(&field);
-        let pending_key = (entity, group);
+        let pending_key = (entity, self.workspace.state.field_group_key(&field));
         let replaces = match self.pending_writes.get(&pending_key) {
             Some(earlier) => vec![*earlier],
-            None => self.workspace.state.field(entity, &field).heads.iter().map(|write| write.stamp.op).collect(),
+            None => self.workspace.state.field_head_ops(entity, &field),
         };
         let payload = match value {
             Some(value) => OpPayload::SetField { entity, field, value, replaces },

@@ -337,7 +337,7 @@ impl Workspace {
         let ops: Vec<Operation> = payloads
             .into_iter()
             .map(|(id, payload)| {
-                modules.extend(payload.modules().into_iter().map(str::to_owned));
+                modules.extend(payload.modules().map(str::to_owned));
                 // Edge operations name the edge only: its type says which module's schema applies.
                 if let OpPayload::SetEdgeProperty { edge, .. }
                 | OpPayload::DeleteEdge { edge }
