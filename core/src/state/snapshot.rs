@@ -481,29 +481,44 @@ impl SnapshotWriter {
     /// its author.
     fn history(&mut self, log: &dyn OpPlaces, actors: &Actors, replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let held = &scratch.held;
         scratch.places.clear();
-        let is_touch = |stamp: &Stamp| touch(actors, stamp).is_some_and(|touch| touches.contains(&touch));
-        scratch.places.extend((0..held.len()).filter(|&at| !is_touch(&held[at])));
-        Self::places(&mut self.out, &scratch.places);
         scratch.held_touches.clear();
-        scratch.held_touches.extend(held.iter().filter_map(|stamp| touch(actors, stamp)));
+        for (at, stamp) in scratch.held.iter().enumerate() {
+            match touch(actors, stamp).filter(|touch| touches.contains(touch)) {
+                Some(touch) => scratch.held_touches.push(touch),
+                None => scratch.places.push(at),
+            }
+        }
+        Self::places(&mut self.out, &scratch.places);
+        // The touches no held stamp is: mostly none, told by their count.
         scratch.held_touches.sort_unstable();
+        scratch.held_touches.dedup();
         let elsewhere = |touch: &&Touch| scratch.held_touches.binary_search(touch).is_err();
-        self.out.varint(touches.iter().filter(elsewhere).count() as u64);
-        for (hlc, op, actor) in touches.iter().filter(elsewhere) {
-            self.stamp(log, &Stamp { hlc: *hlc, op: *op, actor: actors.id(*actor), place: None });
+        let touched_elsewhere = touches.len() - scratch.held_touches.len();
+        self.out.varint(touched_elsewhere as u64);
+        if touched_elsewhere > 0 {
+            for (hlc, op, actor) in touches.iter().filter(elsewhere) {
+                self.stamp(log, &Stamp { hlc: *hlc, op: *op, actor: actors.id(*actor), place: None });
+            }
         }
         scratch.places.clear();
-        scratch.places.extend((0..held.len()).filter(|&at| replaced.contains(&held[at].op)));
-        Self::places(&mut self.out, &scratch.places);
         scratch.held_ops.clear();
-        scratch.held_ops.extend(held.iter().map(|stamp| stamp.op));
+        for (at, stamp) in scratch.held.iter().enumerate() {
+            if replaced.contains(&stamp.op) {
+                scratch.places.push(at);
+                scratch.held_ops.push(stamp.op);
+            }
+        }
+        Self::places(&mut self.out, &scratch.places);
         scratch.held_ops.sort_unstable();
+        scratch.held_ops.dedup();
         let elsewhere = |op: &&OpId| scratch.held_ops.binary_search(op).is_err();
-        self.out.varint(replaced.iter().filter(elsewhere).count() as u64);
-        for op in replaced.iter().filter(elsewhere) {
-            self.op_id(log, op, None);
+        let replaced_elsewhere = replaced.len() - scratch.held_ops.len();
+        self.out.varint(replaced_elsewhere as u64);
+        if replaced_elsewhere > 0 {
+            for op in replaced.iter().filter(elsewhere) {
+                self.op_id(log, op, None);
+            }
         }
         self.scratch = scratch;
     }
