@@ -224,7 +224,6 @@ impl<'a> SnapshotDecoder<'a> {
             values: Decoder::within(bytes, values_at..dictionary_at),
             actors,
             names: Vec::new(),
-            held: Vec::new(),
             last_wall: 0,
             last_seq: 0,
             last_record_ms: 0,
@@ -356,7 +355,6 @@ impl<K: PartialEq + Copy, V: Copy> Recent<K, V> {
 /// that a snapshot of many records does not allocate for each.
 #[derive(Default)]
 struct HistoryScratch {
-    held: Vec<Stamp>,
     held_ops: Vec<OpId>,
     held_touches: Vec<Touch>,
     places: Vec<usize>,
@@ -364,28 +362,31 @@ struct HistoryScratch {
 
 /// The stamps a record or relationship holds, in the order they are written
 /// (each write of each field or property last): what replaced writes and
-/// touches refer to by place.
+/// touches refer to by place. Walked where they are, not copied: a
+/// 100,000-write workspace holds over a hundred thousand of them.
 fn held_stamps<'a>(
-    events: impl Iterator<Item = Stamp>,
-    registers: impl Iterator<Item = &'a Register>,
-    held: &mut Vec<Stamp>,
-) {
-    held.clear();
-    held.extend(events.chain(registers.flat_map(|register| register.0.iter().map(|write| write.stamp))));
+    events: impl Iterator<Item = &'a Stamp> + Clone,
+    registers: impl Iterator<Item = &'a Register> + Clone,
+) -> impl Iterator<Item = &'a Stamp> + Clone {
+    events.chain(registers.flat_map(|register| register.0.iter().map(|write| &write.stamp)))
+}
+
+fn latest_stamp(latest: &Latest) -> Option<&Stamp> {
+    latest.0.as_ref().map(|(stamp, _)| stamp)
 }
 
 impl EntityRecord {
-    fn held_stamps(&self, held: &mut Vec<Stamp>) {
-        let latest = |latest: &Latest| latest.0.map(|(stamp, _)| stamp);
-        let events = self.created.into_iter().chain(latest(&self.alive)).chain(self.tables.values().filter_map(latest));
-        held_stamps(events, self.fields.values(), held);
+    fn held_stamps(&self) -> impl Iterator<Item = &Stamp> + Clone {
+        let events =
+            self.created.iter().chain(latest_stamp(&self.alive)).chain(self.tables.values().filter_map(latest_stamp));
+        held_stamps(events, self.fields.values())
     }
 }
 
 impl EdgeRecord {
-    fn held_stamps(&self, held: &mut Vec<Stamp>) {
-        let created = self.definition.as_ref().map(|definition| definition.created);
-        held_stamps(created.into_iter().chain(self.alive.0.map(|(stamp, _)| stamp)), self.properties.values(), held);
+    fn held_stamps(&self) -> impl Iterator<Item = &Stamp> + Clone {
+        let created = self.definition.as_ref().map(|definition| &definition.created);
+        held_stamps(created.into_iter().chain(latest_stamp(&self.alive)), self.properties.values())
     }
 }
 
@@ -473,17 +474,24 @@ impl SnapshotWriter {
     }
 
     /// What a record or relationship was touched by and replaced, by place
-    /// among the stamps it holds (in `self.scratch.held`) where they are
+    /// among the stamps it holds (`held`, as [`held_stamps`] gives them) where they are
     /// among them: the places of held stamps that are not touches, then any
     /// touch it does not hold; the places of held writes it replaced, then
     /// any replaced write it does not hold. Touches come first: a replaced
     /// write is mostly a touch too, whose stamp tells [`SnapshotWriter::op_id`]
     /// its author.
-    fn history(&mut self, log: &dyn OpPlaces, actors: &Actors, replaced: &BTreeSet<OpId>, touches: &BTreeSet<Touch>) {
+    fn history<'a>(
+        &mut self,
+        log: &dyn OpPlaces,
+        actors: &Actors,
+        held: impl Iterator<Item = &'a Stamp> + Clone,
+        replaced: &BTreeSet<OpId>,
+        touches: &BTreeSet<Touch>,
+    ) {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.places.clear();
         scratch.held_touches.clear();
-        for (at, stamp) in scratch.held.iter().enumerate() {
+        for (at, stamp) in held.clone().enumerate() {
             match touch(actors, stamp).filter(|touch| touches.contains(touch)) {
                 Some(touch) => scratch.held_touches.push(touch),
                 None => scratch.places.push(at),
@@ -503,7 +511,7 @@ impl SnapshotWriter {
         }
         scratch.places.clear();
         scratch.held_ops.clear();
-        for (at, stamp) in scratch.held.iter().enumerate() {
+        for (at, stamp) in held.enumerate() {
             if replaced.contains(&stamp.op) {
                 scratch.places.push(at);
                 scratch.held_ops.push(stamp.op);
@@ -600,8 +608,7 @@ impl SnapshotWriter {
             self.name(field.as_str());
             self.register(log, register);
         }
-        record.held_stamps(&mut self.scratch.held);
-        self.history(log, actors, &record.replaced, &record.touched_by);
+        self.history(log, actors, record.held_stamps(), &record.replaced, &record.touched_by);
     }
 
     /// Everything after the records.
@@ -621,8 +628,7 @@ impl SnapshotWriter {
                 self.name(property);
                 self.register(log, register);
             }
-            record.held_stamps(&mut self.scratch.held);
-            self.history(log, &state.actors, &record.replaced, &record.touched_by);
+            self.history(log, &state.actors, record.held_stamps(), &record.replaced, &record.touched_by);
         }
         self.out.varint(state.table_links.len() as u64);
         for ((source, target), latest) in &state.table_links {
@@ -680,8 +686,6 @@ struct SnapshotReader<'a> {
     actors: Vec<ActorId>,
     /// Names read so far, by number; what is read shares them.
     names: Vec<Arc<str>>,
-    /// The stamps of the record being read, reused from record to record.
-    held: Vec<Stamp>,
     /// The wall time of the last clock read.
     last_wall: u64,
     /// The seq of the last place read.
@@ -796,11 +800,15 @@ impl SnapshotReader<'_> {
     }
 
     /// Reads what [`SnapshotWriter::history`] wrote, given the same `held`.
-    fn history(&mut self, held: &[Stamp]) -> Result<(BTreeSet<OpId>, BTreeSet<Touch>), DecodeError> {
-        let untouched = self.places(held.len(), "an untouched stamp's place")?;
+    fn history<'a>(
+        &mut self,
+        held: impl Iterator<Item = &'a Stamp> + Clone,
+    ) -> Result<(BTreeSet<OpId>, BTreeSet<Touch>), DecodeError> {
+        let held_count = held.clone().count();
+        let untouched = self.places(held_count, "an untouched stamp's place")?;
         let mut touches: BTreeSet<Touch> = BTreeSet::new();
         let mut untouched = untouched.into_iter().peekable();
-        for (at, stamp) in held.iter().enumerate() {
+        for (at, stamp) in held.clone().enumerate() {
             if untouched.next_if_eq(&at).is_none() {
                 touches.insert(self.numbered.touch(stamp));
             }
@@ -809,8 +817,13 @@ impl SnapshotReader<'_> {
             let stamp = self.stamp()?;
             touches.insert(self.numbered.touch(&stamp));
         }
-        let mut replaced: BTreeSet<OpId> =
-            self.places(held.len(), "a replaced write's place")?.into_iter().map(|at| held[at].op).collect();
+        // Places come in ascending order: one walk of the held stamps.
+        let mut replaced_places = self.places(held_count, "a replaced write's place")?.into_iter().peekable();
+        let mut replaced: BTreeSet<OpId> = held
+            .enumerate()
+            .filter(|(at, _)| replaced_places.next_if_eq(at).is_some())
+            .map(|(_, stamp)| stamp.op)
+            .collect();
         for _ in 0..self.count(MIN_OP_ID, "a list of operation ids")? {
             replaced.insert(self.op_id(None)?);
         }
@@ -882,10 +895,7 @@ impl SnapshotReader<'_> {
             let field: FieldKey = self.name("a field name")?;
             record.fields.insert(field, self.register()?);
         }
-        let mut held = std::mem::take(&mut self.held);
-        record.held_stamps(&mut held);
-        (record.replaced, record.touched_by) = self.history(&held)?;
-        self.held = held;
+        (record.replaced, record.touched_by) = self.history(record.held_stamps())?;
         Ok((entity, record))
     }
 
@@ -906,10 +916,7 @@ impl SnapshotReader<'_> {
                 let property: String = self.name("a property name")?;
                 record.properties.insert(property, self.register()?);
             }
-            let mut held = std::mem::take(&mut self.held);
-            record.held_stamps(&mut held);
-            (record.replaced, record.touched_by) = self.history(&held)?;
-            self.held = held;
+            (record.replaced, record.touched_by) = self.history(record.held_stamps())?;
             state.edges.insert(edge, record);
         }
         for _ in 0..self.count(3, "the table links")? {

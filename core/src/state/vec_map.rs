@@ -83,7 +83,7 @@ impl<K: Ord, V> VecMap<K, V> {
         self.0.iter().map(|(key, _)| key)
     }
 
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + Clone {
         self.0.iter().map(|(_, value)| value)
     }
 }
