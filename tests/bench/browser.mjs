@@ -47,11 +47,13 @@ try {
   await finishFirstRun(page, "Bench");
 
   // Import: the 100,000-op batch, verified, applied and written as segments.
+  const importProfile = await startProfile(page, "importing");
   const importStarted = Date.now();
   await page.getByTestId("import-workspace").setInputFiles(fixture);
   await page.getByTestId("open-imported").waitFor();
   const importMs = Date.now() - importStarted;
   const importLongest = await page.evaluate(() => Math.max(0, ...window.__longTasks));
+  await importProfile.stop();
   const href = await page.getByTestId("open-imported").getAttribute("href");
   results.import = { ms: importMs, opsPerSecond: Math.round(100_000 / (importMs / 1000)), longestTaskMs: importLongest };
 
