@@ -17,8 +17,6 @@ pub use fork::{Fork, ForkError, ITEMS_PER_FORK_BUNDLE};
 pub use receive::{Awareness, ReceiveReport, Refusal, RefusedBundle, StaleOperation};
 pub use undo::UndoOutcome;
 
-use std::collections::BTreeSet;
-
 use crate::bundle::{ArrivedBundle, Bundle, Hash};
 use crate::entropy::Entropy;
 use crate::hlc::{ClockConfig, HlcClock};
@@ -333,28 +331,25 @@ impl Workspace {
 
     /// Signs `payloads` (with their op ids) as this device's next bundle and applies it.
     fn commit_payloads(&mut self, payloads: Vec<(OpId, OpPayload)>, now_ms: u64, step: undo::Step) -> Bundle {
-        let mut modules = BTreeSet::new();
-        let ops: Vec<Operation> = payloads
-            .into_iter()
-            .map(|(id, payload)| {
-                modules.extend(payload.modules().map(str::to_owned));
-                // Edge operations name the edge only: its type says which module's schema applies.
-                if let OpPayload::SetEdgeProperty { edge, .. }
-                | OpPayload::DeleteEdge { edge }
-                | OpPayload::RestoreEdge { edge } = &payload
-                    && let Some(definition) = self.state.edge_definition(*edge)
-                {
-                    modules.insert(definition.edge_type.module().to_owned());
-                }
-                Operation { id, hlc: self.clock.tick(now_ms), payload }
-            })
-            .collect();
+        let ops: Vec<Operation> =
+            payloads.into_iter().map(|(id, payload)| Operation { id, hlc: self.clock.tick(now_ms), payload }).collect();
+        let mut modules: Vec<&str> = Vec::new();
+        for op in &ops {
+            modules.extend(op.payload.modules());
+            // Edge operations name the edge only: its type says which module's schema applies.
+            if let OpPayload::SetEdgeProperty { edge, .. }
+            | OpPayload::DeleteEdge { edge }
+            | OpPayload::RestoreEdge { edge } = &op.payload
+                && let Some(definition) = self.state.edge_definition(*edge)
+            {
+                modules.push(definition.edge_type.module());
+            }
+        }
+        modules.sort_unstable();
+        modules.dedup();
         let module_versions = modules
             .into_iter()
-            .filter_map(|name| {
-                let version = self.state.module(&name)?.manifest.version.to_string();
-                Some((name, version))
-            })
+            .filter_map(|name| Some((name.to_owned(), self.state.module(name)?.manifest.version.to_string())))
             .collect();
         let tip = self.log.tip(&self.actor());
         let bundle = Bundle::sign(&self.identity, self.id, tip, module_versions, ops);
