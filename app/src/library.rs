@@ -237,9 +237,8 @@ const IMPORT_SLICE: usize = 2_000;
 const CHECKSUM_PIECE: usize = 64 * 1024;
 
 /// Longest stretch of checksumming before yielding to the page. Measured in
-/// time, not bytes, because how long a megabyte takes depends on the device:
-/// BLAKE3 in wasm hashed about 45 MB a second on this project's machine (a
-/// 2 MiB slice was a 45 ms task), and a tablet may be several times slower.
+/// time, not bytes, because how long a megabyte takes depends on the device
+/// and on whether the browser has optimised the hashing code yet.
 const CHECKSUM_SLICE_MS: f64 = 12.0;
 
 /// Brings a workspace file onto this device. Nothing is read before the
