@@ -474,12 +474,12 @@ impl SnapshotWriter {
     }
 
     /// What a record or relationship was touched by and replaced, by place
-    /// among the stamps it holds (`held`, as [`held_stamps`] gives them) where they are
-    /// among them: the places of held stamps that are not touches, then any
-    /// touch it does not hold; the places of held writes it replaced, then
-    /// any replaced write it does not hold. Touches come first: a replaced
-    /// write is mostly a touch too, whose stamp tells [`SnapshotWriter::op_id`]
-    /// its author.
+    /// among the stamps it holds (`held`, as [`held_stamps`] gives them)
+    /// where they are among them: the places of held stamps that are not
+    /// touches, then any touch it does not hold; the places of held writes
+    /// it replaced, then any replaced write it does not hold. Touches come
+    /// first: a replaced write is mostly a touch too, whose stamp tells
+    /// [`SnapshotWriter::op_id`] its author.
     fn history<'a>(
         &mut self,
         log: &dyn OpPlaces,
