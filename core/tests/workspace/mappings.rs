@@ -65,6 +65,26 @@ fn after_confirming_a_mapping_a_write_to_either_field_shows_through_the_other() 
 }
 
 #[test]
+fn writes_to_both_mapped_fields_in_one_change_leave_one_value_not_a_conflict() {
+    let mut show = Show::new();
+    show.map_names(JANE);
+    let john = in_both_tables(&mut show, JANE, "John");
+
+    let (_, bundle) = show.edit(JANE, |change| {
+        change.set_field(john, &contacts(), "full_name", text("John Smith"))?;
+        change.set_field(john, &attendees(), "attendee_name", text("J. Smith"))
+    });
+    let [first, second] = bundle.ops.as_slice() else { panic!("two writes expected, got {:?}", bundle.ops) };
+    match &second.payload {
+        OpPayload::SetField { replaces, .. } => assert_eq!(replaces, &vec![first.id], "the second replaces the first"),
+        other => panic!("a SetField expected, got {other:?}"),
+    }
+    let name = show.state(JANE).field(john, &full_name());
+    assert_eq!(name.heads.len(), 1, "one head, no conflict with itself");
+    assert_eq!(show.value(JANE, john, &full_name()), Some(text("J. Smith")));
+}
+
+#[test]
 fn values_written_concurrently_to_the_two_fields_become_a_conflict_once_they_are_mapped() {
     let mut show = Show::with_crew(&["Jane", "Alex"]);
     let john = in_both_tables(&mut show, JANE, "John");
