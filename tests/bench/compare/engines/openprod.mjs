@@ -42,6 +42,8 @@ export function createEngine(_recordIds, wasm) {
     save: () => bench.save(),
     loadAndRead: (bytes, record, field) => bench.load_and_read(bytes, record, field),
     loadFully: (bytes) => bench.load_fully(bytes),
+    saveHistory: () => bench.save_log(),
+    loadHistoryAndRead: (bytes, record, field) => bench.load_log_and_read(bytes, record, field),
     liveHeapBytes: () => wasm.live_heap_bytes(),
   };
 }

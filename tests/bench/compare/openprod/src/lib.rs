@@ -182,15 +182,34 @@ impl Bench {
     /// their stored form (deflated, [`openprod_core::deflate`]), here put
     /// one after the other with their lengths in front.
     pub fn save(&self) -> Vec<u8> {
-        let replica = self.replica();
-        let snapshot = replica.snapshot().encode();
-        let named = replica.log().bundles().map(|bundle| (bundle.header.author, bundle.header.seq)).collect();
-        let mut folding = LogFolding::new(replica.id(), named).expect("the replica holds bundles");
-        folding.step(replica.log(), usize::MAX).expect("the log holds its own bundles");
-        let log = folding.finish().encode();
+        let snapshot = self.replica().snapshot().encode();
+        let log = self.save_log();
         let mut out = Encoder::with_capacity(snapshot.len() + log.len() + 20);
         out.bytes(&snapshot).bytes(&log);
         out.into_bytes()
+    }
+
+    /// The replica's history alone, as Yjs's and Automerge's saves are: the
+    /// one record of the whole log folded that [`Bench::save`] stores after
+    /// the snapshot. What the app would keep if it took no snapshots.
+    pub fn save_log(&self) -> Vec<u8> {
+        let replica = self.replica();
+        let named = replica.log().bundles().map(|bundle| (bundle.header.author, bundle.header.seq)).collect();
+        let mut folding = LogFolding::new(replica.id(), named).expect("the replica holds bundles");
+        folding.step(replica.log(), usize::MAX).expect("the log holds its own bundles");
+        folding.finish().encode()
+    }
+
+    /// Reopening from [`Bench::save_log`]'s history alone, as Automerge
+    /// loads: every bundle decoded, checked (hash links and signatures) and
+    /// applied, then one field read.
+    pub fn load_log_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
+        let mut opening = Opening::new(self.writer.id(), replica_identity(), None, self.now_ms, ClockConfig::default());
+        let bundles = decode_log_record(saved).map(|bundle| bundle.expect("a stored bundle decodes")).collect();
+        opening.feed(bundles, self.now_ms);
+        let restored = opening.finish();
+        assert!(restored.report.refused.is_empty(), "the stored log verifies");
+        with_text(restored.workspace.state(), self.records[record], self.field_key(field), str::to_owned)
     }
 
     /// Reopening as the app does up to its first table on screen: decode the
