@@ -16,16 +16,28 @@ pub(super) struct ActorNumber(u32);
 pub(super) struct Actors {
     ids: Vec<ActorId>,
     numbers: FxHashMap<ActorId, ActorNumber>,
+    /// The actor numbered last: operations come in runs of one author's,
+    /// and comparing an id is cheaper than hashing it.
+    last: Option<ActorNumber>,
 }
 
 impl Actors {
     /// `actor`'s number, given it now if it has none yet.
     pub(super) fn number(&mut self, actor: ActorId) -> ActorNumber {
+        if let Some(last) = self.last_if(&actor) {
+            return last;
+        }
         let next = ActorNumber(u32::try_from(self.ids.len()).expect("fewer than 2^32 actors in a workspace"));
-        *self.numbers.entry(actor).or_insert_with(|| {
+        let number = *self.numbers.entry(actor).or_insert_with(|| {
             self.ids.push(actor);
             next
-        })
+        });
+        self.last = Some(number);
+        number
+    }
+
+    fn last_if(&self, actor: &ActorId) -> Option<ActorNumber> {
+        self.last.filter(|last| self.ids[last.0 as usize] == *actor)
     }
 
     /// The touch `stamp` makes, its actor numbered.
@@ -35,7 +47,7 @@ impl Actors {
 
     /// `actor`'s number, if it has one: an actor without one touched nothing.
     pub(super) fn find(&self, actor: &ActorId) -> Option<ActorNumber> {
-        self.numbers.get(actor).copied()
+        self.last_if(actor).or_else(|| self.numbers.get(actor).copied())
     }
 
     pub(super) fn id(&self, number: ActorNumber) -> ActorId {
