@@ -24,7 +24,6 @@ export async function startProfile(page, label, measure) {
   return {
     async stop() {
       const { profile } = await session.send("Profiler.stop");
-      (await import("node:fs")).writeFileSync("/tmp/profile.json", JSON.stringify(profile));
       await session.detach();
       const { origin, longTasks, measures } = await page.evaluate(
         (name) =>

@@ -737,9 +737,9 @@ impl State {
     /// The field's current value and its heads.
     pub fn field(&self, entity: EntityId, field: &FieldKey) -> FieldValue {
         let survivor = self.resolve(entity);
-        // Most fields are one register of one record: read it in place (it
-        // is kept in canonical order) rather than gather and sort a copy.
-        if !self.absorbed_by.contains_key(&survivor) && !self.mapping_of_field.contains_key(field) {
+        // Most fields are: read their register in place (it is kept in
+        // canonical order) rather than gather and sort a copy.
+        if self.in_one_register(survivor, field) {
             let Some(record) = self.entities.get(&survivor) else { return FieldValue::empty() };
             let Some(register) = record.fields.get(field) else { return FieldValue::empty() };
             let live = register.writes().iter().filter(|write| !record.replaced.contains(&write.stamp.op));
@@ -749,12 +749,19 @@ impl State {
         FieldValue::from_writes(history, |op| self.replaced_in_class(survivor, op))
     }
 
+    /// Whether `field` of the record `survivor` is one register of one
+    /// record: nothing merged into it and no mapping joining it to another
+    /// field, as most fields are.
+    fn in_one_register(&self, survivor: EntityId, field: &FieldKey) -> bool {
+        !self.absorbed_by.contains_key(&survivor) && !self.mapping_of_field.contains_key(field)
+    }
+
     /// The operations of the field's heads (those of [`State::field`]),
     /// which a new write replaces; read in place where the field is one
     /// register, so that a write copies no value.
     pub fn field_head_ops(&self, entity: EntityId, field: &FieldKey) -> Vec<OpId> {
         let survivor = self.resolve(entity);
-        if !self.absorbed_by.contains_key(&survivor) && !self.mapping_of_field.contains_key(field) {
+        if self.in_one_register(survivor, field) {
             let Some(record) = self.entities.get(&survivor) else { return Vec::new() };
             let Some(register) = record.fields.get(field) else { return Vec::new() };
             return FieldValue::live_head_ops(register.writes(), |op| record.replaced.contains(op));
@@ -768,7 +775,7 @@ impl State {
     /// this way copies no value.
     pub fn shown_value(&self, entity: EntityId, field: &FieldKey) -> Option<Cow<'_, Value>> {
         let survivor = self.resolve(entity);
-        if !self.absorbed_by.contains_key(&survivor) && !self.mapping_of_field.contains_key(field) {
+        if self.in_one_register(survivor, field) {
             let record = self.entities.get(&survivor)?;
             let register = record.fields.get(field)?;
             if register.writes().iter().all(|write| write.resolution.is_none()) {
