@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
+use ed25519_dalek::{Sha512, SigningKey, Verifier, VerifyingKey};
 
 /// Length of an Ed25519 signature in bytes.
 pub const SIGNATURE_LEN: usize = ed25519_dalek::SIGNATURE_LENGTH;
@@ -11,13 +12,18 @@ pub const SIGNATURE_LEN: usize = ed25519_dalek::SIGNATURE_LENGTH;
 /// through [`Identity::secret_bytes`], which the driver uses to persist it.
 pub struct Identity {
     signing_key: SigningKey,
+    /// The secret expanded once: `SigningKey::sign` re-derives it (a SHA-512
+    /// and a reduction) for every signature, and every local edit is signed.
+    expanded: ExpandedSecretKey,
 }
 
 impl Identity {
     /// Builds an identity from 32 bytes of secret key material. The driver
     /// supplies fresh random bytes for a new identity, or stored bytes to load one.
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Identity { signing_key: SigningKey::from_bytes(&seed) }
+        let signing_key = SigningKey::from_bytes(&seed);
+        let expanded = ExpandedSecretKey::from(signing_key.as_bytes());
+        Identity { signing_key, expanded }
     }
 
     pub fn actor_id(&self) -> ActorId {
@@ -25,7 +31,8 @@ impl Identity {
     }
 
     pub fn sign(&self, message: &[u8]) -> Signature {
-        Signature::from_bytes(self.signing_key.sign(message).to_bytes())
+        let signature = raw_sign::<Sha512>(&self.expanded, message, self.signing_key.as_ref());
+        Signature::from_bytes(signature.to_bytes())
     }
 
     /// The secret key, for the driver to store. Handle with care.
@@ -158,6 +165,20 @@ mod tests {
         assert_eq!(jane.actor_id().verify(b"call time 18:00", &signature), Ok(()));
         assert_eq!(alex.actor_id().verify(b"call time 18:00", &signature), Err(IdentityError::BadSignature));
         assert_eq!(jane.actor_id().verify(b"call time 18:30", &signature), Err(IdentityError::BadSignature));
+    }
+
+    #[test]
+    fn signatures_are_standard_ed25519() {
+        // RFC 8032, section 7.1, test 2: the expanded key kept for signing
+        // must give the very signature the standard derivation gives.
+        let seed = hex::decode("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb").unwrap();
+        let identity = Identity::from_seed(seed.try_into().unwrap());
+        assert_eq!(identity.actor_id().to_string(), "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
+        assert_eq!(
+            hex::encode(identity.sign(&[0x72]).to_bytes()),
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da\
+             085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+        );
     }
 
     #[test]
