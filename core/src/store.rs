@@ -37,9 +37,10 @@ const DEFLATED_UNIT: u8 = b'Z';
 /// to ten bytes).
 const FOLDED_PREFIX_ROOM: usize = 11;
 
-/// Bundles in each part of a folded unit. Opening reads a part in one go,
-/// so a part is kept to a few milliseconds of a browser's time.
-const FOLDED_PART_BUNDLES: usize = 512;
+/// Most bundles in a stored unit, and in each part of a folded one. Reading
+/// decodes a unit or a part in one go, so it is kept to a few milliseconds
+/// of a browser's time.
+pub const BUNDLES_READ_AT_ONCE: usize = 512;
 
 /// How a stored snapshot keeps its state's bytes.
 mod state_form {
@@ -54,8 +55,14 @@ mod state_form {
 /// is stored (operation hashes, links inside a run), and actors, ids and
 /// names are written once, so a record takes a fifth to a half of the
 /// bundles' canonical encoding (the less, the fewer of them are signed);
-/// a record of many bundles is then deflated. Empty for no bundles.
+/// a record of many bundles is then deflated. More than
+/// [`BUNDLES_READ_AT_ONCE`] bundles (an import's slice) are written as
+/// several units of that many at most, back to back. Empty for no bundles.
 pub fn encode_log_record(bundles: &[&Bundle]) -> Vec<u8> {
+    bundles.chunks(BUNDLES_READ_AT_ONCE).map(encode_log_unit).collect::<Vec<_>>().concat()
+}
+
+fn encode_log_unit(bundles: &[&Bundle]) -> Vec<u8> {
     let Some(first) = bundles.first() else { return Vec::new() };
     let part = stored_part(first.header.workspace, bundles);
     // The part's few header fields, then its body.
@@ -120,11 +127,11 @@ impl LogFolding {
         // Room for the unit's kind and length in front, written once the
         // length is known; then the number of parts, then the parts.
         let mut parts = Encoder::with_capacity(named.len() * 40);
-        parts.fixed(&[0; FOLDED_PREFIX_ROOM]).varint(named.len().div_ceil(FOLDED_PART_BUNDLES) as u64);
+        parts.fixed(&[0; FOLDED_PREFIX_ROOM]).varint(named.len().div_ceil(BUNDLES_READ_AT_ONCE) as u64);
         Some(LogFolding { workspace, named, written: 0, writer, parts })
     }
 
-    /// Writes up to `parts` more parts, each of [`FOLDED_PART_BUNDLES`]
+    /// Writes up to `parts` more parts, each of [`BUNDLES_READ_AT_ONCE`]
     /// bundles taken from `log`. Returns whether every bundle is written.
     pub fn step(&mut self, log: &OpLog, parts: usize) -> Result<bool, NotInLog> {
         for _ in 0..parts {
@@ -132,7 +139,7 @@ impl LogFolding {
             if self.written == total {
                 break;
             }
-            let end = total.min(self.written + FOLDED_PART_BUNDLES);
+            let end = total.min(self.written + BUNDLES_READ_AT_ONCE);
             let named = &self.named[self.written..end];
             let bundles: Vec<&Bundle> = named
                 .iter()

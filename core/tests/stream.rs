@@ -23,7 +23,7 @@ use openprod_core::ids::{EdgeId, EntityId, OpId, WorkspaceId};
 use openprod_core::log::{Appended, OpLog};
 use openprod_core::names::FieldKey;
 use openprod_core::op::{OpPayload, Operation};
-use openprod_core::store::{LogFolding, NotInLog, decode_log_record, encode_log_record};
+use openprod_core::store::{BUNDLES_READ_AT_ONCE, LogFolding, NotInLog, decode_log_record, encode_log_record};
 use openprod_core::sync::{
     BundlePart, LogStream, Message, PROTOCOL_VERSION, StreamReader, StreamWriter, SyncConfig, decode_bundles,
     encode_bundles, stream_parts, vouched_runs,
@@ -1019,6 +1019,24 @@ fn a_stored_record_gives_back_every_bundle_exactly_with_every_signature() {
     let canonical: usize = bundles.iter().map(|bundle| bundle.encoded().len()).sum();
     assert!(record.len() * 2 < canonical, "{} stored bytes for {canonical} canonical ones", record.len());
     assert!(encode_log_record(&[]).is_empty(), "no bundles, no record");
+}
+
+#[test]
+fn a_record_of_many_bundles_is_stored_as_units_read_a_few_hundred_at_a_time() {
+    // An import stores thousands of bundles at once; reading decodes a
+    // whole unit in one go, and a browser must not be held that long.
+    let mut writers = ["alice", "bob"].map(|name| Author::new(name, workspace()));
+    let bundles = contacts_writes(&mut writers, 2 * BUNDLES_READ_AT_ONCE + 100, 300, 7);
+    let borrowed: Vec<&Bundle> = bundles.iter().collect();
+    let record = encode_log_record(&borrowed);
+    let units: Vec<Vec<u8>> = borrowed.chunks(BUNDLES_READ_AT_ONCE).map(encode_log_record).collect();
+    assert_eq!(units.len(), 3);
+    assert_eq!(record, units.concat(), "units of at most {BUNDLES_READ_AT_ONCE} bundles, back to back");
+    let read: Vec<Bundle> = decode_log_record(&record)
+        .map(|bundle| bundle.map(ArrivedBundle::into_bundle))
+        .collect::<Result<_, _>>()
+        .expect("a record as written reads back");
+    assert_eq!(read, bundles, "runs cut between units keep their links and signatures");
 }
 
 #[test]

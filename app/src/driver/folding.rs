@@ -31,7 +31,7 @@ const PARTS_PER_STEP: usize = 1;
 const SLICE_MS: f64 = 12.0;
 
 /// Stored bundles checked between looks at the clock.
-const CHECKED_BETWEEN_CLOCK_READS: usize = 256;
+const CHECKED_BETWEEN_CLOCK_READS: usize = 64;
 
 /// Why the stored log was left as it was.
 #[derive(Debug)]
@@ -96,6 +96,12 @@ impl Driver {
         };
         let Some(mut folding) = LogFolding::new(workspace, named) else { return Ok(false) };
         loop {
+            // The page's turn comes first: checking the names may have just
+            // used up a slice.
+            yield_to_browser().await;
+            if !self.is_open() {
+                return Ok(false);
+            }
             // The log only grows: what it held at the last step it still holds.
             let done = match &*inner.engine.borrow() {
                 Engine::Ready(workspace) => folding.step(workspace.log(), PARTS_PER_STEP)?,
@@ -103,10 +109,6 @@ impl Driver {
             };
             if done {
                 break;
-            }
-            yield_to_browser().await;
-            if !self.is_open() {
-                return Ok(false);
             }
         }
         Ok(inner.db.replace_records(&records, &folding.finish()).await?)
@@ -122,9 +124,11 @@ impl Driver {
     ) -> Result<Option<Vec<(ActorId, u64)>>, FoldError> {
         let mut named = Vec::new();
         let mut seen = HashSet::new();
+        let mut checked = 0;
         let mut slice_started = monotonic_ms();
         for record in records {
             for bundle in record.bundles() {
+                checked += 1;
                 let bundle = bundle?;
                 let header = &bundle.bundle().header;
                 let (author, seq) = (header.author, header.seq);
@@ -140,7 +144,7 @@ impl Driver {
                 if seen.insert((author, seq)) {
                     named.push((author, seq));
                 }
-                if named.len() % CHECKED_BETWEEN_CLOCK_READS == 0 && monotonic_ms() - slice_started > SLICE_MS {
+                if checked % CHECKED_BETWEEN_CLOCK_READS == 0 && monotonic_ms() - slice_started > SLICE_MS {
                     yield_to_browser().await;
                     if !self.is_open() {
                         return Ok(None);

@@ -185,7 +185,7 @@ impl Workspace {
             let held_up_to = self.log.tip(&author).map_or(0, |tip| tip.seq);
             if first.bundle().header.seq <= held_up_to {
                 let bundle = queue.pop_front().expect("looked at just above");
-                self.take_copy_of_held(bundle.into_bundle(), report);
+                self.take_copy_of_held(bundle.into_bundle(), signatures, report);
                 continue;
             }
             let run_len = 1 + queue
@@ -238,12 +238,17 @@ impl Workspace {
 
     /// A bundle whose seq this device holds: a copy, or another version
     /// (a forked chain only if its author really signed it; otherwise a forged copy).
-    fn take_copy_of_held(&mut self, bundle: Bundle, report: &mut ReceiveReport) {
+    fn take_copy_of_held(&mut self, bundle: Bundle, signatures: Signatures, report: &mut ReceiveReport) {
         match self.log.check(&bundle) {
             Ok(_) => match self.log.get(&bundle.header.author, bundle.header.seq).map(|held| held.signature.clone()) {
-                // A signature other than the one held (if any) must hold too:
-                // a relay that damages signatures is reported.
-                Some(held) if bundle.signature.is_some() && bundle.signature != held => {
+                // From a peer, a signature other than the one held (if any)
+                // must hold too: a relay that damages signatures is reported.
+                // From a file, a signature that is not kept is not checked,
+                // a copy's no more than a new bundle's: importing again a file
+                // whose changes are all here checked every one of them.
+                Some(held)
+                    if signatures == Signatures::Every && bundle.signature.is_some() && bundle.signature != held =>
+                {
                     match bundle.verify_signature() {
                         Ok(()) => report.duplicates += 1,
                         Err(error) => refuse(report, bundle, Refusal::Invalid(error)),

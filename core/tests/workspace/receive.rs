@@ -326,12 +326,20 @@ fn from_a_peer_every_signature_counts_and_a_run_needs_one_at_its_end() {
     assert!(forged.applied.is_empty());
     assert_eq!(forged.refused[0].reason, Refusal::Invalid(VerifyError::BadSignature { seq: 3 }));
     // From a file, the newest signature proves the run and the unchecked one is not kept.
-    let imported = show.devices[ALEX].import(vec![damaged, edited.clone()], now);
+    let imported = show.devices[ALEX].import(vec![damaged.clone(), edited.clone()], now);
     assert_eq!(imported.applied, vec![(actor(JANE), 3), (actor(JANE), 4)]);
     let log = show.ws(ALEX).log();
     assert_eq!(log.get(&actor(JANE), 3).expect("held").signature, None);
     assert_eq!(log.get(&actor(JANE), 4).expect("held").signature, edited.signature);
     assert_eq!(show.state(ALEX).state_hash(), show.state(JANE).state_hash());
+    // The same file again: copies of what is held, whose unkept signatures
+    // are no more checked than they were the first time.
+    let again = show.devices[ALEX].import(vec![damaged.clone(), edited.clone()], now);
+    assert_eq!((again.applied.len(), again.duplicates), (0, 2), "{:?}", again.refused);
+    assert!(again.refused.is_empty());
+    // From a peer, a copy's signature that is not the one held must hold.
+    let relayed = show.devices[ALEX].receive(vec![damaged], now);
+    assert_eq!(relayed.refused[0].reason, Refusal::Invalid(VerifyError::BadSignature { seq: 3 }));
 }
 
 #[test]
