@@ -47,8 +47,12 @@ use signaling::{PeerSignal, RelayPeer, Signaling, SignalingEvent};
 
 /// Without a direct link by then, the relay carries the traffic.
 const FALLBACK_AFTER_MS: u64 = 2_500;
-/// A failed direct attempt is tried again after this long.
-const DIRECT_RETRY_MS: u64 = 20_000;
+/// A failed direct attempt is tried again after this long, twice as long
+/// after each further failure in a row, up to [`DIRECT_RETRY_MAX_MS`]: a
+/// link lost to a moment's trouble on the network comes back in seconds,
+/// while a pair that cannot connect directly stays with the relay.
+const DIRECT_RETRY_FIRST_MS: u64 = 2_000;
+const DIRECT_RETRY_MAX_MS: u64 = 20_000;
 /// A direct attempt not proven by then counts as failed.
 const DIRECT_TIMEOUT_MS: u64 = 10_000;
 /// How often the sessions hear the time pass.
@@ -128,6 +132,8 @@ struct Remote {
     /// The last direct attempt this side knows of (either side may start one).
     attempt: u32,
     direct_retry_at: Option<u64>,
+    /// Direct attempts failed since the last that proved itself.
+    direct_failures: u32,
     /// When the current direct attempt began.
     direct_since_ms: u64,
     relayed: Option<Relayed>,
@@ -136,6 +142,19 @@ struct Remote {
     name: Option<String>,
     session: bool,
     status: status::Counters,
+}
+
+impl Remote {
+    fn retry_direct_later(&mut self) {
+        self.direct_retry_at = Some(now_ms() + direct_retry_delay_ms(self.direct_failures));
+        self.direct_failures = self.direct_failures.saturating_add(1);
+    }
+}
+
+/// How long to wait before trying a direct link again after `failures`
+/// failed attempts in a row (the one just failed not counted).
+fn direct_retry_delay_ms(failures: u32) -> u64 {
+    DIRECT_RETRY_FIRST_MS.saturating_mul(1 << failures.min(16)).min(DIRECT_RETRY_MAX_MS)
 }
 
 struct Inner {
@@ -311,6 +330,7 @@ impl Mesh {
             direct: None,
             attempt: 0,
             direct_retry_at: None,
+            direct_failures: 0,
             direct_since_ms: 0,
             relayed: None,
             since_ms: now_ms(),
@@ -402,7 +422,7 @@ impl Mesh {
             Err(error) => {
                 leptos::logging::warn!("{error}");
                 remote.direct = None;
-                remote.direct_retry_at = Some(now_ms() + DIRECT_RETRY_MS);
+                remote.retry_direct_later();
             }
         }
     }
@@ -445,7 +465,7 @@ impl Mesh {
             let mut remotes = self.inner.remotes.borrow_mut();
             let Some(remote) = remotes.get_mut(&id) else { return };
             remote.direct = None;
-            remote.direct_retry_at = Some(now_ms() + DIRECT_RETRY_MS);
+            remote.retry_direct_later();
             remote.relay_peer.is_none()
         };
         if orphaned {
@@ -672,7 +692,10 @@ impl Mesh {
         }
         self.with_remote(id, |remote| {
             match path {
-                Path::Direct => remote.direct.iter_mut().for_each(|(_, wire)| wire.authenticated = true),
+                Path::Direct => {
+                    remote.direct.iter_mut().for_each(|(_, wire)| wire.authenticated = true);
+                    remote.direct_failures = 0;
+                }
                 Path::Relayed => remote.relayed.iter_mut().for_each(|relayed| relayed.wire.authenticated = true),
             }
             remote.actor = Some(introduction.actor);
@@ -730,7 +753,8 @@ impl Mesh {
                         remote.session = false;
                         remote.direct = None;
                         remote.relayed = None;
-                        remote.direct_retry_at = Some(now_ms() + DIRECT_RETRY_MS);
+                        // Refused by the other side: no quick retry.
+                        remote.direct_retry_at = Some(now_ms() + DIRECT_RETRY_MAX_MS);
                     });
                 }
                 Output::Event(event) => self.on_sync_event(event),
@@ -846,5 +870,19 @@ impl Mesh {
         if self.inner.peers.with_untracked(|current| current != &statuses) {
             self.inner.peers.set(statuses);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+
+    #[wasm_bindgen_test]
+    fn a_failed_direct_link_is_tried_again_soon_then_less_and_less_often() {
+        let delays: Vec<u64> = (0..7).map(direct_retry_delay_ms).collect();
+        assert_eq!(delays, [2_000, 4_000, 8_000, 16_000, 20_000, 20_000, 20_000]);
+        assert_eq!(direct_retry_delay_ms(u32::MAX), DIRECT_RETRY_MAX_MS);
     }
 }
