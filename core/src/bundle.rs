@@ -35,16 +35,21 @@ impl Hash {
     /// next time: operations and headers are hashed by the hundred thousand
     /// in a catch-up, and a fresh buffer for each was a large share of it.
     pub fn of_encoding(encode: impl FnOnce(&mut Encoder)) -> Hash {
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::new());
-        }
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            scratch.clear();
-            encode(&mut scratch);
-            Hash::of(scratch.as_bytes())
-        })
+        with_scratch_encoding(encode, Hash::of)
     }
+}
+
+/// Hands what `encode` writes to `then`, in a buffer kept for the next time.
+fn with_scratch_encoding<T>(encode: impl FnOnce(&mut Encoder), then: impl FnOnce(&[u8]) -> T) -> T {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::new());
+    }
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        scratch.clear();
+        encode(&mut scratch);
+        then(scratch.as_bytes())
+    })
 }
 
 impl fmt::Debug for Hash {
@@ -291,6 +296,20 @@ impl Bundle {
         module_versions: Vec<(String, String)>,
         ops: Vec<Operation>,
     ) -> Bundle {
+        Bundle::sign_hashed(identity, workspace, tip, module_versions, ops).0
+    }
+
+    /// [`Bundle::sign`], with the new bundle's [`Bundle::hash`] taken from
+    /// the bytes just signed (a bundle of the current format is hashed
+    /// without its signature): every local edit would otherwise encode and
+    /// hash its header again to append it to the log.
+    pub(crate) fn sign_hashed(
+        identity: &Identity,
+        workspace: WorkspaceId,
+        tip: Option<ChainTip>,
+        module_versions: Vec<(String, String)>,
+        ops: Vec<Operation>,
+    ) -> (Bundle, Hash) {
         let mut module_versions = module_versions;
         module_versions.sort();
         module_versions.dedup_by(|a, b| a.0 == b.0);
@@ -304,8 +323,10 @@ impl Bundle {
             module_versions: module_versions.into(),
             op_hashes: ops.iter().map(Operation::hash).collect(),
         };
-        let signature = Some(identity.sign(&header.encoded()));
-        Bundle { header, ops, signature }
+        debug_assert!(!header.hash_covers_signature());
+        let (signature, hash) =
+            with_scratch_encoding(|out| header.encode(out), |signed| (identity.sign(signed), Hash::of(signed)));
+        (Bundle { header, ops, signature: Some(signature) }, hash)
     }
 
     /// The bundle's identity: what the author's next bundle names as

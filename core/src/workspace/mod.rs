@@ -22,7 +22,7 @@ use crate::entropy::Entropy;
 use crate::hlc::{ClockConfig, HlcClock};
 use crate::identity::{ActorId, Identity};
 use crate::ids::{OpId, WorkspaceId};
-use crate::log::{OpLog, VersionVector};
+use crate::log::{Appended, OpLog, VersionVector};
 use crate::op::{OpPayload, Operation};
 use crate::state::{OpPlace, SnapshotEncoder, State, StateHasher};
 use crate::store::Snapshot;
@@ -215,8 +215,8 @@ impl Workspace {
             hlc: workspace.clock.tick(now_ms),
             payload: OpPayload::Bootstrap { workspace_name: name.to_owned(), owner_name: owner_name.to_owned() },
         };
-        let bundle = Bundle::sign(&workspace.identity, id, None, Vec::new(), vec![op]);
-        workspace.accept_own(bundle.clone(), undo::Step::Edit);
+        let (bundle, hash) = Bundle::sign_hashed(&workspace.identity, id, None, Vec::new(), vec![op]);
+        workspace.accept_own(bundle.clone(), hash, undo::Step::Edit);
         workspace.history.clear();
         (workspace, bundle)
     }
@@ -352,17 +352,19 @@ impl Workspace {
             .filter_map(|name| Some((name.to_owned(), self.state.module(name)?.manifest.version.to_string())))
             .collect();
         let tip = self.log.tip(&self.actor());
-        let bundle = Bundle::sign(&self.identity, self.id, tip, module_versions, ops);
-        self.accept_own(bundle.clone(), step);
+        let (bundle, hash) = Bundle::sign_hashed(&self.identity, self.id, tip, module_versions, ops);
+        self.accept_own(bundle.clone(), hash, step);
         bundle
     }
 
-    fn accept_own(&mut self, bundle: Bundle, step: undo::Step) {
+    fn accept_own(&mut self, bundle: Bundle, hash: Hash, step: undo::Step) {
         let author = bundle.header.author;
         for (index, op) in bundle.ops.iter().enumerate() {
             self.state.apply_at(author, op, OpPlace::in_bundle(&bundle.header, index));
         }
         self.history.record(&bundle.ops, step);
-        self.log.append(bundle).expect("a bundle this device just signed extends its own chain");
+        let appended = self.log.check(&bundle).expect("a bundle this device just signed extends its own chain");
+        assert_eq!(appended, Appended::New, "a bundle this device just signed is new");
+        self.log.append_new(bundle, hash);
     }
 }

@@ -30,6 +30,15 @@ fn with_a_flipped_byte(bundle: &Bundle) -> Bundle {
 }
 
 #[test]
+fn a_new_bundle_is_logged_under_its_own_hash_and_the_next_links_to_it() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (_, created, edited) = janes_two_new_bundles(&mut show);
+    let tip = show.ws(JANE).log().tip(&actor(JANE)).expect("Jane's chain");
+    assert_eq!((tip.seq, tip.hash), (4, edited.hash()), "the hash taken when signing is the bundle's");
+    assert_eq!(edited.header.previous, Some(created.hash()));
+}
+
+#[test]
 fn bundles_arriving_out_of_order_and_again_are_applied_once() {
     let mut show = Show::with_crew(&["Jane", "Alex"]);
     let (horatio, created, edited) = janes_two_new_bundles(&mut show);
