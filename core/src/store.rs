@@ -62,9 +62,9 @@ pub fn encode_log_record(bundles: &[&Bundle]) -> Vec<u8> {
     bundles.chunks(BUNDLES_READ_AT_ONCE).map(encode_log_unit).collect::<Vec<_>>().concat()
 }
 
+/// One unit of [`encode_log_record`]; `bundles` is not empty.
 fn encode_log_unit(bundles: &[&Bundle]) -> Vec<u8> {
-    let Some(first) = bundles.first() else { return Vec::new() };
-    let part = stored_part(first.header.workspace, bundles);
+    let part = stored_part(bundles[0].header.workspace, bundles);
     // The part's few header fields, then its body.
     let mut out = Encoder::with_capacity(part.body.len() + 48);
     out.u8(STREAM_UNIT);
