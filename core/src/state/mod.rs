@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use self::actors::{ActorNumber, Actors};
 use self::vec_map::VecMap;
@@ -219,7 +220,9 @@ pub struct RosterEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdoptedModule {
-    pub manifest: ModuleManifest,
+    /// Shared, so that an edit can hold a table's definition while it
+    /// changes the state (see `Change`), without copying it.
+    pub manifest: Arc<ModuleManifest>,
     pub adopted: Stamp,
 }
 
@@ -531,7 +534,8 @@ impl State {
         self.modules.clear();
         for (stamp, manifest_toml, tables_toml) in self.module_ops.values() {
             if let Ok(manifest) = parse_manifest("adopted module", manifest_toml, tables_toml.as_deref()) {
-                self.modules.insert(manifest.name.clone(), AdoptedModule { manifest, adopted: *stamp });
+                self.modules
+                    .insert(manifest.name.clone(), AdoptedModule { manifest: Arc::new(manifest), adopted: *stamp });
             }
         }
     }

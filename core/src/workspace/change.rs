@@ -3,6 +3,8 @@
 //! [`Change::commit`] signs the whole change as one bundle.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Deref;
+use std::sync::Arc;
 
 use super::{EditError, Workspace};
 use crate::access::{AccessCode, RecoveryKey};
@@ -13,7 +15,7 @@ use crate::identity::ActorId;
 use crate::ids::{EdgeId, EntityId, OpId, UUID_RANDOM_BYTES, WorkspaceId};
 use crate::names::{EdgeType, FieldKey, TableId};
 use crate::op::{DataHandling, JoinMode, OpPayload};
-use crate::schema::{FieldDef, TableDef, parse_manifest};
+use crate::schema::{FieldDef, ModuleManifest, TableDef, parse_manifest};
 use crate::value::Value;
 
 pub struct Change<'w> {
@@ -66,7 +68,7 @@ impl<'w> Change<'w> {
     /// Creates a record in `table` with `values` (field name → value). Fields
     /// left out take their defaults; a required field without one is refused.
     pub fn create_record(&mut self, table: &TableId, values: &[(&str, Value)]) -> Result<EntityId, EditError> {
-        let definition = self.table_def(table)?.clone();
+        let definition = self.shared_table(table)?;
         for (name, value) in values {
             check_write(table, &definition, name, value)?;
         }
@@ -95,7 +97,7 @@ impl<'w> Change<'w> {
     }
 
     pub fn clear_field(&mut self, entity: EntityId, table: &TableId, field: &str) -> Result<(), EditError> {
-        let definition = self.table_def(table)?.clone();
+        let definition = self.shared_table(table)?;
         let field_def = field_def(table, &definition, field)?;
         if field_def.crdt.is_some() {
             return Err(EditError::CollaborativeField { field: field_def.label().to_owned() });
@@ -117,7 +119,7 @@ impl<'w> Change<'w> {
         field: &str,
         value: Option<Value>,
     ) -> Result<OpId, EditError> {
-        let definition = self.table_def(table)?.clone();
+        let definition = self.shared_table(table)?;
         let field_def = field_def(table, &definition, field)?;
         match &value {
             Some(value) => check_write(table, &definition, field, value)?,
@@ -205,7 +207,7 @@ impl<'w> Change<'w> {
         handling: DataHandling,
     ) -> Result<(), EditError> {
         self.check_record_in(entity, table)?;
-        let definition = self.table_def(table)?.clone();
+        let definition = self.shared_table(table)?;
         let other_tables = self.workspace.state.tables_of(entity).into_iter().any(|other| other != *table);
         if !other_tables {
             return self.delete_record(entity);
@@ -228,7 +230,7 @@ impl<'w> Change<'w> {
     /// Adds an existing record to another table, with that table's defaults
     /// for the fields it has no value for yet.
     pub fn add_to_table(&mut self, entity: EntityId, table: &TableId) -> Result<(), EditError> {
-        let definition = self.table_def(table)?.clone();
+        let definition = self.shared_table(table)?;
         self.check_record(entity)?;
         if self.workspace.state.in_table(entity, table) {
             return Err(EditError::AlreadyInTable { entity, table: table.clone() });
@@ -540,6 +542,15 @@ impl<'w> Change<'w> {
         self.workspace.state.table(table).ok_or_else(|| EditError::UnknownTable(table.clone()))
     }
 
+    /// [`Change::table_def`] for a change that writes while it reads the
+    /// definition: held by a count, not copied field by field.
+    fn shared_table(&self, table: &TableId) -> Result<SharedTable, EditError> {
+        let unknown = || EditError::UnknownTable(table.clone());
+        let module = self.workspace.state.module(table.module()).ok_or_else(unknown)?;
+        let index = module.manifest.tables.iter().position(|def| def.name == table.local()).ok_or_else(unknown)?;
+        Ok(SharedTable { module: Arc::clone(&module.manifest), index })
+    }
+
     fn declared_field(&self, field: &FieldKey) -> Result<FieldDef, EditError> {
         let module =
             self.workspace.state.module(field.module()).ok_or_else(|| EditError::UnknownFieldKey(field.clone()))?;
@@ -632,5 +643,19 @@ fn check_property(
         Err(EditError::WrongValue(crate::schema::ValueError {
             message: format!("'{property}' expects {declared} values, not {}", value.field_type()),
         }))
+    }
+}
+
+/// A table's definition, held apart from the workspace's state.
+struct SharedTable {
+    module: Arc<ModuleManifest>,
+    index: usize,
+}
+
+impl Deref for SharedTable {
+    type Target = TableDef;
+
+    fn deref(&self) -> &TableDef {
+        &self.module.tables[self.index]
     }
 }
