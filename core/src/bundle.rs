@@ -296,23 +296,24 @@ impl Bundle {
         module_versions: Vec<(String, String)>,
         ops: Vec<Operation>,
     ) -> Bundle {
-        Bundle::sign_hashed(identity, workspace, tip, module_versions, ops).0
+        let mut module_versions = module_versions;
+        module_versions.sort();
+        module_versions.dedup_by(|a, b| a.0 == b.0);
+        Bundle::sign_hashed(identity, workspace, tip, module_versions.into(), ops).0
     }
 
     /// [`Bundle::sign`], with the new bundle's [`Bundle::hash`] taken from
     /// the bytes just signed (a bundle of the current format is hashed
     /// without its signature): every local edit would otherwise encode and
-    /// hash its header again to append it to the log.
+    /// hash its header again to append it to the log. `module_versions`
+    /// as a header holds them: sorted by module, each module once.
     pub(crate) fn sign_hashed(
         identity: &Identity,
         workspace: WorkspaceId,
         tip: Option<ChainTip>,
-        module_versions: Vec<(String, String)>,
+        module_versions: ModuleVersions,
         ops: Vec<Operation>,
     ) -> (Bundle, Hash) {
-        let mut module_versions = module_versions;
-        module_versions.sort();
-        module_versions.dedup_by(|a, b| a.0 == b.0);
         let header = BundleHeader {
             format: BUNDLE_FORMAT,
             workspace,
@@ -320,7 +321,7 @@ impl Bundle {
             seq: tip.map_or(1, |tip| tip.seq + 1),
             previous: tip.map(|tip| tip.hash),
             hlc: ops.iter().map(|op| op.hlc).max().unwrap_or(Hlc::ZERO),
-            module_versions: module_versions.into(),
+            module_versions,
             op_hashes: ops.iter().map(Operation::hash).collect(),
         };
         debug_assert!(!header.hash_covers_signature());

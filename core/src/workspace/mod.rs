@@ -17,13 +17,16 @@ pub use fork::{Fork, ForkError, ITEMS_PER_FORK_BUNDLE};
 pub use receive::{Awareness, ReceiveReport, Refusal, RefusedBundle, StaleOperation};
 pub use undo::UndoOutcome;
 
-use crate::bundle::{ArrivedBundle, Bundle, Hash};
+use std::sync::Arc;
+
+use crate::bundle::{ArrivedBundle, Bundle, Hash, ModuleVersions};
 use crate::entropy::Entropy;
 use crate::hlc::{ClockConfig, HlcClock};
 use crate::identity::{ActorId, Identity};
 use crate::ids::{OpId, WorkspaceId};
 use crate::log::{Appended, OpLog, VersionVector};
 use crate::op::{OpPayload, Operation};
+use crate::schema::ModuleVersion;
 use crate::state::{OpPlace, SnapshotEncoder, State, StateHasher};
 use crate::store::Snapshot;
 
@@ -194,6 +197,33 @@ pub struct Workspace {
     log: OpLog,
     state: State,
     history: undo::UndoHistory,
+    last_module_versions: LastModuleVersions,
+}
+
+/// The module versions of the last bundle this device signed, shared with
+/// the next while it names the same modules at the same versions: a local
+/// edit would otherwise write out the names and versions anew each time.
+#[derive(Default)]
+struct LastModuleVersions {
+    modules: Vec<(String, ModuleVersion)>,
+    shared: ModuleVersions,
+}
+
+impl LastModuleVersions {
+    /// A header's module versions for `current` (sorted by module, each once).
+    fn of(&mut self, current: &[(&str, ModuleVersion)]) -> ModuleVersions {
+        let unchanged = self.modules.len() == current.len()
+            && self
+                .modules
+                .iter()
+                .zip(current)
+                .all(|((name, version), (now, now_version))| name == now && version == now_version);
+        if !unchanged {
+            self.modules = current.iter().map(|&(name, version)| (name.to_owned(), version)).collect();
+            self.shared = current.iter().map(|(name, version)| ((*name).to_owned(), version.to_string())).collect();
+        }
+        Arc::clone(&self.shared)
+    }
 }
 
 impl Workspace {
@@ -215,7 +245,7 @@ impl Workspace {
             hlc: workspace.clock.tick(now_ms),
             payload: OpPayload::Bootstrap { workspace_name: name.to_owned(), owner_name: owner_name.to_owned() },
         };
-        let (bundle, hash) = Bundle::sign_hashed(&workspace.identity, id, None, Vec::new(), vec![op]);
+        let (bundle, hash) = Bundle::sign_hashed(&workspace.identity, id, None, ModuleVersions::default(), vec![op]);
         workspace.accept_own(bundle.clone(), hash, undo::Step::Edit);
         workspace.history.clear();
         (workspace, bundle)
@@ -230,6 +260,7 @@ impl Workspace {
             log: OpLog::new(),
             state: State::new(),
             history: undo::UndoHistory::default(),
+            last_module_versions: LastModuleVersions::default(),
         }
     }
 
@@ -347,10 +378,9 @@ impl Workspace {
         }
         modules.sort_unstable();
         modules.dedup();
-        let module_versions = modules
-            .into_iter()
-            .filter_map(|name| Some((name.to_owned(), self.state.module(name)?.manifest.version.to_string())))
-            .collect();
+        let versions: Vec<(&str, ModuleVersion)> =
+            modules.into_iter().filter_map(|name| Some((name, self.state.module(name)?.manifest.version))).collect();
+        let module_versions = self.last_module_versions.of(&versions);
         let tip = self.log.tip(&self.actor());
         let (bundle, hash) = Bundle::sign_hashed(&self.identity, self.id, tip, module_versions, ops);
         self.accept_own(bundle.clone(), hash, step);

@@ -131,6 +131,20 @@ fn a_bundle_setting_a_relationship_property_records_the_version_of_the_module_de
 }
 
 #[test]
+fn a_newer_version_adopted_on_another_device_is_recorded_in_this_device_s_next_bundle() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    let (hamlet, before) =
+        show.edit(JANE, |change| change.create_record(&contacts(), &[("full_name", text("Hamlet"))]));
+    let newer = CONTACTS_MANIFEST.replace("version = \"1.0.0\"", "version = \"1.1.0\"");
+    show.edit(ALEX, |change| change.adopt_module(&newer, None));
+    show.sync(ALEX, JANE);
+    // Jane's device signed nothing in between: the same module, a new version.
+    let ((), after) = show.edit(JANE, |change| change.set_field(hamlet, &contacts(), "role", text("Prince")));
+    assert_eq!(versions(&before), vec![("contacts", "1.0.0")]);
+    assert_eq!(versions(&after), vec![("contacts", "1.1.0")]);
+}
+
+#[test]
 fn bundles_after_a_newer_version_is_adopted_record_the_newer_version() {
     let mut show = Show::new();
     let (_, before) = show.edit(JANE, |change| change.create_record(&contacts(), &[("full_name", text("Hamlet"))]));
