@@ -392,7 +392,7 @@ impl Workspace {
         for (index, op) in bundle.ops.iter().enumerate() {
             self.state.apply_at(author, op, OpPlace::in_bundle(&bundle.header, index));
         }
-        self.history.record(&bundle.ops, step);
+        self.history.record(bundle.header.seq, step);
         let appended = self.log.check(&bundle).expect("a bundle this device just signed extends its own chain");
         assert_eq!(appended, Appended::New, "a bundle this device just signed is new");
         self.log.append_new(bundle, hash);

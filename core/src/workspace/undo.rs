@@ -5,6 +5,8 @@
 //! skipped with a reason to show, and the stack moves on (`spec/operations.md`).
 //! The history lives in memory only, as the spec asks.
 
+use std::collections::VecDeque;
+
 use super::Workspace;
 use crate::bundle::Bundle;
 use crate::identity::ActorId;
@@ -16,10 +18,12 @@ use crate::state::{State, Write};
 /// Bundles kept for undo; older ones fall off.
 const UNDO_DEPTH: usize = 100;
 
+/// This device's bundles that undo and redo would take back, by their
+/// place in its chain: their operations are in the log.
 #[derive(Default)]
 pub(super) struct UndoHistory {
-    done: Vec<Vec<Operation>>,
-    undone: Vec<Vec<Operation>>,
+    done: VecDeque<u64>,
+    undone: VecDeque<u64>,
 }
 
 /// How a bundle entered the log, for the history.
@@ -31,7 +35,8 @@ pub(super) enum Step {
 }
 
 impl UndoHistory {
-    pub(super) fn record(&mut self, ops: &[Operation], step: Step) {
+    /// `seq`: the bundle of this device's chain just appended.
+    pub(super) fn record(&mut self, seq: u64, step: Step) {
         let stack = match step {
             Step::Edit => {
                 self.undone.clear();
@@ -40,9 +45,9 @@ impl UndoHistory {
             Step::Redo => &mut self.done,
             Step::Undo => &mut self.undone,
         };
-        stack.push(ops.to_vec());
+        stack.push_back(seq);
         if stack.len() > UNDO_DEPTH {
-            stack.remove(0);
+            stack.pop_front();
         }
     }
 
@@ -73,17 +78,18 @@ impl Workspace {
     }
 
     pub fn undo(&mut self, now_ms: u64) -> UndoOutcome {
-        let Some(ops) = self.history.done.pop() else { return UndoOutcome::NothingToDo };
-        self.apply_inverse(&ops, Step::Undo, now_ms)
+        let Some(seq) = self.history.done.pop_back() else { return UndoOutcome::NothingToDo };
+        self.apply_inverse(seq, Step::Undo, now_ms)
     }
 
     pub fn redo(&mut self, now_ms: u64) -> UndoOutcome {
-        let Some(ops) = self.history.undone.pop() else { return UndoOutcome::NothingToDo };
-        self.apply_inverse(&ops, Step::Redo, now_ms)
+        let Some(seq) = self.history.undone.pop_back() else { return UndoOutcome::NothingToDo };
+        self.apply_inverse(seq, Step::Redo, now_ms)
     }
 
-    fn apply_inverse(&mut self, ops: &[Operation], step: Step, now_ms: u64) -> UndoOutcome {
+    fn apply_inverse(&mut self, seq: u64, step: Step, now_ms: u64) -> UndoOutcome {
         let me = self.actor();
+        let ops = &self.log.get(&me, seq).expect("the log keeps this device's bundles").ops;
         let mut inverse = Vec::with_capacity(ops.len());
         for op in ops.iter().rev() {
             match inverse_of(&self.state, me, op) {
