@@ -7,8 +7,8 @@
 //! finds no free space large enough walks the whole list of the size class
 //! below it. Once that list is long (a heap left full of small freed
 //! blocks), every 64 KiB of new allocations paid for a walk of it: decoding
-//! a 10,000-record snapshot took 370 ms instead of 110 in Chromium, 200 ms
-//! of it in that walk. Growing a megabyte at a time makes those walks rare;
+//! a 10,000-record state snapshot (which the app kept then) took 370 ms
+//! instead of 110 in Chromium, 200 ms of it in that walk. Growing a megabyte at a time makes those walks rare;
 //! at most a megabyte of the memory stays unused.
 //!
 //! The comparison benchmark (`tests/bench/compare/openprod`) includes this

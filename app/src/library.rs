@@ -89,10 +89,7 @@ pub async fn fork_workspace(
     owner_name: &str,
     name: &str,
 ) -> Result<WorkspaceId, String> {
-    source.fully_open().await?;
-    let fork = source
-        .peek(|workspace| workspace.fork(name, owner_name, now_ms(), &mut BrowserEntropy))
-        .map_err(|error| format!("The copy could not be made: {error}."))?;
+    let fork = source.peek(|workspace| workspace.fork(name, owner_name, now_ms(), &mut BrowserEntropy));
     let id = fork.workspace.id();
     store_new_workspace(profile, id, name, &fork.bundles, fork.recovery_key).await?;
     let noted = source.edit(|change| {
@@ -280,22 +277,14 @@ pub async fn import_file(
     let listed = profile.workspaces().await.map_err(|error| error.to_string())?;
     let already_here = listed.iter().find(|entry| entry.id == id).cloned();
     let driver = match &already_here {
-        Some(_) => {
-            let driver =
-                crate::driver::open(id, copy_identity(identity), |_| {}).await.map_err(|error| error.to_string())?;
-            if let Err(error) = driver.fully_open().await {
-                driver.close();
-                return Err(error);
-            }
-            driver
-        }
+        Some(_) => crate::driver::open(id, copy_identity(identity), |_| {}).await.map_err(|error| error.to_string())?,
         None => Driver::start(id, copy_identity(identity)).await.map_err(|error| error.to_string())?,
     };
     let outcome = import_bundles(&driver, &mut reader, &mut on_progress).await;
     let saved = driver.settled().await;
     if saved.is_ok() {
-        on_progress("Saving a snapshot and compacting the history for a quick start".to_owned());
-        driver.checkpoint().await;
+        on_progress("Compacting the history for a quick start".to_owned());
+        driver.compact().await;
     }
     driver.close();
     let problem = match (outcome, saved) {
@@ -335,7 +324,7 @@ async fn import_bundles(
         let slice_started = monotonic_ms();
         let mut slice = std::mem::take(&mut waiting);
         slice.extend(reader.next_bundles(slice_size).map_err(|error| error.to_string())?);
-        let report = driver.import(slice).map_err(|failure| failure.to_string())?;
+        let report = driver.import(slice);
         if monotonic_ms() - slice_started < IMPORT_SLICE_MS {
             slice_size = (slice_size * 2).min(IMPORT_SLICE);
         }

@@ -1,6 +1,7 @@
 //! The IndexedDB storage layer, in headless Chromium: bundles come back in
-//! order, aborted transactions leave nothing, snapshots reopen to the same
-//! state as a full rebuild, a folded log replaces its records and reads the same,
+//! order, aborted transactions leave nothing, a stored log reopens to the
+//! same state, a database of an earlier schema is upgraded without losing
+//! its log, a folded log replaces its records and reads the same,
 //! and the profile keeps the identity and the workspace list. Appends go
 //! through the log writer's worker, as in the app.
 #![cfg(target_arch = "wasm32")]
@@ -18,7 +19,7 @@ use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::ids::{UUID_RANDOM_BYTES, WorkspaceId};
 use openprod_core::names::TableId;
-use openprod_core::store::{FoldedLog, LogFolding, Snapshot, encode_log_record};
+use openprod_core::store::{FoldedLog, LogFolding, encode_log_record};
 use openprod_core::sync::{Admission, WorkspaceSecret};
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
@@ -289,10 +290,8 @@ async fn a_replacement_over_a_log_that_changed_meanwhile_changes_nothing() {
 }
 
 #[wasm_bindgen_test]
-async fn a_snapshot_reopens_to_the_same_state_as_a_full_rebuild() {
+async fn a_stored_log_reopens_to_the_same_state() {
     let (mut workspace, mut bundles, mut entropy) = workspace_with_records(10);
-    let snapshot = workspace.snapshot();
-    // Edits after the snapshot: restoring must apply them on top.
     let entity = workspace.state().records(&contacts())[3];
     let mut change = workspace.change(NOW + 500, &mut entropy);
     change.set_field(entity, &contacts(), "email", Value::String("x@example.org".into())).unwrap();
@@ -300,49 +299,57 @@ async fn a_snapshot_reopens_to_the_same_state_as_a_full_rebuild() {
 
     let id = fresh_id();
     let db = WorkspaceDb::open(id).await.unwrap();
-    assert_eq!(db.load_snapshot().await.unwrap(), None);
     db.append_segment(&record(&bundles[..20])).await.unwrap();
     for bundle in &bundles[20..] {
         db.append_local(bundle).await.unwrap();
     }
-    db.save_snapshot(&snapshot).await.unwrap();
     drop(db);
 
     let db = WorkspaceDb::open(id).await.unwrap();
-    let stored = db.load_snapshot().await.unwrap().expect("a snapshot was saved");
-    assert_eq!(stored, snapshot);
     let loaded = db.load_bundles().await.unwrap();
-    let restored = Workspace::restore(
-        workspace.id(),
-        Identity::from_seed([1; 32]),
-        &stored,
-        loaded.clone(),
-        NOW + 600,
-        ClockConfig::default(),
-    );
-    assert!(restored.snapshot_used);
-    assert!(restored.report.refused.is_empty(), "{:?}", restored.report.refused);
-    let (rebuilt, report) =
+    let (reopened, report) =
         Workspace::open(workspace.id(), Identity::from_seed([1; 32]), loaded, NOW + 600, ClockConfig::default());
     assert!(report.refused.is_empty(), "{:?}", report.refused);
-    assert_eq!(restored.workspace.state().state_hash(), workspace.state().state_hash());
-    assert_eq!(rebuilt.state().state_hash(), workspace.state().state_hash());
+    assert_eq!(reopened.state().state_hash(), workspace.state().state_hash());
     drop(db);
     WorkspaceDb::delete_workspace(id).await.unwrap();
 }
 
+/// A workspace stored by an earlier version of the app: schema version 1,
+/// with its state's snapshot in a store of its own.
+async fn create_version_1_database(id: WorkspaceId, log_record: &[u8]) {
+    let db = Database::open(WorkspaceDb::database_name(id))
+        .with_version(1u32)
+        .with_on_upgrade_needed(|_, db| {
+            db.create_object_store("log").with_auto_increment(true).build()?;
+            for store in ["snapshot", "meta", "overlays", "blobs"] {
+                db.create_object_store(store).build()?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let transaction = db.transaction(["log", "snapshot"]).with_mode(TransactionMode::Readwrite).build().unwrap();
+    let bytes = |bytes: &[u8]| JsValue::from(js_sys::Uint8Array::from(bytes));
+    transaction.object_store("log").unwrap().add(bytes(log_record)).primitive().unwrap();
+    transaction.object_store("snapshot").unwrap().put(bytes(&[7; 64])).with_key(0u32).primitive().unwrap();
+    transaction.commit().await.unwrap();
+    db.close();
+}
+
 #[wasm_bindgen_test]
-async fn a_large_snapshot_is_stored_in_parts_and_replaced_whole() {
+async fn a_database_of_version_1_gives_up_its_snapshot_store_and_keeps_its_log() {
+    let (_, bundles, _) = workspace_with_records(3);
     let id = fresh_id();
+    create_version_1_database(id, &record(&bundles)).await;
+
     let db = WorkspaceDb::open(id).await.unwrap();
-    let (workspace, _, _) = workspace_with_records(1);
-    let large = Snapshot { covers: workspace.log().version_vector(), state: noise(700 * 1024) };
-    db.save_snapshot(&large).await.unwrap();
-    assert_eq!(db.load_snapshot().await.unwrap(), Some(large));
-    let small = workspace.snapshot();
-    db.save_snapshot(&small).await.unwrap();
-    assert_eq!(db.load_snapshot().await.unwrap(), Some(small), "no part of the larger one is left");
+    assert_eq!(db.load_bundles().await.unwrap(), bundles);
     drop(db);
+    let raw = Database::open(WorkspaceDb::database_name(id)).await.unwrap();
+    let stores: Vec<String> = raw.object_store_names().collect();
+    raw.close();
+    assert_eq!(stores, ["blobs", "log", "meta", "overlays"]);
     WorkspaceDb::delete_workspace(id).await.unwrap();
 }
 
@@ -416,17 +423,4 @@ async fn storage_use_and_persistence_can_be_asked_for() {
 fn a_full_disk_is_explained_without_alarm() {
     let message = StorageError::QuotaExceeded.to_string();
     assert!(message.contains("storage is full") && message.contains("Nothing was lost"), "{message}");
-}
-
-/// Bytes that deflate cannot shrink, so a snapshot of them is stored as it is.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }

@@ -23,7 +23,7 @@ use openprod_core::identity::{ActorId, Identity};
 use openprod_core::ids::{EntityId, OpId, WorkspaceId};
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::op::{OpPayload, Operation};
-use openprod_core::state::{NoPlaces, State};
+use openprod_core::state::State;
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
 
@@ -286,24 +286,5 @@ fn state_hash(c: &mut Criterion) {
     group.finish();
 }
 
-// ----- snapshots -----
-
-fn snapshots(c: &mut Criterion) {
-    let state = ten_thousand_record_state();
-    // The state's ids are drawn at random, as in bundles of format 2: written whole.
-    let encoded = state.encode_snapshot(&NoPlaces);
-    eprintln!("(snapshot of 10k records / 100k writes: {} bytes)", encoded.len());
-    let mut group = c.benchmark_group("snapshot");
-    long_running(&mut group, 4);
-    group.throughput(Throughput::Elements(BUNDLES as u64));
-    group.bench_function("State::encode_snapshot 10k records, 100k writes (save)", |b| {
-        b.iter(|| black_box(state.encode_snapshot(&NoPlaces)));
-    });
-    group.bench_function("State::decode_snapshot 10k records, 100k writes (load)", |b| {
-        b.iter(|| black_box(State::decode_snapshot(&encoded).expect("a valid snapshot")));
-    });
-    group.finish();
-}
-
-criterion_group!(benches, apply, sign_and_verify, verify_runs, rebuild_and_receive, state_hash, snapshots);
+criterion_group!(benches, apply, sign_and_verify, verify_runs, rebuild_and_receive, state_hash);
 criterion_main!(benches);

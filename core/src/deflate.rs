@@ -1,9 +1,8 @@
-//! Deflating what travels and what is stored: sync frames on the wire,
-//! snapshots and log records in storage.
+//! Deflating what travels and what is stored: sync frames on the wire and
+//! log records in storage.
 //!
 //! A catch-up's frames and a stored log are long runs of similar bundles
-//! (names, clocks and values that repeat), and a snapshot writes no random
-//! bytes where it can help it, so the fastest deflate level shrinks them
+//! (names, clocks and values that repeat), so the fastest deflate level shrinks them
 //! several times for little time: the data channel, not the processor, is
 //! the narrow part (DESIGN.md §6), and a tablet's storage is shared with
 //! everything else on it. Short frames (a live edit, an acknowledgement)

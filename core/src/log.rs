@@ -7,11 +7,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::bundle::{Bundle, ChainTip, FORMAT_DERIVED_OP_IDS, Hash, VerifyError, check_link};
+use crate::bundle::{Bundle, ChainTip, Hash, VerifyError, check_link};
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
 use crate::ids::OpId;
-use crate::state::OpPlaces;
 
 /// For each author, the highest bundle seq held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,11 +128,6 @@ impl ExactSizeIterator for LogBundles<'_> {}
 #[derive(Default)]
 pub struct OpLog {
     bundles: Bundles,
-    /// By bundle, in reception order: its seq where its operations' ids are
-    /// derived from their places, else 0 (or where the seq does not fit).
-    /// A snapshot asks for every operation it writes ([`OpPlaces`]); this
-    /// array stays in the processor's cache where the bundles do not.
-    derived_seqs: Vec<u32>,
     chains: BTreeMap<ActorId, Chain>,
     /// Every operation by id. Only ever looked up, never walked, so its
     /// order does not matter; a hash map costs a catch-up one insert per
@@ -141,18 +135,6 @@ pub struct OpLog {
     /// keyed at random: ids come from peers, who must not be able to pick
     /// ids that collide.
     ops: HashMap<OpId, OpLocation>,
-}
-
-impl OpPlaces for OpLog {
-    fn derived_place(&self, op: &OpId) -> Option<(u64, usize)> {
-        let location = self.ops.get(op)?;
-        let seq = self.derived_seqs[location.bundle as usize];
-        (seq != 0).then_some((u64::from(seq), location.op as usize))
-    }
-
-    fn author(&self, op: &OpId) -> Option<ActorId> {
-        self.operation(*op).map(|(bundle, _)| bundle.header.author)
-    }
 }
 
 impl OpLog {
@@ -229,10 +211,6 @@ impl OpLog {
         for (op_index, op) in (0..).zip(&bundle.ops) {
             self.ops.insert(op.id, OpLocation { bundle: index, op: op_index });
         }
-        // The log takes in a bundle of this format only once every id in it
-        // was found derived from its place (`crate::bundle::prove_run`).
-        let derived = bundle.header.format >= FORMAT_DERIVED_OP_IDS;
-        self.derived_seqs.push(if derived { u32::try_from(bundle.header.seq).unwrap_or(0) } else { 0 });
         let chain = self.chains.entry(bundle.header.author).or_default();
         chain.bundles.push(index);
         chain.tip = Some(ChainTip { seq: bundle.header.seq, hash });

@@ -2,9 +2,9 @@
 //!
 //! The browser's IndexedDB store is asynchronous and lives in the app; it
 //! keeps the same promises as [`Store`]: bundles are appended atomically (all
-//! of a call or none), and a snapshot is the materialized state together
-//! with the version vector it covers. [`MemoryStore`] keeps them in memory
-//! for tests, as encoded bytes, so it exercises the real encodings.
+//! of a call or none) and read back in the order appended. [`MemoryStore`]
+//! keeps them in memory for tests, as encoded bytes, so it exercises the
+//! real encodings.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,7 +14,7 @@ use crate::deflate::{SlicedDeflate, deflate_frame, read_deflated, write_deflated
 use crate::encoding::{DecodeError, Decoder, Encoder};
 use crate::identity::ActorId;
 use crate::ids::WorkspaceId;
-use crate::log::{OpLog, VersionVector};
+use crate::log::OpLog;
 use crate::sync::{BundlePart, StreamReader, StreamWriter, stream::stored_part};
 
 /// The first byte of a stored unit in stream form. A unit in canonical
@@ -41,13 +41,6 @@ const FOLDED_PREFIX_ROOM: usize = 11;
 /// decodes a unit or a part in one go, so it is kept to a few milliseconds
 /// of a browser's time.
 pub const BUNDLES_READ_AT_ONCE: usize = 512;
-
-/// How a stored snapshot keeps its state's bytes.
-mod state_form {
-    pub const DEFLATED: u8 = b'Z';
-    /// Where deflating would not shrink them.
-    pub const PLAIN: u8 = b'P';
-}
 
 /// Bundles appended to the log together (a received batch, a local edit),
 /// as one stored record: a stream part that reads alone and keeps every
@@ -183,7 +176,7 @@ impl FoldedLog {
 
     /// [`FoldedLog::encode`] a slice at a time.
     pub fn storing(&self) -> Storing<'_> {
-        Storing { value: Stored::Folded(self), deflating: SlicedDeflate::new(&self.unit) }
+        Storing { folded: self, deflating: SlicedDeflate::new(&self.unit) }
     }
 }
 
@@ -378,16 +371,11 @@ impl<'a> FoldedParts<'a> {
     }
 }
 
-/// A snapshot or a folded log being put in its stored form, deflated a
-/// slice at a time ([`Snapshot::storing`], [`FoldedLog::storing`]).
+/// A folded log being put in its stored form, deflated a slice at a time
+/// ([`FoldedLog::storing`]).
 pub struct Storing<'a> {
-    value: Stored<'a>,
+    folded: &'a FoldedLog,
     deflating: SlicedDeflate<'a>,
-}
-
-enum Stored<'a> {
-    Snapshot(&'a Snapshot),
-    Folded(&'a FoldedLog),
 }
 
 impl Storing<'_> {
@@ -399,68 +387,7 @@ impl Storing<'_> {
     /// The stored form, once [`Storing::step`] said it is complete.
     pub fn finish(self) -> Vec<u8> {
         let deflated = self.deflating.finish();
-        match self.value {
-            Stored::Snapshot(snapshot) => snapshot.stored(deflated),
-            Stored::Folded(folded) => stored_unit(&folded.unit, deflated),
-        }
-    }
-}
-
-/// Materialized state plus the bundles it covers: opening from it applies
-/// only the bundles past `covers`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    pub covers: VersionVector,
-    /// [`crate::state::State::encode_snapshot`] output.
-    pub state: Vec<u8>,
-}
-
-impl Snapshot {
-    /// The stored form: the vector it covers, then the state's bytes,
-    /// deflated.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut storing = self.storing();
-        storing.step(usize::MAX);
-        storing.finish()
-    }
-
-    /// [`Snapshot::encode`] a slice at a time, so that a driver can yield
-    /// between slices.
-    pub fn storing(&self) -> Storing<'_> {
-        Storing { value: Stored::Snapshot(self), deflating: SlicedDeflate::new(&self.state) }
-    }
-
-    fn stored(&self, deflated: Option<Vec<u8>>) -> Vec<u8> {
-        let state_len = deflated.as_ref().map_or(self.state.len(), Vec::len);
-        let entries: Vec<_> = self.covers.iter().collect();
-        let mut out = Encoder::with_capacity(state_len + 40 * entries.len() + 16);
-        out.varint(entries.len() as u64);
-        for (actor, seq) in entries {
-            out.fixed(actor.as_bytes()).varint(*seq);
-        }
-        match &deflated {
-            Some(deflated) => write_deflated(out.u8(state_form::DEFLATED), self.state.len(), deflated),
-            None => {
-                out.u8(state_form::PLAIN).bytes(&self.state);
-            }
-        }
-        out.into_bytes()
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
-        let mut input = Decoder::new(bytes);
-        let mut covers = VersionVector::new();
-        for _ in 0..input.length(33, "a version vector")? {
-            let actor = ActorId::from_bytes(input.fixed("an actor id")?);
-            covers.set(actor, input.varint("a sequence number")?);
-        }
-        let state = match input.u8("how the snapshot's state is stored")? {
-            state_form::DEFLATED => read_deflated(&mut input, "the snapshot's state")?,
-            state_form::PLAIN => input.bytes("the snapshot's state")?.to_vec(),
-            _ => return Err(input.error("a known form of a snapshot's state")),
-        };
-        input.finish("the end of the snapshot")?;
-        Ok(Snapshot { covers, state })
+        stored_unit(&self.folded.unit, deflated)
     }
 }
 
@@ -472,11 +399,6 @@ pub trait Store {
 
     /// Every stored bundle, in the order appended.
     fn load_bundles(&self) -> Result<Vec<Bundle>, Self::Error>;
-
-    /// Replaces the stored snapshot.
-    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Self::Error>;
-
-    fn load_snapshot(&self) -> Result<Option<Snapshot>, Self::Error>;
 }
 
 /// A [`Store`] in memory, with an optional capacity so tests can run out of space.
@@ -484,7 +406,6 @@ pub trait Store {
 pub struct MemoryStore {
     /// As [`encode_log_record`] writes them, one per append.
     records: Vec<Vec<u8>>,
-    snapshot: Option<Vec<u8>>,
     capacity: Option<usize>,
 }
 
@@ -523,12 +444,12 @@ impl MemoryStore {
     }
 
     pub fn used_bytes(&self) -> usize {
-        self.records.iter().map(Vec::len).sum::<usize>() + self.snapshot.as_ref().map_or(0, Vec::len)
+        self.records.iter().map(Vec::len).sum()
     }
 
-    fn make_room(&self, needed: usize, freed: usize) -> Result<(), MemoryStoreError> {
+    fn make_room(&self, needed: usize) -> Result<(), MemoryStoreError> {
         let Some(capacity) = self.capacity else { return Ok(()) };
-        let available = capacity.saturating_sub(self.used_bytes().saturating_sub(freed));
+        let available = capacity.saturating_sub(self.used_bytes());
         if needed > available { Err(MemoryStoreError::Full { needed, available }) } else { Ok(()) }
     }
 }
@@ -541,7 +462,7 @@ impl Store for MemoryStore {
         if record.is_empty() {
             return Ok(());
         }
-        self.make_room(record.len(), 0)?;
+        self.make_room(record.len())?;
         self.records.push(record);
         Ok(())
     }
@@ -552,16 +473,5 @@ impl Store for MemoryStore {
             .flat_map(|record| decode_log_record(record))
             .map(|bundle| bundle.map(ArrivedBundle::into_bundle).map_err(MemoryStoreError::Damaged))
             .collect()
-    }
-
-    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), MemoryStoreError> {
-        let encoded = snapshot.encode();
-        self.make_room(encoded.len(), self.snapshot.as_ref().map_or(0, Vec::len))?;
-        self.snapshot = Some(encoded);
-        Ok(())
-    }
-
-    fn load_snapshot(&self) -> Result<Option<Snapshot>, MemoryStoreError> {
-        self.snapshot.as_deref().map(Snapshot::decode).transpose().map_err(MemoryStoreError::Damaged)
     }
 }

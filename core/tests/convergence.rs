@@ -1047,8 +1047,7 @@ proptest! {
     /// A replica that took the bundles in many small batches, in a random
     /// order, has after every batch the state of a workspace rebuilt
     /// (`Workspace::open`) from the bundles it holds at that point, and at
-    /// the end the state of a rebuild from all bundles at once, and of a
-    /// restore from its halfway snapshot plus all bundles.
+    /// the end the state of a rebuild from all bundles at once.
     #[test]
     fn incremental_apply_equals_full_rebuild(scenario in scenario(2, 40), delivery in any::<u64>()) {
         let history = History::generate(&scenario);
@@ -1059,11 +1058,7 @@ proptest! {
         let mut rng = SeededEntropy::new(delivery);
         let mut replica = history.fresh_replica(0);
         let mut mismatches = Vec::new();
-        let mut halfway_snapshot = None;
         let mut check_against_rebuild = |replica: &Workspace| {
-            if halfway_snapshot.is_none() && 2 * replica.log().len() >= bundles.len() {
-                halfway_snapshot = Some(replica.snapshot());
-            }
             let held = replica.log().bundles().cloned().collect::<Vec<_>>();
             let (rebuilt, report) = Workspace::open(id, replica_identity(1), held.clone(), now, ClockConfig::default());
             assert!(report.refused.is_empty(), "rebuilding from held bundles refused {:?}\n{journal}", report.refused);
@@ -1079,15 +1074,6 @@ proptest! {
         prop_assert!(report.refused.is_empty(), "rebuild refused {:?}", report.refused);
         prop_assert_eq!(hash_hex(rebuilt.state()), hash_hex(replica.state()), "{}", journal);
         prop_assert!(history.observe(rebuilt.state()) == history.observe(replica.state()), "{}", journal);
-        // Reopening from the snapshot taken halfway plus every bundle (those
-        // it covers are logged, not applied again) gives the same state too.
-        let snapshot = halfway_snapshot.expect("a snapshot was taken halfway");
-        let restored = Workspace::restore(id, replica_identity(4), &snapshot, bundles.clone(), now, ClockConfig::default());
-        prop_assert!(restored.snapshot_used, "the halfway snapshot could not be read");
-        prop_assert!(restored.report.refused.is_empty(), "restoring refused {:?}", restored.report.refused);
-        prop_assert_eq!(hash_hex(restored.workspace.state()), hash_hex(replica.state()), "restored\n{}", journal);
-        let (restored_view, replica_view) = (history.observe(restored.workspace.state()), history.observe(replica.state()));
-        prop_assert!(restored_view == replica_view, "restored: {}\n{}", first_difference(&restored_view, &replica_view), journal);
         // The actors applied their own edits and partial syncs incrementally;
         // each still matches a rebuild of exactly what it holds.
         for (index, actor) in history.actors.iter().enumerate() {
@@ -1113,8 +1099,7 @@ proptest! {
 
     /// The state is a function of the set of operations: applying every
     /// operation of the history straight to a `State`, in any order and
-    /// ignoring bundle boundaries, gives the state of a rebuilt workspace;
-    /// its snapshot decodes to the same state.
+    /// ignoring bundle boundaries, gives the state of a rebuilt workspace.
     #[test]
     fn operations_in_any_order_give_the_same_state(scenario in scenario(2, 40), order in any::<u64>()) {
         let history = History::generate(&scenario);
@@ -1130,14 +1115,6 @@ proptest! {
         prop_assert_eq!(hash_hex(&state), hash_hex(rebuilt.state()), "{}", journal);
         let (applied_view, rebuilt_view) = (history.observe(&state), history.observe(rebuilt.state()));
         prop_assert!(applied_view == rebuilt_view, "{}\n{}", first_difference(&applied_view, &rebuilt_view), journal);
-        // A snapshot of the state reads back as the same state.
-        let encoded = state.encode_snapshot(rebuilt.log());
-        let decoded = State::decode_snapshot(&encoded).expect("a snapshot decodes");
-        prop_assert_eq!(hash_hex(&decoded), hash_hex(&state), "decoded snapshot\n{}", journal);
-        // Every set read back whole, touches and replaced writes included: the same bytes again.
-        prop_assert!(decoded.encode_snapshot(rebuilt.log()) == encoded, "a snapshot re-encoded differs\n{}", journal);
-        let decoded_view = history.observe(&decoded);
-        prop_assert!(decoded_view == applied_view, "decoded snapshot: {}\n{}", first_difference(&decoded_view, &applied_view), journal);
     }
 
     /// Records A, B and C exist everywhere; one actor merges A+B while

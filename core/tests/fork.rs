@@ -73,8 +73,7 @@ fn a_show_with_everything() -> (Show, Cast) {
 fn fork(show: &mut Show, device: usize, name: &str) -> Fork {
     let now = show.tick();
     let owner_name = show.state(device).display_name(&actor(device)).expect("a member").to_owned();
-    let fork =
-        show.ws(device).fork(name, &owner_name, now, &mut SeededEntropy::new(77)).expect("a loaded workspace forks");
+    let fork = show.ws(device).fork(name, &owner_name, now, &mut SeededEntropy::new(77));
     let new_workspace = fork.workspace.id();
     show.edit(device, |change| {
         change.record_fork(new_workspace);

@@ -120,8 +120,8 @@ try {
           .slice(0, 5),
       };
     }),
-    longestCheckpointMs: await b.evaluate(() =>
-      Math.max(0, ...performance.getEntriesByName("openprod checkpoint").map((entry) => entry.duration)),
+    longestCompactionMs: await b.evaluate(() =>
+      Math.max(0, ...performance.getEntriesByName("openprod log compaction").map((entry) => entry.duration)),
     ),
     path: (await b.getByTestId("peer-path").first().innerText()).trim(),
     peer: peer.replace(/\s+/g, " "),

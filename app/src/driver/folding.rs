@@ -1,5 +1,5 @@
-//! Compacting the stored log once a snapshot is saved: its records are
-//! folded into one ([`LogFolding`]). Received batches are stored as they
+//! Compacting the stored log once enough was written since it was last
+//! compacted: its records are folded into one ([`LogFolding`]). Received batches are stored as they
 //! arrive, a record each, and every record writes again the entity ids and
 //! the replaced operations' ids it refers to, random bytes that nothing
 //! shrinks; folded, the whole log writes each once. A catch-up of 100,000
@@ -7,8 +7,8 @@
 //!
 //! What is written is the log's own copy of each stored bundle, found equal
 //! to the stored one first, and the old records are replaced in one
-//! transaction: any failure leaves them as they were, and the next snapshot
-//! tries again.
+//! transaction: any failure leaves them as they were, and the next quiet
+//! moment tries again.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -16,7 +16,7 @@ use std::fmt;
 use openprod_core::identity::ActorId;
 use openprod_core::store::{LogFolding, NotInLog};
 
-use super::{Driver, Engine, Inner};
+use super::{Driver, Inner};
 use crate::device::{monotonic_ms, record_measure, yield_to_browser};
 use crate::storage::{LogRecord, StorageError};
 
@@ -32,6 +32,15 @@ const SLICE_MS: f64 = 12.0;
 
 /// Stored bundles checked between looks at the clock.
 const CHECKED_BETWEEN_CLOCK_READS: usize = 64;
+
+/// What folding did.
+enum Folded {
+    Replaced,
+    /// There was nothing to fold: the stored log is one record, or none.
+    AlreadyOne,
+    /// The workspace was closed, or the records changed under the fold.
+    Stopped,
+}
 
 /// Why the stored log was left as it was.
 #[derive(Debug)]
@@ -73,50 +82,51 @@ impl From<NotInLog> for FoldError {
 impl Driver {
     /// Folds the stored log's records into one, when there are several.
     /// Stops, changing nothing, if the workspace is closed meanwhile.
-    pub(super) async fn fold_stored_log(&self, inner: &Inner) {
+    /// Returns whether the stored log is now one record.
+    pub(super) async fn fold_stored_log(&self, inner: &Inner) -> bool {
         let began = monotonic_ms();
         match self.fold(inner).await {
-            Ok(true) => record_measure(COMPACTION, began),
-            Ok(false) => {}
+            Ok(Folded::Replaced) => {
+                record_measure(COMPACTION, began);
+                true
+            }
+            Ok(Folded::AlreadyOne) => true,
+            Ok(Folded::Stopped) => false,
             // The records stay as they are: a failure costs room, never data.
-            Err(error) => leptos::logging::warn!("the stored log was not compacted: {error}"),
+            Err(error) => {
+                leptos::logging::warn!("the stored log was not compacted: {error}");
+                false
+            }
         }
     }
 
-    /// Whether the records were replaced by the folded one.
-    async fn fold(&self, inner: &Inner) -> Result<bool, FoldError> {
+    async fn fold(&self, inner: &Inner) -> Result<Folded, FoldError> {
         let records = inner.db.load_records().await?;
         if records.len() < 2 {
-            return Ok(false);
+            return Ok(Folded::AlreadyOne);
         }
-        let Some(named) = self.checked_names(inner, &records).await? else { return Ok(false) };
-        let workspace = match &*inner.engine.borrow() {
-            Engine::Ready(workspace) => workspace.id(),
-            _ => return Ok(false),
-        };
-        let Some(mut folding) = LogFolding::new(workspace, named) else { return Ok(false) };
+        let Some(named) = self.checked_names(inner, &records).await? else { return Ok(Folded::Stopped) };
+        let workspace = inner.workspace.borrow().id();
+        let Some(mut folding) = LogFolding::new(workspace, named) else { return Ok(Folded::AlreadyOne) };
         loop {
             // The page's turn comes first: checking the names may have just
             // used up a slice.
             yield_to_browser().await;
             if !self.is_open() {
-                return Ok(false);
+                return Ok(Folded::Stopped);
             }
             // The log only grows: what it held at the last step it still holds.
-            let done = match &*inner.engine.borrow() {
-                Engine::Ready(workspace) => folding.step(workspace.log(), PARTS_PER_STEP)?,
-                _ => return Ok(false),
-            };
-            if done {
+            if folding.step(inner.workspace.borrow().log(), PARTS_PER_STEP)? {
                 break;
             }
         }
-        Ok(inner.db.replace_records(&records, &folding.finish()).await?)
+        let replaced = inner.db.replace_records(&records, &folding.finish()).await?;
+        Ok(if replaced { Folded::Replaced } else { Folded::Stopped })
     }
 
     /// The bundles `records` hold, by author and seq, each once, in the
     /// order stored, once each is found equal to the log's copy; `None` if
-    /// the workspace stopped taking edits or was closed meanwhile.
+    /// the workspace was closed meanwhile.
     async fn checked_names(
         &self,
         inner: &Inner,
@@ -132,10 +142,7 @@ impl Driver {
                 let bundle = bundle?;
                 let header = &bundle.bundle().header;
                 let (author, seq) = (header.author, header.seq);
-                let held = match &*inner.engine.borrow() {
-                    Engine::Ready(workspace) => workspace.log().get(&author, seq) == Some(bundle.bundle()),
-                    _ => return Ok(None),
-                };
+                let held = inner.workspace.borrow().log().get(&author, seq) == Some(bundle.bundle());
                 if !held {
                     return Err(FoldError::Differs { record: record.key(), author, seq });
                 }

@@ -18,12 +18,11 @@ pub use sync::{SYNC_FRAME, SyncSink};
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
 use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use openprod_core::bundle::{ArrivedBundle, Bundle, Hash};
+use openprod_core::bundle::{Bundle, Hash};
 use openprod_core::entropy::Entropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::{ActorId, Identity};
@@ -32,16 +31,16 @@ use openprod_core::log::VersionVector;
 use openprod_core::op::OpPayload;
 use openprod_core::store::encode_log_record;
 use openprod_core::sync::{PeerId, PersistTicket, SyncConfig, SyncHub};
-use openprod_core::workspace::{Change, EditError, Opening, ReceiveReport, UndoOutcome, Workspace, WorkspaceChanged};
+use openprod_core::workspace::{Change, EditError, ReceiveReport, UndoOutcome, Workspace, WorkspaceChanged};
 
-use crate::device::{
-    BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_measure, record_span, sleep_ms, yield_to_browser,
-};
+use crate::device::{BrowserEntropy, HeldLock, monotonic_ms, now_ms, record_span, sleep_ms, yield_to_browser};
 use crate::storage::{StorageError, WorkspaceDb};
 
-/// After this many new bundles the state is checkpointed again, so that the
-/// next opening replays at most about this many.
-const SNAPSHOT_EVERY: usize = 2_000;
+/// After this many new bundles (or a quarter of the log, if more) the stored
+/// log is folded again, so that folding the whole log costs a share of what
+/// was written since, and an opening reads a few large records rather than
+/// one per received batch.
+const FOLD_EVERY: usize = 2_000;
 
 /// The User Timing measure from the start of a local edit to its bundle
 /// being durable in IndexedDB.
@@ -53,18 +52,12 @@ const RECEIVED_VIEW_UPDATE_MS: f64 = 250.0;
 /// colleague's live edits, as opposed to a catch-up's batches.
 const LIVE_BUNDLES: usize = 8;
 
-/// The User Timing measure of taking a snapshot and storing it, from its
-/// first step to its last write (the page is free between the steps).
-pub const CHECKPOINT: &str = "openprod checkpoint";
-
-/// Records encoded per step of a snapshot, between yields to the page.
-const SNAPSHOT_RECORDS_ENCODED_PER_STEP: usize = 1_000;
-
 /// Records hashed per step of the state hash, between yields to the page.
 const STATE_RECORDS_HASHED_PER_STEP: usize = 1_000;
 
-/// How long the log must stay unchanged before a snapshot is taken.
-const CHECKPOINT_AFTER_QUIET_MS: i32 = 500;
+/// How long the log must stay unchanged before the stored log is folded and
+/// the state hashed.
+const QUIET_MS: i32 = 500;
 
 /// Most bundles stored in one segment when received batches are coalesced:
 /// encoding and handing over more at once made a long task of the write.
@@ -114,59 +107,8 @@ impl Pending {
     }
 }
 
-/// The engine, readable throughout; editable once the whole log is in.
-enum Engine {
-    /// The state came from a snapshot; the log behind it is still being read.
-    Opening(Opening),
-    Ready(Workspace),
-    /// The log behind the snapshot failed its checks: shown, never changed.
-    Failed(Workspace),
-    /// Only inside the one borrow in which an `Opening` becomes a `Workspace`.
-    Switching,
-}
-
-impl Engine {
-    fn workspace(&self) -> &Workspace {
-        match self {
-            Engine::Opening(opening) => opening.workspace(),
-            Engine::Ready(workspace) | Engine::Failed(workspace) => workspace,
-            Engine::Switching => unreachable!("an engine is switched within a single borrow"),
-        }
-    }
-}
-
-/// Why an edit did not happen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EditFailure {
-    Refused(EditError),
-    /// The workspace is shown from its snapshot while its history loads.
-    StillOpening,
-    /// Stored data failed its checks on opening; see [`Driver::trouble`].
-    Unavailable,
-}
-
-impl fmt::Display for EditFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EditFailure::Refused(error) => write!(f, "{error}"),
-            EditFailure::StillOpening => {
-                f.write_str("The workspace is still loading its history; try again in a moment.")
-            }
-            EditFailure::Unavailable => {
-                f.write_str("This workspace cannot be changed until its stored data is repaired.")
-            }
-        }
-    }
-}
-
-impl From<EditError> for EditFailure {
-    fn from(error: EditError) -> Self {
-        EditFailure::Refused(error)
-    }
-}
-
 struct Inner {
-    engine: RefCell<Engine>,
+    workspace: RefCell<Workspace>,
     /// Only one page of this browser drives a workspace at a time.
     _lock: HeldLock,
     /// One trigger per record a view reads, fired when a change writes one
@@ -175,9 +117,10 @@ struct Inner {
     db: WorkspaceDb,
     pending: RefCell<VecDeque<Pending>>,
     flushing: Cell<bool>,
-    written_since_snapshot: Cell<usize>,
-    /// A snapshot waits for a quiet moment, or is being taken.
-    checkpoint_scheduled: Cell<bool>,
+    /// Bundles stored since the log was last folded.
+    written_since_fold: Cell<usize>,
+    /// Folding and hashing wait for a quiet moment, or are under way.
+    upkeep_scheduled: Cell<bool>,
     /// Sessions with peers; it offers only what is durable (see `sync.rs`).
     hub: RefCell<SyncHub>,
     /// Frames from peers not yet taken in, oldest first, and whether a
@@ -207,40 +150,19 @@ pub struct Driver {
     /// or moved between tables, schema, mappings, merges.
     structure: RwSignal<u64>,
     save_state: RwSignal<SaveState>,
-    /// While the log behind a snapshot is being read.
-    loading: RwSignal<Option<OpenProgress>>,
-    /// Stored data that failed its checks after the workspace was shown.
-    trouble: RwSignal<Option<String>>,
-    /// Whether this opening started from a stored snapshot.
-    from_snapshot: bool,
 }
 
 impl Driver {
-    fn new(workspace: Workspace, db: WorkspaceDb, lock: HeldLock, written_since_snapshot: usize) -> Driver {
-        Driver::with_engine(Engine::Ready(workspace), db, lock, written_since_snapshot, None)
-    }
-
-    /// A driver over a workspace still opening behind its snapshot.
-    fn opening(opening: Opening, db: WorkspaceDb, lock: HeldLock, progress: OpenProgress) -> Driver {
-        Driver::with_engine(Engine::Opening(opening), db, lock, 0, Some(progress))
-    }
-
-    fn with_engine(
-        engine: Engine,
-        db: WorkspaceDb,
-        lock: HeldLock,
-        written_since_snapshot: usize,
-        loading: Option<OpenProgress>,
-    ) -> Driver {
+    fn new(workspace: Workspace, db: WorkspaceDb, lock: HeldLock, written_since_fold: usize) -> Driver {
         let inner = Inner {
-            engine: RefCell::new(engine),
+            workspace: RefCell::new(workspace),
             _lock: lock,
             record_triggers: RefCell::default(),
             db,
             pending: RefCell::default(),
             flushing: Cell::new(false),
-            written_since_snapshot: Cell::new(written_since_snapshot),
-            checkpoint_scheduled: Cell::new(false),
+            written_since_fold: Cell::new(written_since_fold),
+            upkeep_scheduled: Cell::new(false),
             hub: RefCell::new(SyncHub::new(SyncConfig::default())),
             inbox: RefCell::default(),
             taking_in: Cell::new(false),
@@ -256,74 +178,7 @@ impl Driver {
             revision: RwSignal::new(0),
             structure: RwSignal::new(0),
             save_state: RwSignal::new(SaveState::Saved),
-            from_snapshot: loading.is_some(),
-            loading: RwSignal::new(loading),
-            trouble: RwSignal::new(None),
         }
-    }
-
-    /// Feeds the background opening; `None` once the driver was closed.
-    fn feed_opening(&self, bundles: Vec<ArrivedBundle>) -> Option<usize> {
-        let inner = self.inner.try_get_value()?;
-        let mut engine = inner.engine.borrow_mut();
-        let Engine::Opening(opening) = &mut *engine else { return None };
-        opening.feed(bundles, now_ms());
-        Some(opening.bundles_loaded())
-    }
-
-    fn set_loading(&self, progress: OpenProgress) {
-        self.loading.set(Some(progress));
-    }
-
-    /// Turns the opening into an editable workspace once the log was read
-    /// (`fed`) and checked, or into a read-only one if either failed.
-    fn finish_opening(&self, fed: Result<(), OpenError>, covered: u64) -> Result<(), OpenError> {
-        let Some(inner) = self.inner.try_get_value() else { return Ok(()) };
-        let mut engine = inner.engine.borrow_mut();
-        let Engine::Opening(opening) = std::mem::replace(&mut *engine, Engine::Switching) else {
-            unreachable!("only an opening engine is finished")
-        };
-        let restored = opening.finish();
-        let result = fed.and_then(|()| opening::check(&restored, covered));
-        inner.written_since_snapshot.set(*result.as_ref().unwrap_or(&0));
-        *engine = if result.is_ok() { Engine::Ready(restored.workspace) } else { Engine::Failed(restored.workspace) };
-        result.map(|_| ())
-    }
-
-    fn opened(&self, result: Result<(), String>) {
-        if self.inner.try_get_value().is_none() {
-            return; // closed while it opened
-        }
-        self.loading.set(None);
-        self.trouble.set(result.err());
-        // Bundles beyond the snapshot may have changed anything.
-        self.structure.update(|structure| *structure += 1);
-        self.revision.update(|revision| *revision += 1);
-        self.checkpoint_and_hash_when_quiet();
-    }
-
-    /// Whether the workspace was shown from its snapshot (then checked
-    /// against its log), rather than rebuilt from the log alone.
-    pub fn opened_from_snapshot(&self) -> bool {
-        self.from_snapshot
-    }
-
-    /// Waits until the whole log is in and the workspace takes edits.
-    pub async fn fully_open(&self) -> Result<(), String> {
-        while self.loading.get_untracked().is_some() {
-            sleep_ms(WAIT_POLL_MS).await;
-        }
-        self.trouble.get_untracked().map_or(Ok(()), Err)
-    }
-
-    /// How far the history behind the shown snapshot has loaded, while it loads.
-    pub fn loading(&self) -> ReadSignal<Option<OpenProgress>> {
-        self.loading.read_only()
-    }
-
-    /// Why the workspace cannot be changed, if its stored data failed its checks.
-    pub fn trouble(&self) -> ReadSignal<Option<String>> {
-        self.trouble.read_only()
     }
 
     /// A workspace this device has no data of yet, filled by [`Driver::receive`].
@@ -383,18 +238,11 @@ impl Driver {
 
     /// Reads without subscribing: for event handlers.
     pub fn peek<R>(&self, read: impl FnOnce(&Workspace) -> R) -> R {
-        read(self.inner().engine.borrow().workspace())
+        read(&self.inner().workspace.borrow())
     }
 
-    /// The workspace, if it can take edits now.
-    fn ready<R>(&self, work: impl FnOnce(&mut Workspace) -> R) -> Result<R, EditFailure> {
-        let inner = self.inner();
-        let mut engine = inner.engine.borrow_mut();
-        match &mut *engine {
-            Engine::Ready(workspace) => Ok(work(workspace)),
-            Engine::Opening(_) => Err(EditFailure::StillOpening),
-            Engine::Failed(_) | Engine::Switching => Err(EditFailure::Unavailable),
-        }
+    fn with_workspace<R>(&self, work: impl FnOnce(&mut Workspace) -> R) -> R {
+        work(&mut self.inner().workspace.borrow_mut())
     }
 
     pub fn save_state(&self) -> ReadSignal<SaveState> {
@@ -403,45 +251,45 @@ impl Driver {
 
     /// Makes one edit — one bundle, however many fields `edit` touches — or
     /// none if `edit` fails.
-    pub fn edit<T>(&self, edit: impl FnOnce(&mut Change<'_>) -> Result<T, EditError>) -> Result<T, EditFailure> {
+    pub fn edit<T>(&self, edit: impl FnOnce(&mut Change<'_>) -> Result<T, EditError>) -> Result<T, EditError> {
         let began = monotonic_ms();
-        let (result, bundle) = self.ready(|workspace| {
+        let (result, bundle) = self.with_workspace(|workspace| {
             let mut entropy = BrowserEntropy;
             let mut change = workspace.change(now_ms(), &mut entropy as &mut dyn Entropy);
             let result = edit(&mut change)?;
             Ok::<_, EditError>((result, change.commit()?))
-        })??;
+        })?;
         self.queue(Pending::Local(bundle, began));
         Ok(result)
     }
 
-    pub fn undo(&self) -> Result<UndoOutcome, EditFailure> {
+    pub fn undo(&self) -> UndoOutcome {
         self.step_history(Workspace::undo)
     }
 
-    pub fn redo(&self) -> Result<UndoOutcome, EditFailure> {
+    pub fn redo(&self) -> UndoOutcome {
         self.step_history(Workspace::redo)
     }
 
-    fn step_history(&self, step: fn(&mut Workspace, u64) -> UndoOutcome) -> Result<UndoOutcome, EditFailure> {
+    fn step_history(&self, step: fn(&mut Workspace, u64) -> UndoOutcome) -> UndoOutcome {
         let began = monotonic_ms();
-        let outcome = self.ready(|workspace| step(workspace, now_ms()))?;
+        let outcome = self.with_workspace(|workspace| step(workspace, now_ms()));
         match &outcome {
             UndoOutcome::Applied(bundle) => self.queue(Pending::Local(bundle.clone(), began)),
             // The history changed even so: the buttons may need to grey out.
             UndoOutcome::Skipped { .. } | UndoOutcome::NothingToDo => self.revision.update(|revision| *revision += 1),
         }
-        Ok(outcome)
+        outcome
     }
 
     /// Takes in bundles read from a workspace file and stores what was new
     /// as one segment.
-    pub fn import(&self, bundles: Vec<Bundle>) -> Result<ReceiveReport, EditFailure> {
-        let report = self.ready(|workspace| workspace.import(bundles, now_ms()))?;
+    pub fn import(&self, bundles: Vec<Bundle>) -> ReceiveReport {
+        let report = self.with_workspace(|workspace| workspace.import(bundles, now_ms()));
         if !report.applied.is_empty() {
             self.queue(Pending::Received(report.applied.clone(), None));
         }
-        Ok(report)
+        report
     }
 
     fn queue(&self, pending: Pending) {
@@ -546,7 +394,7 @@ impl Driver {
             match result {
                 Ok(()) => {
                     driver.save_state.set(SaveState::Saved);
-                    driver.checkpoint_and_hash_when_quiet();
+                    driver.upkeep_when_quiet();
                 }
                 Err(error) => driver
                     .save_state
@@ -608,19 +456,20 @@ impl Driver {
                 Write::Segment(record) => inner.db.append_segment(&record).await?,
             }
             inner.pending.borrow_mut().drain(..entries);
-            inner.written_since_snapshot.set(inner.written_since_snapshot.get() + written.len());
+            inner.written_since_fold.set(inner.written_since_fold.get() + written.len());
             self.stored(inner, &written, &tickets);
         }
     }
 
-    /// Once the workspace has been quiet for a moment, saves a new snapshot
-    /// if one is due (and then compacts the stored log), then hashes the state, so that the hash is known when a
-    /// peer compares notes (sync's state check) or the diagnostics card asks.
-    /// Either mid catch-up would be started again and again, as every
-    /// received batch changes the state under it.
-    fn checkpoint_and_hash_when_quiet(&self) {
+    /// Once the workspace has been quiet for a moment, folds the stored log
+    /// if enough was written since it was last folded, then hashes the
+    /// state, so that the hash is known when a peer compares notes (sync's
+    /// state check) or the diagnostics card asks. Either mid catch-up would
+    /// be started again and again, as every received batch changes the
+    /// state under it.
+    fn upkeep_when_quiet(&self) {
         let Some(inner) = self.inner.try_get_value() else { return };
-        if inner.checkpoint_scheduled.replace(true) {
+        if inner.upkeep_scheduled.replace(true) {
             return;
         }
         drop(inner);
@@ -628,10 +477,10 @@ impl Driver {
         spawn_local(async move {
             // Not holding the workspace while waiting: closing it must free
             // its lock at once.
-            let log_len = || driver.inner.try_get_value().map(|inner| inner.engine.borrow().workspace().log().len());
+            let log_len = || driver.inner.try_get_value().map(|inner| inner.workspace.borrow().log().len());
             loop {
                 let before = log_len();
-                sleep_ms(CHECKPOINT_AFTER_QUIET_MS).await;
+                sleep_ms(QUIET_MS).await;
                 match log_len() {
                     None => return,
                     Some(now) if Some(now) == before => break,
@@ -639,96 +488,45 @@ impl Driver {
                 }
             }
             let Some(inner) = driver.inner.try_get_value() else { return };
-            driver.checkpoint_and_fold(&inner).await;
-            inner.checkpoint_scheduled.set(false);
+            driver.fold_if_due(&inner).await;
+            inner.upkeep_scheduled.set(false);
             drop(inner);
             driver.state_hash().await;
         });
     }
 
-    /// Saves a snapshot now if one is due, and then compacts the stored
-    /// log, without waiting for a quiet moment: before a workspace that
-    /// just took in a large import is closed, so that opening it next does
-    /// not replay the whole log nor read it from hundreds of records.
-    pub async fn checkpoint(&self) {
+    /// Folds the stored log now if it is due, without waiting for a quiet
+    /// moment: before a workspace that just took in a large import is
+    /// closed, so that opening it next reads a few large records, not
+    /// hundreds.
+    pub async fn compact(&self) {
         let Some(inner) = self.inner.try_get_value() else { return };
-        self.checkpoint_and_fold(&inner).await;
+        self.fold_if_due(&inner).await;
     }
 
-    async fn checkpoint_and_fold(&self, inner: &Inner) {
-        if self.checkpoint_if_due(inner).await {
-            // As often as snapshots, so that folding the whole log again
-            // costs a share of what was written since, as a snapshot does.
-            self.fold_stored_log(inner).await;
+    /// Folds the stored log once enough has been written since it was last
+    /// folded: [`FOLD_EVERY`] bundles, or a quarter of the log, whichever is
+    /// more, so that a large import folds a few times, not once per slice;
+    /// and only when nothing waits to be written, as folding replaces the
+    /// records it read.
+    async fn fold_if_due(&self, inner: &Inner) {
+        let written = inner.written_since_fold.get();
+        let log_len = inner.workspace.borrow().log().len();
+        if written < FOLD_EVERY.max(log_len / 4) || !inner.pending.borrow().is_empty() {
+            return;
         }
-    }
-
-    /// Saves a new snapshot once enough has been written since the last:
-    /// [`SNAPSHOT_EVERY`] bundles, or a quarter of the log, whichever is more,
-    /// so that a large import saves a few snapshots, not one per slice. It is
-    /// encoded a step at a time; a change between steps abandons it (the
-    /// next write schedules another).
-    ///
-    /// Returns whether a snapshot was saved.
-    async fn checkpoint_if_due(&self, inner: &Inner) -> bool {
-        let written = inner.written_since_snapshot.get();
-        let began = monotonic_ms();
-        let mut in_progress = match &*inner.engine.borrow() {
-            Engine::Ready(workspace) => {
-                // Only what is durable: a snapshot covering a bundle that is
-                // still queued would, after a crash, show an edit the log lacks.
-                if written < SNAPSHOT_EVERY.max(workspace.log().len() / 4) || !inner.pending.borrow().is_empty() {
-                    return false;
-                }
-                workspace.begin_snapshot()
-            }
-            // Opening: the snapshot stored is the newest; failed: keep the old one.
-            _ => return false,
-        };
-        loop {
-            let step = match &*inner.engine.borrow() {
-                Engine::Ready(workspace) => in_progress.step(workspace, SNAPSHOT_RECORDS_ENCODED_PER_STEP),
-                _ => return false,
-            };
-            match step {
-                Ok(true) => break,
-                Ok(false) => yield_to_browser().await,
-                Err(WorkspaceChanged) => return false,
-            }
-            if !self.is_open() {
-                return false;
-            }
+        if self.fold_stored_log(inner).await {
+            inner.written_since_fold.set(inner.written_since_fold.get().saturating_sub(written));
         }
-        let snapshot = in_progress.finish();
-        // A snapshot only saves time on the next opening; a failure costs a
-        // longer replay, never data, so it is logged and retried later.
-        let saved = match inner.db.save_snapshot(&snapshot).await {
-            Ok(()) => {
-                inner.written_since_snapshot.set(inner.written_since_snapshot.get().saturating_sub(written));
-                true
-            }
-            Err(error) => {
-                leptos::logging::warn!("snapshot of {} bundles not saved: {error}", snapshot.covers.total());
-                false
-            }
-        };
-        record_measure(CHECKPOINT, began);
-        saved
     }
 
     /// The state hash, computed a step at a time with the page free between
     /// steps (at once, it is a long task on a large workspace); `None` if the
     /// workspace changed or closed meanwhile.
     pub async fn state_hash(&self) -> Option<Hash> {
-        let mut in_progress = match &*self.inner.try_get_value()?.engine.borrow() {
-            Engine::Ready(workspace) => workspace.begin_state_hash(),
-            _ => return None,
-        };
+        let mut in_progress = self.inner.try_get_value()?.workspace.borrow().begin_state_hash();
         loop {
-            let step = match &*self.inner.try_get_value()?.engine.borrow() {
-                Engine::Ready(workspace) => in_progress.step(workspace, STATE_RECORDS_HASHED_PER_STEP),
-                _ => return None,
-            };
+            let step = in_progress.step(&self.inner.try_get_value()?.workspace.borrow(), STATE_RECORDS_HASHED_PER_STEP);
             match step {
                 Ok(Some(hash)) => return Some(hash),
                 Ok(None) => yield_to_browser().await,

@@ -16,7 +16,7 @@ use openprod_core::identity::ActorId;
 use openprod_core::log::VersionVector;
 use openprod_core::sync::{Output, PeerId, PersistTicket};
 
-use super::{Driver, Engine, Inner, Pending};
+use super::{Driver, Inner, Pending};
 use crate::device::{monotonic_ms, now_ms, record_measure, yield_to_browser};
 
 /// The User Timing measure of taking in one sync frame (a batch of bundles:
@@ -34,13 +34,9 @@ pub type SyncSink = Rc<dyn Fn(Vec<Output>)>;
 
 impl Driver {
     /// Connects the network: from now on the hub's output goes to `sink`.
-    /// `false` while the workspace cannot take part in sync (still opening,
-    /// or its stored data failed its checks).
+    /// `false` if the workspace was closed meanwhile.
     pub fn attach_sync(&self, sink: SyncSink) -> bool {
         let Some(inner) = self.inner.try_get_value() else { return false };
-        if !matches!(&*inner.engine.borrow(), Engine::Ready(_)) {
-            return false;
-        }
         *inner.sync_sink.borrow_mut() = Some(sink);
         let durable = durable_vector(self.peek(|workspace| workspace.log().version_vector()), &inner.pending.borrow());
         *inner.durable.borrow_mut() = Some(durable);
@@ -97,9 +93,8 @@ impl Driver {
     fn take_in_frame(&self, inner: &Inner, peer: PeerId, frame: &[u8]) {
         let began = monotonic_ms();
         let outputs = {
-            let mut engine = inner.engine.borrow_mut();
-            let Engine::Ready(workspace) = &mut *engine else { return };
-            inner.hub.borrow_mut().receive(workspace, peer, frame, now_ms())
+            let mut workspace = inner.workspace.borrow_mut();
+            inner.hub.borrow_mut().receive(&mut workspace, peer, frame, now_ms())
         };
         self.dispatch(inner, outputs);
         record_measure(SYNC_FRAME, began);
@@ -120,11 +115,7 @@ impl Driver {
         step: impl FnOnce(&mut openprod_core::sync::SyncHub, &openprod_core::workspace::Workspace) -> Vec<Output>,
     ) {
         let Some(inner) = self.inner.try_get_value() else { return };
-        let outputs = {
-            let engine = inner.engine.borrow();
-            let Engine::Ready(workspace) = &*engine else { return };
-            step(&mut inner.hub.borrow_mut(), workspace)
-        };
+        let outputs = { step(&mut inner.hub.borrow_mut(), &inner.workspace.borrow()) };
         self.dispatch(&inner, outputs);
     }
 
@@ -143,8 +134,8 @@ impl Driver {
             durable.clone()
         };
         let outputs = {
-            let engine = inner.engine.borrow();
-            let Engine::Ready(workspace) = &*engine else { return };
+            let held = inner.workspace.borrow();
+            let workspace = &*held;
             let now = now_ms();
             let mut hub = inner.hub.borrow_mut();
             let mut outputs = hub.durable_up_to(workspace, durable, now);
@@ -192,14 +183,7 @@ impl Driver {
                     inner.sending.set(false);
                     break;
                 }
-                let outputs = {
-                    let engine = inner.engine.borrow();
-                    let Engine::Ready(workspace) = &*engine else {
-                        inner.sending.set(false);
-                        break;
-                    };
-                    inner.hub.borrow_mut().send_more(workspace, now_ms())
-                };
+                let outputs = inner.hub.borrow_mut().send_more(&inner.workspace.borrow(), now_ms());
                 let sink = inner.sync_sink.borrow().clone();
                 if let Some(sink) = sink {
                     sink(outputs);

@@ -14,7 +14,7 @@ use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::names::TableId;
-use openprod_core::store::encode_log_record;
+use openprod_core::store::{LogFolding, encode_log_record};
 use openprod_core::sync::{Output, PeerId, SyncConfig, SyncHub};
 use openprod_core::value::Value;
 use openprod_core::workspace::Workspace;
@@ -92,9 +92,11 @@ pub async fn compile_sync_path() {
     // What the driver does once a catch-up pauses.
     let mut hashing = replica.begin_state_hash();
     while let Ok(None) = hashing.step(&replica, 1_000) {}
-    let mut snapshot = replica.begin_snapshot();
-    while let Ok(false) = snapshot.step(&replica, 1_000) {}
-    drop(std::hint::black_box(snapshot.finish().encode()));
+    let named = replica.log().bundles().map(|bundle| (bundle.header.author, bundle.header.seq)).collect();
+    if let Some(mut folding) = LogFolding::new(replica.id(), named) {
+        while let Ok(false) = folding.step(replica.log(), 1) {}
+        drop(std::hint::black_box(folding.finish().encode()));
+    }
     record_measure("openprod warm-up", began);
 }
 

@@ -25,9 +25,11 @@ use super::StorageError;
 /// one request held the page for a long task, 22 ms of it in that alone.
 const RECORDS_PER_READ: u32 = 8;
 
-/// The schema version of every database here. A later version adds a
-/// migration keyed on the old version in [`Connection::open`]'s upgrade.
-pub(super) const SCHEMA_VERSION: u32 = 1;
+/// The schema version of every database here. Each database's upgrade
+/// (the `upgrade` given to [`Connection::open`]) is told the version it
+/// finds, 0 for a new database, and brings it to this one.
+/// Version 2: workspaces keep no snapshot store (see ARCHITECTURE.md).
+pub(super) const SCHEMA_VERSION: u32 = 2;
 
 /// An open database. Dropping it closes the connection.
 pub(super) struct Connection {
@@ -38,15 +40,16 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    /// Opens `name`, creating its object stores with `create_stores` the
-    /// first time.
+    /// Opens `name`, bringing its object stores from the version found to
+    /// [`SCHEMA_VERSION`] with `upgrade` when they are older.
     pub(super) async fn open(
         name: &str,
-        create_stores: fn(&Database) -> indexed_db_futures::Result<()>,
+        upgrade: fn(&Database, u32) -> indexed_db_futures::Result<()>,
     ) -> Result<Connection, StorageError> {
         let db = Database::open(name)
             .with_version(SCHEMA_VERSION)
-            .with_on_upgrade_needed(move |_, db| create_stores(&db))
+            // Versions are small whole numbers; IndexedDB reports them as doubles.
+            .with_on_upgrade_needed(move |event, db| upgrade(&db, event.old_version() as u32))
             .await?;
         let raw = raw_database(&db);
         let on_version_change = Closure::<dyn FnMut()>::new({

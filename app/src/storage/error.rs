@@ -13,7 +13,7 @@ pub enum StorageError {
     /// The browser refused the write for lack of space (`QuotaExceededError`).
     QuotaExceeded,
     /// A stored value does not decode. `record` names it, for a person or a
-    /// bug report ("log record 42", "the snapshot").
+    /// bug report ("log record 42").
     Damaged { record: String, error: DecodeError },
     /// Another tab holds the database open, so it cannot be deleted yet.
     Blocked { database: String },

@@ -1,14 +1,14 @@
 //! The browser's storage: IndexedDB, through `indexed_db_futures`.
 //!
-//! One database per workspace ([`WorkspaceDb`]) holds its log, its latest
-//! snapshot and its local settings; one profile database ([`ProfileDb`])
+//! One database per workspace ([`WorkspaceDb`]) holds its log and its local
+//! settings; one profile database ([`ProfileDb`])
 //! holds this device's identity and the list of its workspaces.
 //!
 //! IndexedDB pays about 0.14 ms per record, read or written, whatever its
 //! size, so the log keeps few, large records: a fresh local bundle is its own
 //! small record (written at once, so the edit is safe), a received batch is
-//! one segment, and once a snapshot is saved the driver folds the log's
-//! records into one ([`WorkspaceDb::replace_records`]), which shares its
+//! one segment, and once enough was stored since the last time the driver
+//! folds the log's records into one ([`WorkspaceDb::replace_records`]), which shares its
 //! tables across the whole log. Every write is one transaction and is reported done only after
 //! the browser's `complete` event, so a crash leaves all of it or none. The
 //! log's appends are made by a dedicated worker (`log_writer.rs`), which hears
@@ -23,7 +23,6 @@ mod error;
 mod log_writer;
 mod profile;
 mod quota;
-mod snapshot;
 mod workspace;
 
 pub use error::StorageError;

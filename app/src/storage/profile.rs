@@ -82,9 +82,12 @@ mod shared {
     pub const WAITING_FOR_APPROVAL: u8 = 3;
 }
 
-fn create_stores(db: &Database) -> indexed_db_futures::Result<()> {
-    db.create_object_store(IDENTITY).build()?;
-    db.create_object_store(WORKSPACES).build()?;
+/// The profile's stores have not changed since version 1.
+fn upgrade(db: &Database, found: u32) -> indexed_db_futures::Result<()> {
+    if found == 0 {
+        db.create_object_store(IDENTITY).build()?;
+        db.create_object_store(WORKSPACES).build()?;
+    }
     Ok(())
 }
 
@@ -97,7 +100,7 @@ impl ProfileDb {
     /// Opens a profile database under another name, so tests (or a second
     /// profile on one device) never touch the real one.
     pub async fn open_named(name: &str) -> Result<ProfileDb, StorageError> {
-        let connection = Connection::open(name, create_stores).await?;
+        let connection = Connection::open(name, upgrade).await?;
         Ok(ProfileDb { connection, name: name.to_owned() })
     }
 

@@ -1,16 +1,15 @@
-//! One workspace's database: its log, snapshot and local settings.
+//! One workspace's database: its log and local settings.
 
 use indexed_db_futures::database::Database;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use openprod_core::bundle::{ArrivedBundle, Bundle};
 use openprod_core::ids::WorkspaceId;
-use openprod_core::store::{FoldedLog, Snapshot, decode_log_record, encode_log_record};
+use openprod_core::store::{FoldedLog, decode_log_record, encode_log_record};
 use wasm_bindgen::JsValue;
 
 use super::connection::{self, Connection, SCHEMA_VERSION, bytes_from_js, bytes_to_js, commit, read_all};
 use super::log_writer::{LogWriter, Written};
-use super::snapshot;
 use super::{StorageError, stored_form};
 use crate::device::{monotonic_ms, record_span};
 
@@ -65,10 +64,20 @@ fn record_name(key: f64) -> String {
     format!("log record {key}")
 }
 
-fn create_stores(db: &Database) -> indexed_db_futures::Result<()> {
-    db.create_object_store(LOG).with_auto_increment(true).build()?;
-    for store in [snapshot::STORE, META, OVERLAYS, BLOBS] {
-        db.create_object_store(store).build()?;
+/// The store version 1 kept the state's snapshot in.
+const SNAPSHOT_BEFORE_VERSION_2: &str = "snapshot";
+
+fn upgrade(db: &Database, found: u32) -> indexed_db_futures::Result<()> {
+    if found == 0 {
+        db.create_object_store(LOG).with_auto_increment(true).build()?;
+        for store in [META, OVERLAYS, BLOBS] {
+            db.create_object_store(store).build()?;
+        }
+    }
+    if found == 1 {
+        // The state is rebuilt from the log on opening: the snapshot's room
+        // is given back.
+        db.delete_object_store(SNAPSHOT_BEFORE_VERSION_2)?;
     }
     Ok(())
 }
@@ -83,7 +92,7 @@ impl WorkspaceDb {
     /// Opens the workspace's database, creating it empty the first time.
     pub async fn open(id: WorkspaceId) -> Result<WorkspaceDb, StorageError> {
         let name = Self::database_name(id);
-        let connection = Connection::open(&name, create_stores).await?;
+        let connection = Connection::open(&name, upgrade).await?;
         let writer = LogWriter::start(&name, SCHEMA_VERSION, LOG)
             .inspect_err(|error| leptos::logging::warn!("no log writer ({error:?}); the page writes the log itself"))
             .ok();
@@ -180,17 +189,6 @@ impl WorkspaceDb {
         }
         commit(transaction).await?;
         Ok(true)
-    }
-
-    /// Replaces the stored snapshot, in one transaction.
-    pub async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
-        snapshot::save(&self.connection, snapshot).await
-    }
-
-    /// The stored snapshot, if any. A damaged one is reported; the workspace
-    /// can still be rebuilt from [`WorkspaceDb::load_bundles`] alone.
-    pub async fn load_snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
-        snapshot::load(&self.connection).await
     }
 
     /// Stores a setting or piece of workspace configuration under `key`.

@@ -95,11 +95,8 @@ fn Diagnostics(driver: Driver) -> impl IntoView {
     let check = move |_| {
         rebuilt.set(None);
         spawn_local(async move {
-            // Stored changes only: anything still loading or waiting to be
-            // saved would make the two differ for a reason other than damage.
-            if let Err(error) = driver.fully_open().await {
-                return rebuilt.set(Some(Err(error)));
-            }
+            // Stored changes only: anything waiting to be saved would make
+            // the two differ for a reason other than damage.
             if let Err(error) = driver.settled().await {
                 return rebuilt.set(Some(Err(error)));
             }
@@ -150,10 +147,6 @@ fn Diagnostics(driver: Driver) -> impl IntoView {
                 </dd>
                 <dt>"Changes (bundles)"</dt>
                 <dd data-testid="bundle-count">{move || driver.read(|workspace| workspace.log().len())}</dd>
-                <dt>"Opened from"</dt>
-                <dd data-testid="opened-from">
-                    {if driver.opened_from_snapshot() { "its snapshot, checked against the log" } else { "the full log" }}
-                </dd>
                 <dt>"Operations"</dt>
                 <dd data-testid="op-count">{move || driver.read(|workspace| workspace.log().op_count())}</dd>
             </dl>

@@ -110,14 +110,10 @@ struct Network {
     open: RwSignal<OpenWorkspace>,
 }
 
-/// Starts the workspace's network once its whole history is in (sync
-/// needs the verified log), unless the person moved on by then. A device
-/// without the secret first waits to be let in (`waiting`).
+/// Starts the workspace's network, unless the person moved on by then. A
+/// device without the secret first waits to be let in (`waiting`).
 async fn connect(network: Network) {
     let Network { me, id, driver, mesh, waiting, open } = network;
-    if driver.fully_open().await.is_err() {
-        return; // damaged: shown read-only, never offered to peers
-    }
     let sharing = match library::sharing_of(&me.profile(), id).await {
         Ok(sharing) => sharing,
         Err(error) => return leptos::logging::warn!("this workspace cannot be shared: {error}"),
@@ -243,9 +239,8 @@ fn Toolbar(driver: Driver, name: RwSignal<String>) -> impl IntoView {
     let step = move |redo: bool| {
         let outcome = if redo { driver.redo() } else { driver.undo() };
         notice.set(match outcome {
-            Ok(UndoOutcome::Skipped { reason }) => Some(format!("Not undone: {reason}")),
-            Ok(UndoOutcome::Applied(_) | UndoOutcome::NothingToDo) => None,
-            Err(failure) => Some(failure.to_string()),
+            UndoOutcome::Skipped { reason } => Some(format!("Not undone: {reason}")),
+            UndoOutcome::Applied(_) | UndoOutcome::NothingToDo => None,
         });
     };
     let on_key = Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(move |event: web_sys::KeyboardEvent| {
@@ -283,15 +278,6 @@ fn Toolbar(driver: Driver, name: RwSignal<String>) -> impl IntoView {
                 on:click=move |_| step(true)>"↷ Redo"</button>
         </nav>
         {move || notice.get().map(|text| view! { <p class="error-note" role="status">{text}</p> })}
-        {move || driver.loading().get().map(|progress| {
-            let percent = if progress.stored_bytes == 0 { 0 } else { progress.done_bytes * 100 / progress.stored_bytes };
-            view! {
-                <p class="hint" role="status" data-testid="history-loading">
-                    {format!("Checking the history behind what you see ({percent}%). Editing starts when it is done.")}
-                </p>
-            }
-        })}
-        {move || driver.trouble().get().map(|text| view! { <p class="error-note" role="alert" data-testid="trouble">{text}</p> })}
     }
 }
 

@@ -1,7 +1,6 @@
 //! Actors numbered in the order they are met, each id held once: a state's
 //! touches name their actor by number rather than by its 32-byte id (a
-//! third of every touch in a large workspace's memory), and a snapshot's
-//! stamps by its number in the snapshot's dictionary.
+//! third of every touch in a large workspace's memory).
 
 use rustc_hash::FxHashMap;
 
@@ -52,11 +51,6 @@ impl Actors {
 
     pub(super) fn id(&self, number: ActorNumber) -> ActorId {
         self.ids[number.0 as usize]
-    }
-
-    /// Every actor numbered, in the order of their numbers.
-    pub(super) fn ids(&self) -> &[ActorId] {
-        &self.ids
     }
 }
 

@@ -11,23 +11,20 @@
 
 mod access;
 mod actors;
-mod snapshot;
 mod state_hash;
 mod vec_map;
 
 pub use access::{AccessKey, ForkRecord, KeyRefusal};
-pub use snapshot::{NoPlaces, OpPlaces, SnapshotDecoder, SnapshotEncoder};
 pub use state_hash::StateHasher;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::num::NonZeroU32;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use self::actors::{ActorNumber, Actors};
 use self::vec_map::VecMap;
-use crate::bundle::{BundleHeader, FORMAT_DERIVED_OP_IDS, Hash};
+use crate::bundle::Hash;
 use crate::hlc::Hlc;
 use crate::identity::ActorId;
 use crate::ids::{EdgeId, EntityId, OpId};
@@ -37,75 +34,12 @@ use crate::schema::{ModuleManifest, parse_manifest};
 use crate::value::Value;
 
 /// Who did something, and when: the canonical position of an operation.
-/// Stamps compare by clock, operation and actor; `place` is not part of
-/// what a stamp is, only where the log was found to hold it.
-#[derive(Debug, Clone, Copy)]
+/// Stamps compare by clock, then operation, then actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Stamp {
     pub hlc: Hlc,
     pub op: OpId,
     pub actor: ActorId,
-    /// Where the log holds the operation, when its id is derived from that
-    /// place: a snapshot then writes the id as its place without looking
-    /// it up in the log (a cache miss each, in a large one).
-    pub place: Option<OpPlace>,
-}
-
-impl Stamp {
-    fn identity(&self) -> (Hlc, OpId, ActorId) {
-        (self.hlc, self.op, self.actor)
-    }
-}
-
-impl PartialEq for Stamp {
-    fn eq(&self, other: &Stamp) -> bool {
-        self.identity() == other.identity()
-    }
-}
-
-impl Eq for Stamp {}
-
-impl PartialOrd for Stamp {
-    fn partial_cmp(&self, other: &Stamp) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Stamp {
-    fn cmp(&self, other: &Stamp) -> std::cmp::Ordering {
-        self.identity().cmp(&other.identity())
-    }
-}
-
-/// An operation's place in its author's chain, for an operation whose id
-/// is derived from it ([`OpId::derived`]): its bundle's seq and its index
-/// in the bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OpPlace {
-    seq: NonZeroU32,
-    index: u32,
-}
-
-impl OpPlace {
-    /// The place, if it is one a stamp can hold (seqs past 2^32 are looked
-    /// up in the log instead).
-    pub(crate) fn new(seq: u64, index: usize) -> Option<OpPlace> {
-        Some(OpPlace { seq: NonZeroU32::new(u32::try_from(seq).ok()?)?, index: u32::try_from(index).ok()? })
-    }
-
-    /// The place of the operation at `index` in `bundle`, if its id is
-    /// derived from it: the log takes in a bundle of a format that derives
-    /// ids only once every id in it was found so.
-    pub(crate) fn in_bundle(bundle: &BundleHeader, index: usize) -> Option<OpPlace> {
-        (bundle.format >= FORMAT_DERIVED_OP_IDS).then(|| OpPlace::new(bundle.seq, index)).flatten()
-    }
-
-    pub fn seq(&self) -> u64 {
-        u64::from(self.seq.get())
-    }
-
-    pub fn index(&self) -> usize {
-        self.index as usize
-    }
 }
 
 /// One write to a field or an edge property. `None` is a cleared value.
@@ -351,13 +285,7 @@ impl State {
     /// operation is recorded, whatever else is known, because its author had
     /// a valid view when making it; reads decide what is visible.
     pub fn apply(&mut self, author: ActorId, op: &Operation) {
-        self.apply_at(author, op, None);
-    }
-
-    /// [`State::apply`] for an operation the log holds at `place` (see
-    /// [`OpPlace::in_bundle`]).
-    pub(crate) fn apply_at(&mut self, author: ActorId, op: &Operation, place: Option<OpPlace>) {
-        let stamp = Stamp { hlc: op.hlc, op: op.id, actor: author, place };
+        let stamp = Stamp { hlc: op.hlc, op: op.id, actor: author };
         let touch = self.actors.touch(&stamp);
         self.op_count += 1;
         self.hash.take();

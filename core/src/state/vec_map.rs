@@ -60,31 +60,12 @@ impl<K: Ord, V> VecMap<K, V> {
         &mut self.0[at].1
     }
 
-    /// Inserts or replaces; for building a map in key order, as decoding does.
-    pub fn insert(&mut self, key: K, value: V) {
-        match self.find(&key) {
-            Ok(at) => self.0[at].1 = value,
-            Err(at) => {
-                self.0.reserve_exact(1);
-                self.0.insert(at, (key, value));
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
         self.0.iter().map(|(key, value)| (key, value))
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
         self.0.iter().map(|(key, _)| key)
-    }
-
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + Clone {
-        self.0.iter().map(|(_, value)| value)
     }
 }
 
@@ -105,11 +86,11 @@ mod tests {
     fn entries_stay_sorted_by_key_and_take_exactly_their_room() {
         let mut map: VecMap<String, u32> = VecMap::default();
         for (key, value) in [("role", 2), ("email", 1), ("phone", 3)] {
-            map.insert(key.to_owned(), value);
+            *map.get_or_insert_default(key.to_owned()) = value;
         }
         *map.get_or_insert_default("email".to_owned()) += 10;
         *map.get_or_insert_default("department".to_owned()) += 4;
-        map.insert("role".to_owned(), 20);
+        *map.get_or_insert_default("role".to_owned()) = 20;
         let entries: Vec<(&str, u32)> = map.iter().map(|(key, value)| (key.as_str(), *value)).collect();
         assert_eq!(entries, [("department", 4), ("email", 11), ("phone", 3), ("role", 20)]);
         assert_eq!((map.get("phone"), map.get("name")), (Some(&3), None));

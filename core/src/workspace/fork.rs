@@ -14,7 +14,6 @@
 //! the original and its copy expects.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use super::{Workspace, undo};
 use crate::access::RecoveryKey;
@@ -43,25 +42,6 @@ pub struct Fork {
     pub recovery_key: RecoveryKey,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ForkError {
-    /// The state shows a module whose adoption is not in the log yet: the
-    /// workspace is shown from its snapshot while its history loads.
-    StillLoading,
-}
-
-impl fmt::Display for ForkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ForkError::StillLoading => {
-                f.write_str("the workspace is still loading its history; try again once it has loaded")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ForkError {}
-
 impl Workspace {
     /// Copies the workspace as it stands into a new one called `name`, owned
     /// by this device's actor (`owner_name` on its roster). Any member may
@@ -70,14 +50,8 @@ impl Workspace {
     /// This workspace is left unchanged: once the copy's bundles are stored,
     /// the caller records the copy here with [`super::Change::record_fork`],
     /// so the audit trail never names a copy that failed to be made.
-    pub fn fork(
-        &self,
-        name: &str,
-        owner_name: &str,
-        now_ms: u64,
-        entropy: &mut dyn Entropy,
-    ) -> Result<Fork, ForkError> {
-        let structure = self.structure_to_copy()?;
+    pub fn fork(&self, name: &str, owner_name: &str, now_ms: u64, entropy: &mut dyn Entropy) -> Fork {
+        let structure = self.structure_to_copy();
         let identity = Identity::from_seed(self.identity.secret_bytes());
         let (mut copy, first) = Workspace::create(identity, name, owner_name, now_ms, entropy);
         let recovery_key = RecoveryKey::generate(entropy);
@@ -108,18 +82,18 @@ impl Workspace {
         }
         // The copy is where the new workspace starts, not an edit to take back.
         copy.history.clear();
-        Ok(Fork { workspace: copy, bundles, recovery_key })
+        Fork { workspace: copy, bundles, recovery_key }
     }
 
     /// The modules as adopted (their manifests as written), the table links
     /// and the confirmed mappings.
-    fn structure_to_copy(&self) -> Result<Vec<OpPayload>, ForkError> {
+    fn structure_to_copy(&self) -> Vec<OpPayload> {
         let state = &self.state;
         let mut payloads = Vec::new();
         for module in state.modules() {
             match self.log.operation(module.adopted.op).map(|(_, op)| &op.payload) {
                 Some(adoption @ OpPayload::AdoptModule { .. }) => payloads.push(adoption.clone()),
-                _ => return Err(ForkError::StillLoading),
+                _ => unreachable!("the state is built from the log, which holds every adoption it shows"),
             }
         }
         let tables: Vec<TableId> = state.tables().into_iter().map(|(table, _)| table).collect();
@@ -132,7 +106,7 @@ impl Workspace {
             shared_key: mapping.shared_key.clone(),
             fields: mapping.fields.clone(),
         }));
-        Ok(payloads)
+        payloads
     }
 
     /// A live record (a survivor of any merges): created in its first

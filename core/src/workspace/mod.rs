@@ -13,7 +13,7 @@ mod undo;
 
 pub use change::Change;
 pub use error::EditError;
-pub use fork::{Fork, ForkError, ITEMS_PER_FORK_BUNDLE};
+pub use fork::{Fork, ITEMS_PER_FORK_BUNDLE};
 pub use receive::{Awareness, ReceiveReport, Refusal, RefusedBundle, StaleOperation};
 pub use undo::UndoOutcome;
 
@@ -24,70 +24,36 @@ use crate::entropy::Entropy;
 use crate::hlc::{ClockConfig, HlcClock};
 use crate::identity::{ActorId, Identity};
 use crate::ids::{OpId, WorkspaceId};
-use crate::log::{Appended, OpLog, VersionVector};
+use crate::log::{Appended, OpLog};
 use crate::op::{OpPayload, Operation};
 use crate::schema::ModuleVersion;
-use crate::state::{OpPlace, SnapshotEncoder, State, StateHasher};
-use crate::store::Snapshot;
+use crate::state::{State, StateHasher};
 
 pub struct Restored {
     pub workspace: Workspace,
     pub report: ReceiveReport,
-    pub snapshot_used: bool,
 }
 
 /// A workspace being reopened from storage a slice at a time, so a driver
 /// can yield to its event loop between slices: [`Opening::feed`] takes the
 /// stored bundles in the order they were stored, in as many calls as suits.
+/// The state is rebuilt from the whole log (see ARCHITECTURE.md on why no
+/// snapshot of it is kept).
 pub struct Opening {
     workspace: Workspace,
-    /// Bundles the restored state already contains: checked and logged only.
-    covers: VersionVector,
     report: ReceiveReport,
-    snapshot_used: bool,
     /// Bundles that a later stored bundle vouches for (or follows), kept
     /// until it is fed: a driver may cut the log anywhere.
     waiting: Vec<Bundle>,
 }
 
 impl Opening {
-    /// Starts from `snapshot` when given and readable; otherwise from an empty
-    /// state, to be rebuilt from the whole log, which is always legal.
-    pub fn new(
-        id: WorkspaceId,
-        identity: Identity,
-        snapshot: Option<&Snapshot>,
-        now_ms: u64,
-        config: ClockConfig,
-    ) -> Opening {
-        let restored = snapshot
-            .and_then(|snapshot| Some((State::decode_snapshot(&snapshot.state).ok()?, snapshot.covers.clone())));
-        Opening::with_state(id, identity, restored, now_ms, config)
+    pub fn new(id: WorkspaceId, identity: Identity, now_ms: u64, config: ClockConfig) -> Opening {
+        let workspace = Workspace::empty(id, identity, now_ms, config);
+        Opening { workspace, report: ReceiveReport::default(), waiting: Vec::new() }
     }
 
-    /// Starts from a state decoded from a snapshot covering `covers` (see
-    /// [`crate::state::SnapshotDecoder`], which a driver runs a step at a
-    /// time), or, given none, from an empty state rebuilt from the whole log.
-    pub fn with_state(
-        id: WorkspaceId,
-        identity: Identity,
-        restored: Option<(State, VersionVector)>,
-        now_ms: u64,
-        config: ClockConfig,
-    ) -> Opening {
-        let mut workspace = Workspace::empty(id, identity, now_ms, config);
-        let snapshot_used = restored.is_some();
-        let covers = match restored {
-            Some((state, covers)) => {
-                workspace.state = state;
-                covers
-            }
-            None => VersionVector::new(),
-        };
-        Opening { workspace, covers, report: ReceiveReport::default(), snapshot_used, waiting: Vec::new() }
-    }
-
-    /// Checks, logs and (beyond the snapshot) applies the next stored bundles.
+    /// Checks, logs and applies the next stored bundles.
     /// Each author's bundles must come in the order they were stored, which
     /// is chain order: storage appends what was applied, as it was applied.
     /// The log may be fed in pieces cut anywhere: a bundle whose signature
@@ -95,13 +61,8 @@ impl Opening {
     pub fn feed(&mut self, bundles: Vec<impl Into<ArrivedBundle>>, now_ms: u64) {
         let mut batch: Vec<ArrivedBundle> = std::mem::take(&mut self.waiting).into_iter().map(Into::into).collect();
         batch.extend(bundles.into_iter().map(Into::into));
-        let mut report = self.workspace.receive_from(
-            batch,
-            now_ms,
-            receive::Origin::Storage,
-            &self.covers,
-            crate::bundle::Signatures::Newest,
-        );
+        let mut report =
+            self.workspace.receive_from(batch, now_ms, receive::Origin::Storage, crate::bundle::Signatures::Newest);
         let (waiting, refused) = report.refused.into_iter().partition(|refused| refused.reason.may_wait());
         report.refused = refused;
         self.waiting = waiting.into_iter().map(|refused: RefusedBundle| refused.bundle).collect();
@@ -113,55 +74,20 @@ impl Opening {
         self.workspace.log.len()
     }
 
-    /// Whether the state came from the snapshot: it then already shows
-    /// everything the snapshot covers, while the log is still being read.
-    pub fn snapshot_used(&self) -> bool {
-        self.snapshot_used
-    }
-
-    /// The workspace so far, for reading while the rest is fed in.
-    pub fn workspace(&self) -> &Workspace {
-        &self.workspace
-    }
-
     pub fn finish(mut self) -> Restored {
         // Nothing later came to vouch for them: the stored log ends unproven.
         for bundle in std::mem::take(&mut self.waiting) {
             let seq = bundle.header.seq;
             receive::refuse(&mut self.report, bundle, Refusal::Invalid(crate::bundle::VerifyError::Unvouched { seq }));
         }
-        Restored { workspace: self.workspace, report: self.report, snapshot_used: self.snapshot_used }
+        Restored { workspace: self.workspace, report: self.report }
     }
 }
 
-/// A snapshot of a workspace being taken step by step.
-pub struct SnapshotInProgress {
-    covers: VersionVector,
-    /// Every change appends to the log: a longer log is a changed state.
-    log_len: usize,
-    encoder: SnapshotEncoder,
-}
-
-/// The workspace changed while a snapshot of it was being taken; the
-/// snapshot must start again.
+/// The workspace changed while work over it was being done step by step;
+/// the work must start again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkspaceChanged;
-
-impl SnapshotInProgress {
-    /// Encodes up to `records` more records of `workspace`, the one the
-    /// snapshot began on. Returns whether the snapshot is complete.
-    pub fn step(&mut self, workspace: &Workspace, records: usize) -> Result<bool, WorkspaceChanged> {
-        if workspace.log.len() != self.log_len {
-            return Err(WorkspaceChanged);
-        }
-        Ok(self.encoder.step(&workspace.state, &workspace.log, records))
-    }
-
-    /// The snapshot, once [`SnapshotInProgress::step`] said it is complete.
-    pub fn finish(self) -> Snapshot {
-        Snapshot { covers: self.covers, state: self.encoder.finish() }
-    }
-}
 
 /// The state hash being computed step by step, so that a driver can yield
 /// between steps; it is remembered by the state, as [`State::state_hash`]
@@ -272,42 +198,10 @@ impl Workspace {
         now_ms: u64,
         config: ClockConfig,
     ) -> (Workspace, ReceiveReport) {
-        let mut opening = Opening::new(id, identity, None, now_ms, config);
+        let mut opening = Opening::new(id, identity, now_ms, config);
         opening.feed(bundles, now_ms);
         let restored = opening.finish();
         (restored.workspace, restored.report)
-    }
-
-    /// Reopens a workspace from a snapshot and its stored bundles: bundles the
-    /// snapshot covers are checked and logged but not applied again. A
-    /// snapshot that cannot be read is set aside and the state rebuilt from
-    /// the log, which is always legal; `snapshot_used` says which happened.
-    pub fn restore(
-        id: WorkspaceId,
-        identity: Identity,
-        snapshot: &Snapshot,
-        bundles: Vec<Bundle>,
-        now_ms: u64,
-        config: ClockConfig,
-    ) -> Restored {
-        let mut opening = Opening::new(id, identity, Some(snapshot), now_ms, config);
-        opening.feed(bundles, now_ms);
-        opening.finish()
-    }
-
-    /// The state and the bundles it covers, for a [`crate::store::Store`].
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot { covers: self.log.version_vector(), state: self.state.encode_snapshot(&self.log) }
-    }
-
-    /// Starts a snapshot to be taken a few records at a time
-    /// ([`SnapshotInProgress::step`]), so that a driver can yield between steps.
-    pub fn begin_snapshot(&self) -> SnapshotInProgress {
-        SnapshotInProgress {
-            covers: self.log.version_vector(),
-            log_len: self.log.len(),
-            encoder: SnapshotEncoder::new(&self.state, &self.log),
-        }
     }
 
     /// Starts computing the state hash a few records at a time
@@ -389,8 +283,8 @@ impl Workspace {
 
     fn accept_own(&mut self, bundle: Bundle, hash: Hash, step: undo::Step) {
         let author = bundle.header.author;
-        for (index, op) in bundle.ops.iter().enumerate() {
-            self.state.apply_at(author, op, OpPlace::in_bundle(&bundle.header, index));
+        for op in &bundle.ops {
+            self.state.apply(author, op);
         }
         self.history.record(bundle.header.seq, step);
         let appended = self.log.check(&bundle).expect("a bundle this device just signed extends its own chain");

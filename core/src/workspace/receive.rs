@@ -14,10 +14,8 @@ use crate::bundle::{ArrivedBundle, Bundle, Hash, Signatures, VerifyError, prove_
 use crate::hlc::{FutureHlc, staleness};
 use crate::identity::ActorId;
 use crate::ids::{EntityId, OpId};
-use crate::log::VersionVector;
 use crate::names::FieldKey;
 use crate::op::OpPayload;
-use crate::state::OpPlace;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReceiveReport {
@@ -126,7 +124,7 @@ impl Workspace {
     /// Verifies and applies bundles from a peer (any order, duplicates
     /// allowed). Every signature they carry is checked, and kept.
     pub fn receive(&mut self, bundles: Vec<impl Into<ArrivedBundle>>, now_ms: u64) -> ReceiveReport {
-        self.receive_from(bundles, now_ms, Origin::Peer, &VersionVector::new(), Signatures::Every)
+        self.receive_from(bundles, now_ms, Origin::Peer, Signatures::Every)
     }
 
     /// Like [`Workspace::receive`], for bundles read from a workspace file,
@@ -135,17 +133,14 @@ impl Workspace {
     /// but for one every [`KEEP_A_SIGNATURE_EVERY`] bundles of the chain,
     /// which is checked.
     pub fn import(&mut self, bundles: Vec<Bundle>, now_ms: u64) -> ReceiveReport {
-        self.receive_from(bundles, now_ms, Origin::Peer, &VersionVector::new(), Signatures::Newest)
+        self.receive_from(bundles, now_ms, Origin::Peer, Signatures::Newest)
     }
 
-    /// `already_applied`: bundles up to this vector are in the state already
-    /// (restored from a snapshot); they are checked and logged, not applied again.
     pub(super) fn receive_from(
         &mut self,
         bundles: Vec<impl Into<ArrivedBundle>>,
         now_ms: u64,
         origin: Origin,
-        already_applied: &VersionVector,
         signatures: Signatures,
     ) -> ReceiveReport {
         let mut report = ReceiveReport::default();
@@ -163,8 +158,7 @@ impl Workspace {
                 later.header.seq == earlier.header.seq && later.digest() == earlier.digest()
             });
             report.duplicates += received - chain.len();
-            let applied_up_to = already_applied.get(&author);
-            self.receive_chain(author, chain, now_ms, (origin, signatures), applied_up_to, &mut report);
+            self.receive_chain(author, chain, now_ms, (origin, signatures), &mut report);
         }
         report
     }
@@ -175,7 +169,6 @@ impl Workspace {
         chain: Vec<ArrivedBundle>,
         now_ms: u64,
         (origin, signatures): (Origin, Signatures),
-        applied_up_to: u64,
         report: &mut ReceiveReport,
     ) {
         // In seq order; a seq may come in several copies (a forgery racing
@@ -217,7 +210,7 @@ impl Workspace {
                     break;
                 }
                 let hash = proof.hashes[index];
-                self.apply_bundle(author, (bundle, hash), now_ms, origin, applied_up_to, report);
+                self.apply_bundle(author, (bundle, hash), now_ms, origin, report);
             }
             if refused || proof.proven == run_len {
                 continue;
@@ -281,22 +274,19 @@ impl Workspace {
         (bundle, hash): (Bundle, Hash),
         now_ms: u64,
         origin: Origin,
-        applied_up_to: u64,
         report: &mut ReceiveReport,
     ) {
         let seq = bundle.header.seq;
-        if seq > applied_up_to {
-            for (index, op) in bundle.ops.iter().enumerate() {
-                if origin == Origin::Peer
-                    && let Some(age_ms) = staleness(op.hlc, now_ms, self.clock.config())
-                {
-                    report.stale.push(StaleOperation { op: op.id, author, age_ms });
-                }
-                if origin == Origin::Peer && author != self.actor() {
-                    report.awareness.extend(self.awareness_of(author, op, now_ms));
-                }
-                self.state.apply_at(author, op, OpPlace::in_bundle(&bundle.header, index));
+        for op in &bundle.ops {
+            if origin == Origin::Peer
+                && let Some(age_ms) = staleness(op.hlc, now_ms, self.clock.config())
+            {
+                report.stale.push(StaleOperation { op: op.id, author, age_ms });
             }
+            if origin == Origin::Peer && author != self.actor() {
+                report.awareness.extend(self.awareness_of(author, op, now_ms));
+            }
+            self.state.apply(author, op);
         }
         // `check_one` found it new just before.
         self.log.append_new(bundle, hash);

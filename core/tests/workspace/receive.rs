@@ -368,7 +368,7 @@ fn a_stored_log_fed_in_pieces_cut_anywhere_reopens_to_the_same_state() {
     assert!(stored.iter().any(|bundle| bundle.signature.is_none()), "the log keeps unsigned bundles");
 
     for piece in 1..=stored.len() {
-        let mut opening = Opening::new(show.ws(ALEX).id(), identity(ALEX), None, now, ClockConfig::default());
+        let mut opening = Opening::new(show.ws(ALEX).id(), identity(ALEX), now, ClockConfig::default());
         for bundles in stored.chunks(piece) {
             opening.feed(bundles.to_vec(), now);
         }
@@ -379,7 +379,7 @@ fn a_stored_log_fed_in_pieces_cut_anywhere_reopens_to_the_same_state() {
 
     // A log that ends before the signature its last bundles wait for is refused, in plain words.
     let unsigned_tail = stored.iter().rposition(|bundle| bundle.signature.is_none()).expect("an unsigned bundle");
-    let mut opening = Opening::new(show.ws(ALEX).id(), identity(ALEX), None, now, ClockConfig::default());
+    let mut opening = Opening::new(show.ws(ALEX).id(), identity(ALEX), now, ClockConfig::default());
     opening.feed(stored[..=unsigned_tail].to_vec(), now);
     let restored = opening.finish();
     let seq = stored[unsigned_tail].header.seq;

@@ -211,32 +211,6 @@ const METRICS = [
   { key: "w4_save", label: "W4 save", unit: "ms", of: (run) => run.w4_save_ms },
   { key: "w4_bytes", label: "W4 bytes saved", unit: "bytes", of: (run) => run.w4_bytes },
   { key: "w4_load", label: "W4 load → read one field", unit: "ms", of: (run) => run.w4_load_read_ms },
-  {
-    key: "w4_load_full",
-    label: "W4 load → editable (whole log checked)",
-    unit: "ms",
-    of: (run) => run.w4_load_full_ms,
-  },
-  // Openprod's history alone (no snapshot) against the others' saves, which
-  // are history alone too.
-  {
-    key: "w4_history_save",
-    label: "W4 save, history alone (Openprod: no snapshot)",
-    unit: "ms",
-    of: (run) => run.w4_history_save_ms ?? run.w4_save_ms,
-  },
-  {
-    key: "w4_history_bytes",
-    label: "W4 bytes, history alone",
-    unit: "bytes",
-    of: (run) => run.w4_history_bytes ?? run.w4_bytes,
-  },
-  {
-    key: "w4_history_load",
-    label: "W4 load → read one field, history alone (replayed)",
-    unit: "ms",
-    of: (run) => run.w4_history_load_read_ms ?? run.w4_load_read_ms,
-  },
   { key: "w5", label: "W5 memory after catch-up", unit: "bytes", of: (run) => run.w5_bytes },
 ];
 

@@ -25,11 +25,6 @@
 //                                         returns the total length read
 //   liveUpdate(record, field, value) → bytes, applyLive(bytes), read(record, field)
 //   save() → bytes, loadAndRead(bytes, record, field) → value
-//   loadFully?(bytes)                     Openprod only: the reopened workspace
-//                                         made editable (its whole log checked)
-//   saveHistory?() → bytes,               Openprod only: W4 with the history
-//   loadHistoryAndRead?(bytes, record, field)  alone (no snapshot), as the
-//                                         others' saves are
 //   liveHeapBytes?()                      Openprod only: its allocator's count
 // The first write to a record creates it.
 
@@ -90,13 +85,6 @@ export function runWorkloads(engine) {
   const loaded = timed("w4_load_read_ms", () => engine.loadAndRead(saved, record, field));
   const expected = engine.read(record, field);
   if (loaded !== expected) throw new Error(`W4 read ${loaded}, expected ${expected}`);
-  if (engine.loadFully) timed("w4_load_full_ms", () => engine.loadFully(saved));
-  if (engine.saveHistory) {
-    const history = timed("w4_history_save_ms", () => engine.saveHistory());
-    result.w4_history_bytes = history.byteLength;
-    const read = timed("w4_history_load_read_ms", () => engine.loadHistoryAndRead(history, record, field));
-    if (read !== expected) throw new Error(`W4 read ${read} from the history alone, expected ${expected}`);
-  }
 
   result.w3_latencies_ms = [];
   for (let index = 0; index < LIVE_UPDATES; index++) {

@@ -41,9 +41,6 @@ export function createEngine(_recordIds, wasm) {
     read: (record, field) => bench.read(record, fieldIndex.get(field)),
     save: () => bench.save(),
     loadAndRead: (bytes, record, field) => bench.load_and_read(bytes, record, field),
-    loadFully: (bytes) => bench.load_fully(bytes),
-    saveHistory: () => bench.save_log(),
-    loadHistoryAndRead: (bytes, record, field) => bench.load_log_and_read(bytes, record, field),
     liveHeapBytes: () => wasm.live_heap_bytes(),
   };
 }

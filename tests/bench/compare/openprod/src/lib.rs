@@ -6,8 +6,8 @@
 //! replica (B) that catches up from it, and does each step of the workloads
 //! the way the app does it: every write is its own signed bundle, a catch-up
 //! travels as the sync protocol's bundle batches into `Workspace::receive`
-//! (hash links and signatures verified), and reopening starts from the stored
-//! snapshot. The native binary (`main.rs`) times the steps itself; in wasm,
+//! (hash links and signatures verified), and reopening replays the stored
+//! log. The native binary (`main.rs`) times the steps itself; in wasm,
 //! `wasm.rs` hands them to the JavaScript harness, which times them exactly
 //! as it times the other engines.
 
@@ -19,14 +19,13 @@ pub use counting_alloc::live_heap_bytes;
 
 use openprod_core::bundle::Bundle;
 use openprod_core::deflate::{deflate_frame, inflate_frame};
-use openprod_core::encoding::{Decoder, Encoder};
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
 use openprod_core::identity::Identity;
 use openprod_core::ids::EntityId;
 use openprod_core::names::{FieldKey, TableId};
 use openprod_core::state::State;
-use openprod_core::store::{LogFolding, Snapshot, decode_log_record};
+use openprod_core::store::{LogFolding, decode_log_record};
 use openprod_core::sync::{LogStream, Message, StreamReader, SyncConfig, encode_bundles, vouched_runs};
 use openprod_core::value::Value;
 use openprod_core::workspace::{Opening, Workspace};
@@ -177,22 +176,11 @@ impl Bench {
     }
 
     /// What the app stores for the replica once it has compacted its log
-    /// (after a catch-up, once the workspace is quiet): its snapshot, and
-    /// one record holding the whole log folded ([`LogFolding`]), both in
-    /// their stored form (deflated, [`openprod_core::deflate`]), here put
-    /// one after the other with their lengths in front.
+    /// (after a catch-up, once the workspace is quiet): one record holding
+    /// the whole log folded ([`LogFolding`]), in its stored form (deflated,
+    /// [`openprod_core::deflate`]). Like Yjs's and Automerge's saves, it is
+    /// the history and nothing else.
     pub fn save(&self) -> Vec<u8> {
-        let snapshot = self.replica().snapshot().encode();
-        let log = self.save_log();
-        let mut out = Encoder::with_capacity(snapshot.len() + log.len() + 20);
-        out.bytes(&snapshot).bytes(&log);
-        out.into_bytes()
-    }
-
-    /// The replica's history alone, as Yjs's and Automerge's saves are: the
-    /// one record of the whole log folded that [`Bench::save`] stores after
-    /// the snapshot. What the app would keep if it took no snapshots.
-    pub fn save_log(&self) -> Vec<u8> {
         let replica = self.replica();
         let named = replica.log().bundles().map(|bundle| (bundle.header.author, bundle.header.seq)).collect();
         let mut folding = LogFolding::new(replica.id(), named).expect("the replica holds bundles");
@@ -200,50 +188,16 @@ impl Bench {
         folding.finish().encode()
     }
 
-    /// Reopening from [`Bench::save_log`]'s history alone, as Automerge
-    /// loads: every bundle decoded, checked (hash links and signatures) and
-    /// applied, then one field read.
-    pub fn load_log_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
-        let mut opening = Opening::new(self.writer.id(), replica_identity(), None, self.now_ms, ClockConfig::default());
+    /// Reopening as the app does, to the workspace editable: every stored
+    /// bundle decoded, checked (hash links and signatures) and applied; then
+    /// one field read.
+    pub fn load_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
+        let mut opening = Opening::new(self.writer.id(), replica_identity(), self.now_ms, ClockConfig::default());
         let bundles = decode_log_record(saved).map(|bundle| bundle.expect("a stored bundle decodes")).collect();
         opening.feed(bundles, self.now_ms);
         let restored = opening.finish();
         assert!(restored.report.refused.is_empty(), "the stored log verifies");
         with_text(restored.workspace.state(), self.records[record], self.field_key(field), str::to_owned)
-    }
-
-    /// Reopening as the app does up to its first table on screen: decode the
-    /// snapshot, then read. The stored log is not read yet.
-    pub fn load_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
-        let (opening, _) = self.start_opening(saved);
-        with_text(opening.workspace().state(), self.records[record], self.field_key(field), str::to_owned)
-    }
-
-    /// Reopening to the point where the workspace is editable: the snapshot,
-    /// then every stored bundle decoded and checked (hash links and
-    /// signatures) behind it. Returns how many bundles were checked.
-    pub fn load_fully(&self, saved: &[u8]) -> usize {
-        let (mut opening, mut log) = self.start_opening(saved);
-        let mut bundles = Vec::new();
-        while !log.is_empty() {
-            let record = log.bytes("a log record").expect("saved by Bench::save");
-            for bundle in decode_log_record(record) {
-                bundles.push(bundle.expect("a stored bundle decodes"));
-            }
-        }
-        opening.feed(bundles, self.now_ms);
-        let restored = opening.finish();
-        assert!(restored.report.refused.is_empty() && restored.snapshot_used, "the stored log verifies");
-        restored.workspace.log().len()
-    }
-
-    fn start_opening<'a>(&self, saved: &'a [u8]) -> (Opening, Decoder<'a>) {
-        let mut input = Decoder::new(saved);
-        let snapshot =
-            Snapshot::decode(input.bytes("the snapshot").expect("saved by Bench::save")).expect("a snapshot");
-        let opening =
-            Opening::new(self.writer.id(), replica_identity(), Some(&snapshot), self.now_ms, ClockConfig::default());
-        (opening, input)
     }
 
     fn field_key(&self, field: &str) -> &FieldKey {

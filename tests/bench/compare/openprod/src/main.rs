@@ -52,23 +52,14 @@ fn main() {
 
     let (record_index, field, _) = live_write(0);
     let expected = bench.read(record_index, field_index(field));
-    let saved = save_and_load(
-        &mut put,
-        ["w4_save_ms", "w4_bytes", "w4_load_read_ms"],
-        || bench.save(),
-        |saved| bench.load_and_read(saved, record_index, field),
-        &expected,
-    );
     let started = Instant::now();
-    bench.load_fully(&saved);
-    put("w4_load_full_ms", ms(started));
-    save_and_load(
-        &mut put,
-        ["w4_history_save_ms", "w4_history_bytes", "w4_history_load_read_ms"],
-        || bench.save_log(),
-        |saved| bench.load_log_and_read(saved, record_index, field),
-        &expected,
-    );
+    let saved = bench.save();
+    put("w4_save_ms", ms(started));
+    put("w4_bytes", saved.len().to_string());
+    let started = Instant::now();
+    let value = bench.load_and_read(&saved, record_index, field);
+    put("w4_load_read_ms", ms(started));
+    assert_eq!(value, expected, "W4 reads back what was saved");
 
     let mut latencies = Vec::with_capacity(LIVE_UPDATES);
     for index in 0..LIVE_UPDATES {
@@ -87,24 +78,4 @@ fn main() {
 
 fn ms(since: Instant) -> String {
     format!("{:.4}", since.elapsed().as_secs_f64() * 1e3)
-}
-
-/// One way of W4: `save`, then `load_and_read` of what it saved, which must
-/// read `expected`; their times and the bytes under `keys`. Returns the bytes.
-fn save_and_load(
-    put: &mut impl FnMut(&str, String),
-    [save_key, bytes_key, load_key]: [&str; 3],
-    save: impl FnOnce() -> Vec<u8>,
-    load_and_read: impl FnOnce(&[u8]) -> String,
-    expected: &str,
-) -> Vec<u8> {
-    let started = Instant::now();
-    let saved = save();
-    put(save_key, ms(started));
-    put(bytes_key, saved.len().to_string());
-    let started = Instant::now();
-    let value = load_and_read(&saved);
-    put(load_key, ms(started));
-    assert_eq!(value, expected, "W4 reads back what was saved");
-    saved
 }

@@ -52,18 +52,6 @@ impl OpenprodBench {
     pub fn load_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
         self.0.load_and_read(saved, record, field)
     }
-
-    pub fn load_fully(&self, saved: &[u8]) -> usize {
-        self.0.load_fully(saved)
-    }
-
-    pub fn save_log(&self) -> Vec<u8> {
-        self.0.save_log()
-    }
-
-    pub fn load_log_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
-        self.0.load_log_and_read(saved, record, field)
-    }
 }
 
 #[wasm_bindgen]
