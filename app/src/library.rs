@@ -324,7 +324,7 @@ async fn import_bundles(
         let slice_started = monotonic_ms();
         let mut slice = std::mem::take(&mut waiting);
         slice.extend(reader.next_bundles(slice_size).map_err(|error| error.to_string())?);
-        let report = driver.import(slice);
+        let report = driver.import(slice).map_err(|failure| failure.to_string())?;
         if monotonic_ms() - slice_started < IMPORT_SLICE_MS {
             slice_size = (slice_size * 2).min(IMPORT_SLICE);
         }

@@ -681,6 +681,71 @@ test("a large workspace reopens from its folded log to the same state, and takes
   }
 });
 
+test("stored changes that fail their checks leave the workspace shown read-only, without them, and exportable", async () => {
+  const fx = await fixture();
+  try {
+    const { page, errors } = await fx.newUser("Jane");
+    await createWorkspace(page, "Hamlet");
+    await openContacts(page);
+    const ophelia = await addRecord(page, { full_name: "Ophelia", role: "Cast" });
+    const polonius = await addRecord(page, { full_name: "Polonius", role: "Cast" });
+    await editCell(page, polonius, "role", "Counsellor");
+    await waitSaved(page);
+
+    // Damage on this device: one letter of the last edit, as stored, changed.
+    const stored = await storedLogRecords(page);
+    const damaged = await page.evaluate(async () => {
+      const [name] = (await indexedDB.databases()).map((db) => db.name).filter((n) => n.startsWith("openprod-workspace-"));
+      const done = (request) =>
+        new Promise((resolve, reject) => {
+          request.onsuccess = () => resolve(request.result);
+          request.onerror = () => reject(request.error);
+        });
+      const db = await done(indexedDB.open(name));
+      try {
+        const store = db.transaction("log", "readwrite").objectStore("log");
+        const [keys, values] = await Promise.all([done(store.getAllKeys()), done(store.getAll())]);
+        const text = new TextEncoder().encode("Counsellor");
+        for (const [index, value] of values.entries()) {
+          const bytes = new Uint8Array(value);
+          const at = bytes.findIndex((_, i) => text.every((byte, j) => bytes[i + j] === byte));
+          if (at < 0) continue;
+          bytes[at + 7] = "1".charCodeAt(0); // "Counsel1or"
+          await done(store.put(bytes, keys[index]));
+          return true;
+        }
+        return false;
+      } finally {
+        db.close();
+      }
+    });
+    assert.ok(damaged, "the edit's stored record holds its text as written");
+
+    await page.reload();
+    const trouble = page.getByTestId("trouble");
+    assert.match(await expectText(trouble, /\S/), /1 saved change\(s\) on this device failed their checks/);
+    // What verified is shown: both records, Polonius without the damaged edit.
+    await expectText(page.getByTestId("record-count"), "2 records");
+    await expectText(cellOf(page, ophelia, "full_name"), "Ophelia");
+    await expectText(cellOf(page, polonius, "role"), "Cast");
+    // Nothing can change it here.
+    await page.getByTestId("add-record").click();
+    const form = page.getByTestId("new-record");
+    await form.locator("#new-full_name").fill("Laertes");
+    await form.getByRole("button", { name: "Save record" }).click();
+    await expectText(form.getByRole("alert"), /cannot be changed on this device until its stored data is repaired/);
+    await expectText(page.getByTestId("record-count"), "2 records");
+    // What it shows can still be taken away.
+    await goHome(page);
+    const exported = await download(page, page.getByTestId("export-workspace"), fx.scratch);
+    assert.match(exported.name, /^Hamlet-\d{4}-\d{2}-\d{2}\.openprod$/);
+    assert.equal(await storedLogRecords(page), stored, "the stored records are left as they were");
+    assert.deepEqual(errors, []);
+  } finally {
+    await fx.dispose();
+  }
+});
+
 test("a workspace open in one tab is refused in a second tab, so two tabs never sign over each other", async () => {
   const fx = await fixture();
   try {

@@ -18,6 +18,7 @@ pub use sync::{SYNC_FRAME, SyncSink};
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
 use std::rc::Rc;
 
 use leptos::prelude::*;
@@ -107,8 +108,38 @@ impl Pending {
     }
 }
 
+/// Why an edit did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditFailure {
+    Refused(EditError),
+    /// Stored data failed its checks on opening; see [`Driver::trouble`].
+    ReadOnly,
+}
+
+impl fmt::Display for EditFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EditFailure::Refused(error) => write!(f, "{error}"),
+            EditFailure::ReadOnly => {
+                f.write_str("This workspace cannot be changed on this device until its stored data is repaired.")
+            }
+        }
+    }
+}
+
+impl From<EditError> for EditFailure {
+    fn from(error: EditError) -> Self {
+        EditFailure::Refused(error)
+    }
+}
+
 struct Inner {
     workspace: RefCell<Workspace>,
+    /// Why the workspace is shown read-only: stored bundles failed their
+    /// checks on opening. It shows what verified; nothing is written, folded
+    /// or offered to peers, and this device signs nothing more in it (its
+    /// own chain may be among the damage).
+    trouble: Option<String>,
     /// Only one page of this browser drives a workspace at a time.
     _lock: HeldLock,
     /// One trigger per record a view reads, fired when a change writes one
@@ -153,9 +184,16 @@ pub struct Driver {
 }
 
 impl Driver {
-    fn new(workspace: Workspace, db: WorkspaceDb, lock: HeldLock, written_since_fold: usize) -> Driver {
+    fn new(
+        workspace: Workspace,
+        db: WorkspaceDb,
+        lock: HeldLock,
+        written_since_fold: usize,
+        trouble: Option<String>,
+    ) -> Driver {
         let inner = Inner {
             workspace: RefCell::new(workspace),
+            trouble,
             _lock: lock,
             record_triggers: RefCell::default(),
             db,
@@ -185,7 +223,7 @@ impl Driver {
     pub async fn start(id: WorkspaceId, identity: Identity) -> Result<Driver, OpenError> {
         let lock = opening::lock_workspace(id).await?;
         let db = WorkspaceDb::open(id).await?;
-        Ok(Driver::new(Workspace::empty(id, identity, now_ms(), ClockConfig::default()), db, lock, 0))
+        Ok(Driver::new(Workspace::empty(id, identity, now_ms(), ClockConfig::default()), db, lock, 0, None))
     }
 
     /// Lets go of the workspace: its database closes (and its lock is
@@ -241,8 +279,20 @@ impl Driver {
         read(&self.inner().workspace.borrow())
     }
 
-    fn with_workspace<R>(&self, work: impl FnOnce(&mut Workspace) -> R) -> R {
-        work(&mut self.inner().workspace.borrow_mut())
+    /// Why the workspace is shown read-only, if its stored data failed its
+    /// checks on opening.
+    pub fn trouble(&self) -> Option<String> {
+        self.inner.try_get_value().and_then(|inner| inner.trouble.clone())
+    }
+
+    /// The workspace, if it may change.
+    fn writable<R>(&self, work: impl FnOnce(&mut Workspace) -> R) -> Result<R, EditFailure> {
+        let inner = self.inner();
+        if inner.trouble.is_some() {
+            return Err(EditFailure::ReadOnly);
+        }
+        let mut workspace = inner.workspace.borrow_mut();
+        Ok(work(&mut workspace))
     }
 
     pub fn save_state(&self) -> ReadSignal<SaveState> {
@@ -251,45 +301,45 @@ impl Driver {
 
     /// Makes one edit — one bundle, however many fields `edit` touches — or
     /// none if `edit` fails.
-    pub fn edit<T>(&self, edit: impl FnOnce(&mut Change<'_>) -> Result<T, EditError>) -> Result<T, EditError> {
+    pub fn edit<T>(&self, edit: impl FnOnce(&mut Change<'_>) -> Result<T, EditError>) -> Result<T, EditFailure> {
         let began = monotonic_ms();
-        let (result, bundle) = self.with_workspace(|workspace| {
+        let (result, bundle) = self.writable(|workspace| {
             let mut entropy = BrowserEntropy;
             let mut change = workspace.change(now_ms(), &mut entropy as &mut dyn Entropy);
             let result = edit(&mut change)?;
             Ok::<_, EditError>((result, change.commit()?))
-        })?;
+        })??;
         self.queue(Pending::Local(bundle, began));
         Ok(result)
     }
 
-    pub fn undo(&self) -> UndoOutcome {
+    pub fn undo(&self) -> Result<UndoOutcome, EditFailure> {
         self.step_history(Workspace::undo)
     }
 
-    pub fn redo(&self) -> UndoOutcome {
+    pub fn redo(&self) -> Result<UndoOutcome, EditFailure> {
         self.step_history(Workspace::redo)
     }
 
-    fn step_history(&self, step: fn(&mut Workspace, u64) -> UndoOutcome) -> UndoOutcome {
+    fn step_history(&self, step: fn(&mut Workspace, u64) -> UndoOutcome) -> Result<UndoOutcome, EditFailure> {
         let began = monotonic_ms();
-        let outcome = self.with_workspace(|workspace| step(workspace, now_ms()));
+        let outcome = self.writable(|workspace| step(workspace, now_ms()))?;
         match &outcome {
             UndoOutcome::Applied(bundle) => self.queue(Pending::Local(bundle.clone(), began)),
             // The history changed even so: the buttons may need to grey out.
             UndoOutcome::Skipped { .. } | UndoOutcome::NothingToDo => self.revision.update(|revision| *revision += 1),
         }
-        outcome
+        Ok(outcome)
     }
 
     /// Takes in bundles read from a workspace file and stores what was new
     /// as one segment.
-    pub fn import(&self, bundles: Vec<Bundle>) -> ReceiveReport {
-        let report = self.with_workspace(|workspace| workspace.import(bundles, now_ms()));
+    pub fn import(&self, bundles: Vec<Bundle>) -> Result<ReceiveReport, EditFailure> {
+        let report = self.writable(|workspace| workspace.import(bundles, now_ms()))?;
         if !report.applied.is_empty() {
             self.queue(Pending::Received(report.applied.clone(), None));
         }
-        report
+        Ok(report)
     }
 
     fn queue(&self, pending: Pending) {
@@ -512,7 +562,9 @@ impl Driver {
     async fn fold_if_due(&self, inner: &Inner) {
         let written = inner.written_since_fold.get();
         let log_len = inner.workspace.borrow().log().len();
-        if written < FOLD_EVERY.max(log_len / 4) || !inner.pending.borrow().is_empty() {
+        let due = written >= FOLD_EVERY.max(log_len / 4) && inner.pending.borrow().is_empty();
+        // Damaged records stay exactly as they were found.
+        if !due || inner.trouble.is_some() {
             return;
         }
         if self.fold_stored_log(inner).await {

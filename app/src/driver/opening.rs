@@ -39,7 +39,8 @@ pub struct OpenProgress {
 pub enum OpenError {
     Storage(StorageError),
     /// Stored bundles failed their checks: damage on this device. They are
-    /// left in storage untouched, so nothing is lost by reporting it.
+    /// left in storage untouched, and the workspace opens read-only with
+    /// what verified (this, as [`Driver::trouble`], says why).
     Unverifiable {
         refused: usize,
         first_reason: String,
@@ -59,8 +60,9 @@ impl fmt::Display for OpenError {
             OpenError::Storage(error) => write!(f, "{error}"),
             OpenError::Unverifiable { refused, first_reason } => write!(
                 f,
-                "{refused} saved change(s) on this device failed their checks ({first_reason}). Your data has not \
-                 been changed; export the workspace and ask another member for a copy."
+                "{refused} saved change(s) on this device failed their checks ({first_reason}). They are left \
+                 as they were, and the workspace is shown without them, read-only: export it to keep what is \
+                 shown, and ask another member for a copy."
             ),
             OpenError::Empty => f.write_str("This workspace holds no data on this device yet."),
             OpenError::OpenElsewhere => f.write_str(
@@ -94,8 +96,8 @@ pub async fn open(
 
     let mut opening = Opening::new(id, identity, now_ms(), ClockConfig::default());
     let unfolded = feed(&records, &mut opening, &mut on_progress).await?;
-    let workspace = check(opening.finish())?;
-    let driver = Driver::new(workspace, db, lock, unfolded);
+    let (workspace, trouble) = check(opening.finish())?;
+    let driver = Driver::new(workspace, db, lock, unfolded, trouble.map(|error| error.to_string()));
     record_measure(OPENED, began);
     driver.upkeep_when_quiet();
     Ok(driver)
@@ -150,16 +152,15 @@ async fn feed(
     Ok(opening.bundles_loaded().saturating_sub(in_first_record))
 }
 
-/// The reopened workspace, or why the stored log cannot be trusted.
-fn check(restored: Restored) -> Result<Workspace, OpenError> {
-    if let Some(first) = restored.report.refused.first() {
-        return Err(OpenError::Unverifiable {
-            refused: restored.report.refused.len(),
-            first_reason: first.reason.to_string(),
-        });
-    }
-    if restored.workspace.log().is_empty() {
+/// The reopened workspace, and why it must stay read-only if stored bundles
+/// failed their checks; an error if nothing was stored.
+fn check(restored: Restored) -> Result<(Workspace, Option<OpenError>), OpenError> {
+    let trouble = restored.report.refused.first().map(|first| OpenError::Unverifiable {
+        refused: restored.report.refused.len(),
+        first_reason: first.reason.to_string(),
+    });
+    if trouble.is_none() && restored.workspace.log().is_empty() {
         return Err(OpenError::Empty);
     }
-    Ok(restored.workspace)
+    Ok((restored.workspace, trouble))
 }

@@ -34,9 +34,13 @@ pub type SyncSink = Rc<dyn Fn(Vec<Output>)>;
 
 impl Driver {
     /// Connects the network: from now on the hub's output goes to `sink`.
-    /// `false` if the workspace was closed meanwhile.
+    /// `false` if the workspace was closed meanwhile, or is read-only because
+    /// its stored data failed its checks.
     pub fn attach_sync(&self, sink: SyncSink) -> bool {
         let Some(inner) = self.inner.try_get_value() else { return false };
+        if inner.trouble.is_some() {
+            return false;
+        }
         *inner.sync_sink.borrow_mut() = Some(sink);
         let durable = durable_vector(self.peek(|workspace| workspace.log().version_vector()), &inner.pending.borrow());
         *inner.durable.borrow_mut() = Some(durable);

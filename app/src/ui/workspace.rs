@@ -114,6 +114,9 @@ struct Network {
 /// device without the secret first waits to be let in (`waiting`).
 async fn connect(network: Network) {
     let Network { me, id, driver, mesh, waiting, open } = network;
+    if driver.trouble().is_some() {
+        return; // damaged: shown read-only, never offered to peers
+    }
     let sharing = match library::sharing_of(&me.profile(), id).await {
         Ok(sharing) => sharing,
         Err(error) => return leptos::logging::warn!("this workspace cannot be shared: {error}"),
@@ -239,8 +242,9 @@ fn Toolbar(driver: Driver, name: RwSignal<String>) -> impl IntoView {
     let step = move |redo: bool| {
         let outcome = if redo { driver.redo() } else { driver.undo() };
         notice.set(match outcome {
-            UndoOutcome::Skipped { reason } => Some(format!("Not undone: {reason}")),
-            UndoOutcome::Applied(_) | UndoOutcome::NothingToDo => None,
+            Ok(UndoOutcome::Skipped { reason }) => Some(format!("Not undone: {reason}")),
+            Ok(UndoOutcome::Applied(_) | UndoOutcome::NothingToDo) => None,
+            Err(failure) => Some(failure.to_string()),
         });
     };
     let on_key = Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(move |event: web_sys::KeyboardEvent| {
@@ -278,6 +282,7 @@ fn Toolbar(driver: Driver, name: RwSignal<String>) -> impl IntoView {
                 on:click=move |_| step(true)>"↷ Redo"</button>
         </nav>
         {move || notice.get().map(|text| view! { <p class="error-note" role="status">{text}</p> })}
+        {driver.trouble().map(|text| view! { <p class="error-note" role="alert" data-testid="trouble">{text}</p> })}
     }
 }
 
