@@ -117,6 +117,10 @@ pub async fn recovery_key_of(profile: &ProfileDb, id: WorkspaceId) -> Result<Opt
 /// workspace, replacing the old one (whose key then stops working): in that
 /// order, a failure never leaves the workspace checking a key nobody holds.
 pub async fn make_recovery_key(profile: &ProfileDb, driver: &Driver) -> Result<RecoveryKey, String> {
+    // Refused before the key is kept: the workspace could not record it.
+    if driver.trouble().is_some() {
+        return Err(crate::driver::EditFailure::ReadOnly.to_string());
+    }
     let id = driver.peek(|workspace| workspace.id());
     let key = RecoveryKey::generate(&mut BrowserEntropy);
     let kept = profile
@@ -277,7 +281,19 @@ pub async fn import_file(
     let listed = profile.workspaces().await.map_err(|error| error.to_string())?;
     let already_here = listed.iter().find(|entry| entry.id == id).cloned();
     let driver = match &already_here {
-        Some(_) => crate::driver::open(id, copy_identity(identity), |_| {}).await.map_err(|error| error.to_string())?,
+        Some(_) => {
+            let driver =
+                crate::driver::open(id, copy_identity(identity), |_| {}).await.map_err(|error| error.to_string())?;
+            if let Some(trouble) = driver.trouble() {
+                driver.close();
+                return Err(format!(
+                    "This workspace is already on this device, and its saved data here is damaged: {trouble} \
+                     Importing cannot repair it in place: delete the workspace on this device, then import the \
+                     file again."
+                ));
+            }
+            driver
+        }
         None => Driver::start(id, copy_identity(identity)).await.map_err(|error| error.to_string())?,
     };
     let outcome = import_bundles(&driver, &mut reader, &mut on_progress).await;

@@ -97,11 +97,6 @@ impl<'a> Decoder<'a> {
         Decoder { input, position: 0 }
     }
 
-    /// Reads `input[range]` alone, with errors at their offsets in all of `input`.
-    pub fn within(input: &'a [u8], range: std::ops::Range<usize>) -> Self {
-        Decoder { input: &input[..range.end], position: range.start }
-    }
-
     pub fn position(&self) -> usize {
         self.position
     }

@@ -37,11 +37,6 @@ impl VersionVector {
     pub fn covers(&self, other: &VersionVector) -> bool {
         other.0.iter().all(|(actor, seq)| self.get(actor) >= *seq)
     }
-
-    /// Total number of bundles the vector counts.
-    pub fn total(&self) -> u64 {
-        self.0.values().sum()
-    }
 }
 
 /// Where an operation sits: bundle index in reception order, op index in the bundle.

@@ -326,7 +326,7 @@ test("undo and redo, by button and by keyboard, including a deleted record", asy
     // A deleted record comes back with undo, with its values and its id.
     await rowOf(page, polonius).getByRole("button", { name: "Delete record" }).click();
     await rowOf(page, polonius).waitFor({ state: "detached" });
-    await expectText(page.getByTestId("record-count"), "1 records");
+    await expectText(page.getByTestId("record-count"), "1 record");
     await undo.click();
     await rowOf(page, polonius).waitFor();
     await expectText(cellOf(page, polonius, "full_name"), "Polonius");
@@ -681,20 +681,15 @@ test("a large workspace reopens from its folded log to the same state, and takes
   }
 });
 
-test("stored changes that fail their checks leave the workspace shown read-only, without them, and exportable", async () => {
-  const fx = await fixture();
-  try {
-    const { page, errors } = await fx.newUser("Jane");
-    await createWorkspace(page, "Hamlet");
-    await openContacts(page);
-    const ophelia = await addRecord(page, { full_name: "Ophelia", role: "Cast" });
-    const polonius = await addRecord(page, { full_name: "Polonius", role: "Cast" });
-    await editCell(page, polonius, "role", "Counsellor");
-    await waitSaved(page);
-
-    // Damage on this device: one letter of the last edit, as stored, changed.
-    const stored = await storedLogRecords(page);
-    const damaged = await page.evaluate(async () => {
+/**
+ * Damages, behind the app's back, the stored log record that holds `text`:
+ * one letter of it changed ("letter": the record still reads, the change
+ * fails its checks) or the record cut short just before it ("cut": it no
+ * longer reads). Resolves with whether such a record was found.
+ */
+async function damageStoredRecord(page, text, how) {
+  return page.evaluate(
+    async ({ text, how }) => {
       const [name] = (await indexedDB.databases()).map((db) => db.name).filter((n) => n.startsWith("openprod-workspace-"));
       const done = (request) =>
         new Promise((resolve, reject) => {
@@ -705,41 +700,89 @@ test("stored changes that fail their checks leave the workspace shown read-only,
       try {
         const store = db.transaction("log", "readwrite").objectStore("log");
         const [keys, values] = await Promise.all([done(store.getAllKeys()), done(store.getAll())]);
-        const text = new TextEncoder().encode("Counsellor");
+        const wanted = new TextEncoder().encode(text);
         for (const [index, value] of values.entries()) {
           const bytes = new Uint8Array(value);
-          const at = bytes.findIndex((_, i) => text.every((byte, j) => bytes[i + j] === byte));
+          const at = bytes.findIndex((_, i) => wanted.every((byte, j) => bytes[i + j] === byte));
           if (at < 0) continue;
-          bytes[at + 7] = "1".charCodeAt(0); // "Counsel1or"
-          await done(store.put(bytes, keys[index]));
+          if (how === "letter") bytes[at + 1] ^= 0x20; // the case of its second letter
+          await done(store.put(how === "letter" ? bytes : bytes.slice(0, at), keys[index]));
           return true;
         }
         return false;
       } finally {
         db.close();
       }
-    });
-    assert.ok(damaged, "the edit's stored record holds its text as written");
+    },
+    { text, how },
+  );
+}
+
+/** A workspace with Ophelia and Polonius, Polonius's role then edited; returns their ids. */
+async function twoRecordsAndAnEdit(page) {
+  await createWorkspace(page, "Hamlet");
+  await openContacts(page);
+  const ophelia = await addRecord(page, { full_name: "Ophelia", role: "Cast" });
+  const polonius = await addRecord(page, { full_name: "Polonius", role: "Cast" });
+  await editCell(page, polonius, "role", "Counsellor");
+  await waitSaved(page);
+  return { ophelia, polonius };
+}
+
+/** The workspace is shown read-only: a new record is refused, and none appears. */
+async function assertReadOnly(page, records) {
+  await page.getByTestId("add-record").click();
+  const form = page.getByTestId("new-record");
+  await form.locator("#new-full_name").fill("Laertes");
+  await form.getByRole("button", { name: "Save record" }).click();
+  await expectText(form.getByRole("alert"), /cannot be changed on this device until its stored data is repaired/);
+  await expectText(page.getByTestId("record-count"), records);
+}
+
+test("stored changes that fail their checks leave the workspace shown read-only, without them, and exportable", async () => {
+  const fx = await fixture();
+  try {
+    const { page, errors } = await fx.newUser("Jane");
+    const { ophelia, polonius } = await twoRecordsAndAnEdit(page);
+    const stored = await storedLogRecords(page);
+    assert.ok(await damageStoredRecord(page, "Counsellor", "letter"), "the edit's record holds its text as written");
 
     await page.reload();
     const trouble = page.getByTestId("trouble");
-    assert.match(await expectText(trouble, /\S/), /1 saved change\(s\) on this device failed their checks/);
+    assert.match(await expectText(trouble, /\S/), /^1 saved change\(s\) on this device failed their checks/);
     // What verified is shown: both records, Polonius without the damaged edit.
     await expectText(page.getByTestId("record-count"), "2 records");
     await expectText(cellOf(page, ophelia, "full_name"), "Ophelia");
     await expectText(cellOf(page, polonius, "role"), "Cast");
-    // Nothing can change it here.
-    await page.getByTestId("add-record").click();
-    const form = page.getByTestId("new-record");
-    await form.locator("#new-full_name").fill("Laertes");
-    await form.getByRole("button", { name: "Save record" }).click();
-    await expectText(form.getByRole("alert"), /cannot be changed on this device until its stored data is repaired/);
-    await expectText(page.getByTestId("record-count"), "2 records");
+    await assertReadOnly(page, "2 records");
     // What it shows can still be taken away.
     await goHome(page);
     const exported = await download(page, page.getByTestId("export-workspace"), fx.scratch);
     assert.match(exported.name, /^Hamlet-\d{4}-\d{2}-\d{2}\.openprod$/);
     assert.equal(await storedLogRecords(page), stored, "the stored records are left as they were");
+    assert.deepEqual(errors, []);
+  } finally {
+    await fx.dispose();
+  }
+});
+
+test("a stored record that no longer reads leaves the workspace shown read-only with the rest", async () => {
+  const fx = await fixture();
+  try {
+    const { page, errors } = await fx.newUser("Jane");
+    const { ophelia } = await twoRecordsAndAnEdit(page);
+    assert.ok(await damageStoredRecord(page, "Polonius", "cut"), "Polonius's record holds his name as written");
+
+    await page.reload();
+    const trouble = page.getByTestId("trouble");
+    // Polonius's record is cut short; the edit after it has nothing to follow.
+    assert.match(
+      await expectText(trouble, /\S/),
+      /^1 stored record\(s\) on this device could not be read \(.+\), and 1 saved change\(s\) on this device failed their checks/,
+    );
+    await expectText(page.getByTestId("record-count"), "1 record");
+    await expectText(cellOf(page, ophelia, "full_name"), "Ophelia");
+    await assertReadOnly(page, "1 record");
     assert.deepEqual(errors, []);
   } finally {
     await fx.dispose();

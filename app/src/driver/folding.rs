@@ -33,15 +33,6 @@ const SLICE_MS: f64 = 12.0;
 /// Stored bundles checked between looks at the clock.
 const CHECKED_BETWEEN_CLOCK_READS: usize = 64;
 
-/// What folding did.
-enum Folded {
-    Replaced,
-    /// There was nothing to fold: the stored log is one record, or none.
-    AlreadyOne,
-    /// The workspace was closed, or the records changed under the fold.
-    Stopped,
-}
-
 /// Why the stored log was left as it was.
 #[derive(Debug)]
 enum FoldError {
@@ -82,46 +73,38 @@ impl From<NotInLog> for FoldError {
 impl Driver {
     /// Folds the stored log's records into one, when there are several.
     /// Stops, changing nothing, if the workspace is closed meanwhile.
-    /// Returns whether the stored log is now one record.
-    pub(super) async fn fold_stored_log(&self, inner: &Inner) -> bool {
+    pub(super) async fn fold_stored_log(&self, inner: &Inner) {
         let began = monotonic_ms();
         match self.fold(inner).await {
-            Ok(Folded::Replaced) => {
-                record_measure(COMPACTION, began);
-                true
-            }
-            Ok(Folded::AlreadyOne) => true,
-            Ok(Folded::Stopped) => false,
+            Ok(true) => record_measure(COMPACTION, began),
+            Ok(false) => {}
             // The records stay as they are: a failure costs room, never data.
-            Err(error) => {
-                leptos::logging::warn!("the stored log was not compacted: {error}");
-                false
-            }
+            Err(error) => leptos::logging::warn!("the stored log was not compacted: {error}"),
         }
     }
 
-    async fn fold(&self, inner: &Inner) -> Result<Folded, FoldError> {
+    /// Whether the records were replaced by the folded one.
+    async fn fold(&self, inner: &Inner) -> Result<bool, FoldError> {
         let records = inner.db.load_records().await?;
         if records.len() < 2 {
-            return Ok(Folded::AlreadyOne);
+            return Ok(false);
         }
-        let Some(named) = self.checked_names(inner, &records).await? else { return Ok(Folded::Stopped) };
+        let Some(named) = self.checked_names(inner, &records).await? else { return Ok(false) };
         let workspace = inner.workspace.borrow().id();
-        let Some(mut folding) = LogFolding::new(workspace, named) else { return Ok(Folded::AlreadyOne) };
+        let Some(mut folding) = LogFolding::new(workspace, named) else { return Ok(false) };
         loop {
             // The page's turn comes first: checking the names may have just
             // used up a slice.
             yield_to_browser().await;
             if !self.is_open() {
-                return Ok(Folded::Stopped);
+                return Ok(false);
             }
             // The log only grows: what it held at the last step it still holds.
             if folding.step(inner.workspace.borrow().log(), PARTS_PER_STEP)? {
                 break;
             }
         }
-        let replaced = inner.db.replace_records(&records, &folding.finish()).await?;
-        Ok(if replaced { Folded::Replaced } else { Folded::Stopped })
+        Ok(inner.db.replace_records(&records, &folding.finish()).await?)
     }
 
     /// The bundles `records` hold, by author and seq, each once, in the

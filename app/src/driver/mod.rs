@@ -64,7 +64,7 @@ const QUIET_MS: i32 = 500;
 /// encoding and handing over more at once made a long task of the write.
 const MAX_SEGMENT_BUNDLES: usize = 1_024;
 
-/// How often waiting for the driver (to open, to finish saving) looks again.
+/// How often waiting for the driver to finish saving looks again.
 const WAIT_POLL_MS: i32 = 10;
 
 /// Whether everything shown is safely on this device.
@@ -152,6 +152,9 @@ struct Inner {
     written_since_fold: Cell<usize>,
     /// Folding and hashing wait for a quiet moment, or are under way.
     upkeep_scheduled: Cell<bool>,
+    /// A fold of the stored log is under way (one at a time: each reads and
+    /// checks the whole log).
+    folding: Cell<bool>,
     /// Sessions with peers; it offers only what is durable (see `sync.rs`).
     hub: RefCell<SyncHub>,
     /// Frames from peers not yet taken in, oldest first, and whether a
@@ -201,6 +204,7 @@ impl Driver {
             flushing: Cell::new(false),
             written_since_fold: Cell::new(written_since_fold),
             upkeep_scheduled: Cell::new(false),
+            folding: Cell::new(false),
             hub: RefCell::new(SyncHub::new(SyncConfig::default())),
             inbox: RefCell::default(),
             taking_in: Cell::new(false),
@@ -219,7 +223,7 @@ impl Driver {
         }
     }
 
-    /// A workspace this device has no data of yet, filled by [`Driver::receive`].
+    /// A workspace this device has no data of yet, filled by sync or an import.
     pub async fn start(id: WorkspaceId, identity: Identity) -> Result<Driver, OpenError> {
         let lock = opening::lock_workspace(id).await?;
         let db = WorkspaceDb::open(id).await?;
@@ -564,12 +568,15 @@ impl Driver {
         let log_len = inner.workspace.borrow().log().len();
         let due = written >= FOLD_EVERY.max(log_len / 4) && inner.pending.borrow().is_empty();
         // Damaged records stay exactly as they were found.
-        if !due || inner.trouble.is_some() {
+        if !due || inner.trouble.is_some() || inner.folding.replace(true) {
             return;
         }
-        if self.fold_stored_log(inner).await {
-            inner.written_since_fold.set(inner.written_since_fold.get().saturating_sub(written));
-        }
+        self.fold_stored_log(inner).await;
+        // Counted as done whatever came of it: a fold that failed (a full
+        // disk, say) is tried again once as much more has been written, not
+        // after every edit.
+        inner.written_since_fold.set(inner.written_since_fold.get().saturating_sub(written));
+        inner.folding.set(false);
     }
 
     /// The state hash, computed a step at a time with the page free between

@@ -38,13 +38,6 @@ pub struct OpenProgress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenError {
     Storage(StorageError),
-    /// Stored bundles failed their checks: damage on this device. They are
-    /// left in storage untouched, and the workspace opens read-only with
-    /// what verified (this, as [`Driver::trouble`], says why).
-    Unverifiable {
-        refused: usize,
-        first_reason: String,
-    },
     /// The database holds no bundle at all: the workspace never finished
     /// being created or imported here.
     Empty,
@@ -58,12 +51,6 @@ impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OpenError::Storage(error) => write!(f, "{error}"),
-            OpenError::Unverifiable { refused, first_reason } => write!(
-                f,
-                "{refused} saved change(s) on this device failed their checks ({first_reason}). They are left \
-                 as they were, and the workspace is shown without them, read-only: export it to keep what is \
-                 shown, and ask another member for a copy."
-            ),
             OpenError::Empty => f.write_str("This workspace holds no data on this device yet."),
             OpenError::OpenElsewhere => f.write_str(
                 "This workspace is open in another tab or window of Openprod on this device. Close it there, \
@@ -76,6 +63,39 @@ impl fmt::Display for OpenError {
 impl From<StorageError> for OpenError {
     fn from(error: StorageError) -> Self {
         OpenError::Storage(error)
+    }
+}
+
+/// What of the stored log could not be taken in: damage on this device.
+/// It is left in storage untouched, and the workspace opens read-only with
+/// what verified ([`Driver::trouble`] says this).
+#[derive(Default)]
+struct Damage {
+    /// Records that stopped decoding part way: the rest of each is skipped.
+    unreadable: Vec<StorageError>,
+    /// Bundles that failed their checks, or came after one that did.
+    refused: usize,
+    first_refusal: Option<String>,
+}
+
+impl Damage {
+    fn describe(&self) -> Option<String> {
+        let unreadable = self.unreadable.first().map(|first| {
+            format!("{} stored record(s) on this device could not be read ({first})", self.unreadable.len())
+        });
+        let refused = self
+            .first_refusal
+            .as_ref()
+            .map(|reason| format!("{} saved change(s) on this device failed their checks ({reason})", self.refused));
+        let found = match (unreadable, refused) {
+            (None, None) => return None,
+            (Some(one), None) | (None, Some(one)) => one,
+            (Some(unreadable), Some(refused)) => format!("{unreadable}, and {refused}"),
+        };
+        Some(format!(
+            "{found}. They are left as they were, and the workspace is shown without them, read-only: export it \
+             to keep what is shown, and ask another member for a copy."
+        ))
     }
 }
 
@@ -95,9 +115,10 @@ pub async fn open(
     yield_to_browser().await;
 
     let mut opening = Opening::new(id, identity, now_ms(), ClockConfig::default());
-    let unfolded = feed(&records, &mut opening, &mut on_progress).await?;
-    let (workspace, trouble) = check(opening.finish())?;
-    let driver = Driver::new(workspace, db, lock, unfolded, trouble.map(|error| error.to_string()));
+    let mut damage = Damage::default();
+    let unfolded = feed(&records, &mut opening, &mut damage, &mut on_progress).await;
+    let (workspace, trouble) = check(opening.finish(), damage)?;
+    let driver = Driver::new(workspace, db, lock, unfolded, trouble);
     record_measure(OPENED, began);
     driver.upkeep_when_quiet();
     Ok(driver)
@@ -122,13 +143,16 @@ pub(super) async fn lock_workspace(id: WorkspaceId) -> Result<HeldLock, OpenErro
 }
 
 /// Feeds the stored records in order, yielding to the page between slices.
-/// Returns how many bundles the records after the first hold: those stored
-/// since the log was last folded, or about as many.
+/// A record that stops decoding is noted in `damage` and the rest of it
+/// skipped; the records after it are still fed. Returns how many bundles
+/// the records after the first hold: those stored since the log was last
+/// folded, or about as many.
 async fn feed(
     records: &[LogRecord],
     opening: &mut Opening,
+    damage: &mut Damage,
     mut on_progress: impl FnMut(OpenProgress),
-) -> Result<usize, OpenError> {
+) -> usize {
     let stored_bytes = records.iter().map(|record| record.byte_len()).sum();
     let mut slice_started = monotonic_ms();
     let mut done_bytes = 0;
@@ -136,8 +160,22 @@ async fn feed(
     for (index, record) in records.iter().enumerate() {
         let mut bundles = record.bundles().peekable();
         while bundles.peek().is_some() {
-            let piece = bundles.by_ref().take(FEED_BUNDLES).collect::<Result<Vec<_>, _>>()?;
+            let mut piece = Vec::with_capacity(FEED_BUNDLES);
+            let mut unreadable = None;
+            for bundle in bundles.by_ref().take(FEED_BUNDLES) {
+                match bundle {
+                    Ok(bundle) => piece.push(bundle),
+                    Err(error) => {
+                        unreadable = Some(error);
+                        break;
+                    }
+                }
+            }
             opening.feed(piece, now_ms());
+            if let Some(error) = unreadable {
+                damage.unreadable.push(error);
+                break;
+            }
             if monotonic_ms() - slice_started > SLICE_MS {
                 on_progress(OpenProgress { stored_bytes, done_bytes, bundles: opening.bundles_loaded() });
                 yield_to_browser().await;
@@ -149,16 +187,15 @@ async fn feed(
         }
         done_bytes += record.byte_len();
     }
-    Ok(opening.bundles_loaded().saturating_sub(in_first_record))
+    opening.bundles_loaded().saturating_sub(in_first_record)
 }
 
-/// The reopened workspace, and why it must stay read-only if stored bundles
-/// failed their checks; an error if nothing was stored.
-fn check(restored: Restored) -> Result<(Workspace, Option<OpenError>), OpenError> {
-    let trouble = restored.report.refused.first().map(|first| OpenError::Unverifiable {
-        refused: restored.report.refused.len(),
-        first_reason: first.reason.to_string(),
-    });
+/// The reopened workspace, and why it must stay read-only if stored data
+/// is damaged; an error if nothing was stored.
+fn check(restored: Restored, mut damage: Damage) -> Result<(Workspace, Option<String>), OpenError> {
+    damage.refused = restored.report.refused.len();
+    damage.first_refusal = restored.report.refused.first().map(|first| first.reason.to_string());
+    let trouble = damage.describe();
     if trouble.is_none() && restored.workspace.log().is_empty() {
         return Err(OpenError::Empty);
     }

@@ -96,6 +96,11 @@ impl Driver {
 
     fn take_in_frame(&self, inner: &Inner, peer: PeerId, frame: &[u8]) {
         let began = monotonic_ms();
+        // Never reached while attaching is refused; kept so that no path
+        // changes a read-only workspace.
+        if inner.trouble.is_some() {
+            return;
+        }
         let outputs = {
             let mut workspace = inner.workspace.borrow_mut();
             inner.hub.borrow_mut().receive(&mut workspace, peer, frame, now_ms())

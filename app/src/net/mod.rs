@@ -179,7 +179,7 @@ pub struct Mesh {
 
 impl Mesh {
     /// Connects to the relay and starts syncing with whoever is there.
-    /// `None` if the workspace cannot take part (still opening, damaged).
+    /// `None` if the workspace cannot take part (its stored data is damaged).
     pub fn start(driver: Driver, config: MeshConfig) -> Option<Mesh> {
         let inner = Rc::new(Inner {
             driver,

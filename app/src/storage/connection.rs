@@ -25,12 +25,6 @@ use super::StorageError;
 /// one request held the page for a long task, 22 ms of it in that alone.
 const RECORDS_PER_READ: u32 = 8;
 
-/// The schema version of every database here. Each database's upgrade
-/// (the `upgrade` given to [`Connection::open`]) is told the version it
-/// finds, 0 for a new database, and brings it to this one.
-/// Version 2: workspaces keep no snapshot store (see ARCHITECTURE.md).
-pub(super) const SCHEMA_VERSION: u32 = 2;
-
 /// An open database. Dropping it closes the connection.
 pub(super) struct Connection {
     db: Database,
@@ -40,14 +34,18 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    /// Opens `name`, bringing its object stores from the version found to
-    /// [`SCHEMA_VERSION`] with `upgrade` when they are older.
+    /// Opens `name` at schema `version`: when the database is older, its
+    /// `upgrade` is told the version it finds (0 for a new database) and
+    /// brings its object stores to `version`. Each kind of database has its
+    /// own version, so that changing one never disturbs tabs still running
+    /// older code against the other.
     pub(super) async fn open(
         name: &str,
+        version: u32,
         upgrade: fn(&Database, u32) -> indexed_db_futures::Result<()>,
     ) -> Result<Connection, StorageError> {
         let db = Database::open(name)
-            .with_version(SCHEMA_VERSION)
+            .with_version(version)
             // Versions are small whole numbers; IndexedDB reports them as doubles.
             .with_on_upgrade_needed(move |event, db| upgrade(&db, event.old_version() as u32))
             .await?;

@@ -82,7 +82,9 @@ mod shared {
     pub const WAITING_FOR_APPROVAL: u8 = 3;
 }
 
-/// The profile's stores have not changed since version 1.
+/// The profile database's schema, unchanged since its first version.
+const SCHEMA_VERSION: u32 = 1;
+
 fn upgrade(db: &Database, found: u32) -> indexed_db_futures::Result<()> {
     if found == 0 {
         db.create_object_store(IDENTITY).build()?;
@@ -100,7 +102,7 @@ impl ProfileDb {
     /// Opens a profile database under another name, so tests (or a second
     /// profile on one device) never touch the real one.
     pub async fn open_named(name: &str) -> Result<ProfileDb, StorageError> {
-        let connection = Connection::open(name, upgrade).await?;
+        let connection = Connection::open(name, SCHEMA_VERSION, upgrade).await?;
         Ok(ProfileDb { connection, name: name.to_owned() })
     }
 

@@ -8,7 +8,7 @@ use openprod_core::ids::WorkspaceId;
 use openprod_core::store::{FoldedLog, decode_log_record, encode_log_record};
 use wasm_bindgen::JsValue;
 
-use super::connection::{self, Connection, SCHEMA_VERSION, bytes_from_js, bytes_to_js, commit, read_all};
+use super::connection::{self, Connection, bytes_from_js, bytes_to_js, commit, read_all};
 use super::log_writer::{LogWriter, Written};
 use super::{StorageError, stored_form};
 use crate::device::{monotonic_ms, record_span};
@@ -64,6 +64,10 @@ fn record_name(key: f64) -> String {
     format!("log record {key}")
 }
 
+/// The workspace database's schema. Version 2: no snapshot store (see
+/// ARCHITECTURE.md on why the state is not stored).
+const SCHEMA_VERSION: u32 = 2;
+
 /// The store version 1 kept the state's snapshot in.
 const SNAPSHOT_BEFORE_VERSION_2: &str = "snapshot";
 
@@ -74,9 +78,10 @@ fn upgrade(db: &Database, found: u32) -> indexed_db_futures::Result<()> {
             db.create_object_store(store).build()?;
         }
     }
-    if found == 1 {
-        // The state is rebuilt from the log on opening: the snapshot's room
-        // is given back.
+    // The state is rebuilt from the log on opening: the snapshot's room is
+    // given back. Only if it is there: a failed upgrade would leave the
+    // database unopenable.
+    if found == 1 && db.object_store_names().any(|name| name == SNAPSHOT_BEFORE_VERSION_2) {
         db.delete_object_store(SNAPSHOT_BEFORE_VERSION_2)?;
     }
     Ok(())
@@ -92,7 +97,7 @@ impl WorkspaceDb {
     /// Opens the workspace's database, creating it empty the first time.
     pub async fn open(id: WorkspaceId) -> Result<WorkspaceDb, StorageError> {
         let name = Self::database_name(id);
-        let connection = Connection::open(&name, upgrade).await?;
+        let connection = Connection::open(&name, SCHEMA_VERSION, upgrade).await?;
         let writer = LogWriter::start(&name, SCHEMA_VERSION, LOG)
             .inspect_err(|error| leptos::logging::warn!("no log writer ({error:?}); the page writes the log itself"))
             .ok();

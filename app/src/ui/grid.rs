@@ -64,7 +64,7 @@ pub fn Grid(driver: Driver, table: TableId) -> impl IntoView {
         <section class="card wide">
             <header class="grid-header">
                 <h2 data-testid="table-title">{label}</h2>
-                <span class="hint" data-testid="record-count">{move || format!("{} records", records.with(Vec::len))}</span>
+                <span class="hint" data-testid="record-count">{move || super::records_counted(records.with(Vec::len))}</span>
                 <button class="primary" data-testid="add-record" on:click=move |_| adding.set(true)>"Add record"</button>
             </header>
             <Show when=move || adding.get()>

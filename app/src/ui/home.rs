@@ -37,7 +37,7 @@ pub fn Home(driver: Driver, name: RwSignal<String>, mesh: RwSignal<Option<Mesh>,
                     <li>
                         <a class="table-link" data-testid="table-link" href=Route::Table(id, table).href()>
                             <span>{label}</span>
-                            <span class="count">{format!("{count} records")}</span>
+                            <span class="count">{super::records_counted(count)}</span>
                         </a>
                     </li>
                 }).collect_view()}

@@ -159,6 +159,11 @@ fn UpdateBanner(update: ReadSignal<UpdateState>) -> impl IntoView {
     }
 }
 
+/// "1 record", "2 records": a count with its noun.
+pub fn records_counted(count: usize) -> String {
+    if count == 1 { "1 record".to_owned() } else { format!("{count} records") }
+}
+
 /// An error a person should read, or nothing.
 #[component]
 pub fn ErrorNote(error: RwSignal<Option<String>>) -> impl IntoView {

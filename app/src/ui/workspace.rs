@@ -24,9 +24,8 @@ use openprod_core::access::AccessCode;
 pub enum OpenWorkspace {
     None,
     Opening(WorkspaceId, OpenProgress),
-    /// With the name this device's list gives it, its network once the
-    /// workspace is fully open, and how it asks to be let in while no
-    /// member has let it in yet.
+    /// With the name this device's list gives it, its network once started,
+    /// and how it asks to be let in while no member has let it in yet.
     Open(WorkspaceId, Driver, RwSignal<String>, RwSignal<Option<Mesh>, LocalStorage>, RwSignal<Option<Sharing>>),
     Failed(WorkspaceId, &'static str, StoredValue<String>),
 }
