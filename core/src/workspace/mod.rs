@@ -17,6 +17,7 @@ pub use fork::{Fork, ITEMS_PER_FORK_BUNDLE};
 pub use receive::{Awareness, ReceiveReport, Refusal, RefusedBundle, StaleOperation};
 pub use undo::UndoOutcome;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::bundle::{ArrivedBundle, Bundle, Hash, ModuleVersions};
@@ -45,12 +46,22 @@ pub struct Opening {
     /// Bundles that a later stored bundle vouches for (or follows), kept
     /// until it is fed: a driver may cut the log anywhere.
     waiting: Vec<Bundle>,
+    /// Chains stopped at a bundle refused for good (damage on this device):
+    /// that seq, and the chain's later bundles, set aside rather than fed
+    /// again with every piece (which cost the square of their number) until
+    /// another copy of the missing part comes, as a retried write leaves.
+    stopped: BTreeMap<ActorId, Stopped>,
+}
+
+struct Stopped {
+    refused_seq: u64,
+    after: Vec<Bundle>,
 }
 
 impl Opening {
     pub fn new(id: WorkspaceId, identity: Identity, now_ms: u64, config: ClockConfig) -> Opening {
         let workspace = Workspace::empty(id, identity, now_ms, config);
-        Opening { workspace, report: ReceiveReport::default(), waiting: Vec::new() }
+        Opening { workspace, report: ReceiveReport::default(), waiting: Vec::new(), stopped: BTreeMap::new() }
     }
 
     /// Checks, logs and applies the next stored bundles.
@@ -59,13 +70,49 @@ impl Opening {
     /// The log may be fed in pieces cut anywhere: a bundle whose signature
     /// is on a later bundle waits for it.
     pub fn feed(&mut self, bundles: Vec<impl Into<ArrivedBundle>>, now_ms: u64) {
+        let arrived: Vec<ArrivedBundle> = bundles.into_iter().map(Into::into).collect();
         let mut batch: Vec<ArrivedBundle> = std::mem::take(&mut self.waiting).into_iter().map(Into::into).collect();
-        batch.extend(bundles.into_iter().map(Into::into));
-        let mut report =
+        for bundle in &arrived {
+            let header = &bundle.bundle().header;
+            if self.stopped.get(&header.author).is_some_and(|stopped| header.seq <= stopped.refused_seq) {
+                let resumed = self.stopped.remove(&header.author).expect("looked at just above");
+                batch.extend(resumed.after.into_iter().map(ArrivedBundle::from));
+            }
+        }
+        for bundle in arrived {
+            let header = &bundle.bundle().header;
+            match self.stopped.get_mut(&header.author) {
+                Some(stopped) => stopped.after.push(bundle.into_bundle()),
+                None => batch.push(bundle),
+            }
+        }
+        let report =
             self.workspace.receive_from(batch, now_ms, receive::Origin::Storage, crate::bundle::Signatures::Newest);
-        let (waiting, refused) = report.refused.into_iter().partition(|refused| refused.reason.may_wait());
+        self.set_aside(report);
+    }
+
+    /// Keeps what may yet be taken, and stops a chain at a bundle refused
+    /// for good that it has not got past.
+    fn set_aside(&mut self, mut report: ReceiveReport) {
+        let (waiting, refused): (Vec<RefusedBundle>, _) =
+            report.refused.into_iter().partition(|refused| refused.reason.may_wait());
         report.refused = refused;
-        self.waiting = waiting.into_iter().map(|refused: RefusedBundle| refused.bundle).collect();
+        for refused in &report.refused {
+            let reached = self.workspace.log.tip(&refused.author).map_or(0, |tip| tip.seq);
+            if refused.seq > reached {
+                let stopped = self
+                    .stopped
+                    .entry(refused.author)
+                    .or_insert(Stopped { refused_seq: refused.seq, after: Vec::new() });
+                stopped.refused_seq = stopped.refused_seq.min(refused.seq);
+            }
+        }
+        for refused in waiting {
+            match self.stopped.get_mut(&refused.author) {
+                Some(stopped) if refused.seq > stopped.refused_seq => stopped.after.push(refused.bundle),
+                _ => self.waiting.push(refused.bundle),
+            }
+        }
         self.report.merge(report);
     }
 
@@ -79,6 +126,11 @@ impl Opening {
         for bundle in std::mem::take(&mut self.waiting) {
             let seq = bundle.header.seq;
             receive::refuse(&mut self.report, bundle, Refusal::Invalid(crate::bundle::VerifyError::Unvouched { seq }));
+        }
+        for Stopped { refused_seq, after } in std::mem::take(&mut self.stopped).into_values() {
+            for bundle in after {
+                receive::refuse(&mut self.report, bundle, Refusal::AfterRefused { refused_seq });
+            }
         }
         Restored { workspace: self.workspace, report: self.report }
     }

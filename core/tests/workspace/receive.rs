@@ -395,6 +395,57 @@ fn a_stored_log_fed_in_pieces_cut_anywhere_reopens_to_the_same_state() {
 }
 
 #[test]
+fn a_stored_bundle_damaged_mid_chain_stops_its_chain_there_and_a_good_copy_later_resumes_it() {
+    let mut show = Show::with_crew(&["Jane", "Alex"]);
+    for name in ["Hamlet", "Ophelia", "Horatio", "Laertes", "Osric"] {
+        show.contact(JANE, name);
+    }
+    show.contact(ALEX, "Yorick");
+    let stored = show.ws(JANE).log().bundles().cloned().collect::<Vec<_>>();
+    let at = stored
+        .iter()
+        .position(|bundle| bundle.encoded().windows(7).any(|window| window == b"Horatio"))
+        .expect("Horatio's bundle");
+    let damaged_seq = stored[at].header.seq;
+    let jane_after = stored[at + 1..].iter().filter(|bundle| bundle.header.author == actor(JANE)).count();
+    assert!(jane_after >= 2, "Jane wrote after Horatio");
+    let mut damaged = stored.clone();
+    damaged[at] = with_a_flipped_byte(&stored[at]);
+    let (before, _) =
+        Workspace::open(show.ws(JANE).id(), identity(JANE), stored[..at].to_vec(), show.now, ClockConfig::default());
+    let now = show.now;
+
+    for piece in 1..=damaged.len() {
+        let mut opening = Opening::new(show.ws(JANE).id(), identity(JANE), now, ClockConfig::default());
+        for bundles in damaged.chunks(piece) {
+            opening.feed(bundles.to_vec(), now);
+        }
+        let restored = opening.finish();
+        let refused = &restored.report.refused;
+        assert_eq!(refused.len(), 1 + jane_after, "pieces of {piece}: {refused:?}");
+        assert!(matches!(refused[0].reason, Refusal::Invalid(_)) && refused[0].seq == damaged_seq, "{refused:?}");
+        assert!(
+            refused[1..].iter().all(|later| later.reason == Refusal::AfterRefused { refused_seq: damaged_seq }),
+            "pieces of {piece}: the chain stops at the damaged bundle: {refused:?}"
+        );
+        assert_eq!(restored.workspace.state().state_hash(), before.state().state_hash(), "pieces of {piece}");
+    }
+
+    // A good copy stored later (a retried write) resumes the chain where it stopped.
+    let mut with_copy = damaged.clone();
+    with_copy.push(stored[at].clone());
+    for piece in 1..=with_copy.len() {
+        let mut opening = Opening::new(show.ws(JANE).id(), identity(JANE), now, ClockConfig::default());
+        for bundles in with_copy.chunks(piece) {
+            opening.feed(bundles.to_vec(), now);
+        }
+        let restored = opening.finish();
+        assert_eq!(restored.report.refused.len(), 1, "pieces of {piece}: only the damaged copy");
+        assert_eq!(restored.workspace.state().state_hash(), show.state(JANE).state_hash(), "pieces of {piece}");
+    }
+}
+
+#[test]
 fn an_imported_chain_keeps_a_checked_signature_every_256_bundles() {
     let mut show = Show::with_crew(&["Jane", "Alex"]);
     for index in 0..600 {
