@@ -66,39 +66,6 @@ impl From<StorageError> for OpenError {
     }
 }
 
-/// What of the stored log could not be taken in: damage on this device.
-/// It is left in storage untouched, and the workspace opens read-only with
-/// what verified ([`Driver::trouble`] says this).
-#[derive(Default)]
-struct Damage {
-    /// Records that stopped decoding part way: the rest of each is skipped.
-    unreadable: Vec<StorageError>,
-    /// Bundles that failed their checks, or came after one that did.
-    refused: usize,
-    first_refusal: Option<String>,
-}
-
-impl Damage {
-    fn describe(&self) -> Option<String> {
-        let unreadable = self.unreadable.first().map(|first| {
-            format!("{} stored record(s) on this device could not be read ({first})", self.unreadable.len())
-        });
-        let refused = self
-            .first_refusal
-            .as_ref()
-            .map(|reason| format!("{} saved change(s) on this device failed their checks ({reason})", self.refused));
-        let found = match (unreadable, refused) {
-            (None, None) => return None,
-            (Some(one), None) | (None, Some(one)) => one,
-            (Some(unreadable), Some(refused)) => format!("{unreadable}, and {refused}"),
-        };
-        Some(format!(
-            "{found}. They are left as they were, and the workspace is shown without them, read-only: export it \
-             to keep what is shown, and ask another member for a copy."
-        ))
-    }
-}
-
 /// Opens workspace `id` from IndexedDB, reporting progress as it goes: the
 /// stored log is replayed (decoded, checked and applied) a slice at a time.
 pub async fn open(
@@ -115,9 +82,9 @@ pub async fn open(
     yield_to_browser().await;
 
     let mut opening = Opening::new(id, identity, now_ms(), ClockConfig::default());
-    let mut damage = Damage::default();
-    let unfolded = feed(&records, &mut opening, &mut damage, &mut on_progress).await;
-    let (workspace, trouble) = check(opening.finish(), damage)?;
+    let mut unreadable = Vec::new();
+    let unfolded = feed(&records, &mut opening, &mut unreadable, &mut on_progress).await;
+    let (workspace, trouble) = check(opening.finish(), &unreadable)?;
     let driver = Driver::new(workspace, db, lock, unfolded, trouble);
     record_measure(OPENED, began);
     driver.upkeep_when_quiet();
@@ -143,14 +110,14 @@ pub(super) async fn lock_workspace(id: WorkspaceId) -> Result<HeldLock, OpenErro
 }
 
 /// Feeds the stored records in order, yielding to the page between slices.
-/// A record that stops decoding is noted in `damage` and the rest of it
-/// skipped; the records after it are still fed. Returns how many bundles
+/// A record that stops decoding is noted in `unreadable` and the rest of
+/// it skipped; the records after it are still fed. Returns how many bundles
 /// the records after the first hold: those stored since the log was last
 /// folded, or about as many.
 async fn feed(
     records: &[LogRecord],
     opening: &mut Opening,
-    damage: &mut Damage,
+    unreadable: &mut Vec<StorageError>,
     mut on_progress: impl FnMut(OpenProgress),
 ) -> usize {
     let stored_bytes = records.iter().map(|record| record.byte_len()).sum();
@@ -161,19 +128,19 @@ async fn feed(
         let mut bundles = record.bundles().peekable();
         while bundles.peek().is_some() {
             let mut piece = Vec::with_capacity(FEED_BUNDLES);
-            let mut unreadable = None;
+            let mut stopped = None;
             for bundle in bundles.by_ref().take(FEED_BUNDLES) {
                 match bundle {
                     Ok(bundle) => piece.push(bundle),
                     Err(error) => {
-                        unreadable = Some(error);
+                        stopped = Some(error);
                         break;
                     }
                 }
             }
             opening.feed(piece, now_ms());
-            if let Some(error) = unreadable {
-                damage.unreadable.push(error);
+            if let Some(error) = stopped {
+                unreadable.push(error);
                 break;
             }
             if monotonic_ms() - slice_started > SLICE_MS {
@@ -191,13 +158,25 @@ async fn feed(
 }
 
 /// The reopened workspace, and why it must stay read-only if stored data
-/// is damaged; an error if nothing was stored.
-fn check(restored: Restored, mut damage: Damage) -> Result<(Workspace, Option<String>), OpenError> {
-    damage.refused = restored.report.refused.len();
-    damage.first_refusal = restored.report.refused.first().map(|first| first.reason.to_string());
-    let trouble = damage.describe();
-    if trouble.is_none() && restored.workspace.log().is_empty() {
-        return Err(OpenError::Empty);
-    }
-    Ok((restored.workspace, trouble))
+/// is damaged (records that stopped decoding, bundles refused); an error if
+/// nothing was stored. The damage is left in storage untouched.
+fn check(restored: Restored, unreadable: &[StorageError]) -> Result<(Workspace, Option<String>), OpenError> {
+    let refused = &restored.report.refused;
+    let unreadable = unreadable
+        .first()
+        .map(|first| format!("{} stored record(s) on this device could not be read ({first})", unreadable.len()));
+    let refused = refused.first().map(|first| {
+        format!("{} saved change(s) on this device failed their checks ({})", refused.len(), first.reason)
+    });
+    let found = match (unreadable, refused) {
+        (None, None) if restored.workspace.log().is_empty() => return Err(OpenError::Empty),
+        (None, None) => return Ok((restored.workspace, None)),
+        (Some(one), None) | (None, Some(one)) => one,
+        (Some(unreadable), Some(refused)) => format!("{unreadable}, and {refused}"),
+    };
+    let trouble = format!(
+        "{found}. They are left as they were, and the workspace is shown without them, read-only: export it to \
+         keep what is shown, and ask another member for a copy."
+    );
+    Ok((restored.workspace, Some(trouble)))
 }
