@@ -112,7 +112,7 @@ impl Pending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditFailure {
     Refused(EditError),
-    /// Stored data failed its checks on opening; see [`Driver::trouble`].
+    /// Stored data was found damaged on opening; see [`Driver::trouble`].
     ReadOnly,
 }
 
@@ -135,8 +135,8 @@ impl From<EditError> for EditFailure {
 
 struct Inner {
     workspace: RefCell<Workspace>,
-    /// Why the workspace is shown read-only: stored bundles failed their
-    /// checks on opening. It shows what verified; nothing is written, folded
+    /// Why the workspace is shown read-only: its stored data was found
+    /// damaged on opening. It shows what verified; nothing is written, folded
     /// or offered to peers, and this device signs nothing more in it (its
     /// own chain may be among the damage).
     trouble: Option<String>,
@@ -283,8 +283,8 @@ impl Driver {
         read(&self.inner().workspace.borrow())
     }
 
-    /// Why the workspace is shown read-only, if its stored data failed its
-    /// checks on opening.
+    /// Why the workspace is shown read-only, if its stored data was found
+    /// damaged on opening.
     pub fn trouble(&self) -> Option<String> {
         self.inner.try_get_value().and_then(|inner| inner.trouble.clone())
     }
