@@ -35,7 +35,7 @@ pub type SyncSink = Rc<dyn Fn(Vec<Output>)>;
 impl Driver {
     /// Connects the network: from now on the hub's output goes to `sink`.
     /// `false` if the workspace was closed meanwhile, or is read-only because
-    /// its stored data failed its checks.
+    /// its stored data was found damaged.
     pub fn attach_sync(&self, sink: SyncSink) -> bool {
         let Some(inner) = self.inner.try_get_value() else { return false };
         if inner.trouble.is_some() {
