@@ -43,13 +43,19 @@ async function showRecoveryKey(page) {
   return key;
 }
 
-/** The open contacts grid as [entity, name, role] rows, in the grid's order. */
+/**
+ * The open contacts grid as [entity, name, role] rows, in the grid's order.
+ * Read from the cells' text, not as rendered: rows are `content-visibility:
+ * auto`, and a row the browser has not laid out yet renders no text, the
+ * likely reason one run read Horatio's name as "" just after Ophelia's row
+ * came in.
+ */
 async function contactRows(page) {
   const rows = [];
   for (const row of await page.getByTestId("row").all()) {
     const entity = await row.getAttribute("data-entity");
-    const name = (await cellOf(page, entity, "full_name").innerText()).trim();
-    const role = (await cellOf(page, entity, "role").innerText()).trim();
+    const name = (await cellOf(page, entity, "full_name").textContent()).trim();
+    const role = (await cellOf(page, entity, "role").textContent()).trim();
     rows.push([entity, name, role]);
   }
   return rows;
