@@ -231,10 +231,10 @@ test("edits made while sync is paused meet on resume: one conflict, shown alike 
     // Paused means paused: Bob's edits stay with him, and Alice's away from him.
     await openContacts(cleo.page);
     await expectText(cellOf(cleo.page, horatio, "department"), "Acting");
-    assert.equal(await cellOf(bob.page, horatio, "department").innerText(), "");
-    assert.equal(await cellOf(bob.page, ophelia, "role").innerText(), "Lady");
-    assert.equal(await cellOf(alice.page, horatio, "email").innerText(), "");
-    assert.equal(await cellOf(cleo.page, horatio, "email").innerText(), "");
+    assert.equal(await cellOf(bob.page, horatio, "department").textContent(), "");
+    assert.equal(await cellOf(bob.page, ophelia, "role").textContent(), "Lady");
+    assert.equal(await cellOf(alice.page, horatio, "email").textContent(), "");
+    assert.equal(await cellOf(cleo.page, horatio, "email").textContent(), "");
 
     await goHome(bob.page);
     await toggle.click();
