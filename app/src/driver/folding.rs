@@ -1,8 +1,9 @@
 //! Compacting the stored log once enough was written since it was last
-//! compacted: its records are folded into one ([`LogFolding`]). Received batches are stored as they
-//! arrive, a record each, and every record writes again the entity ids and
-//! the replaced operations' ids it refers to, random bytes that nothing
-//! shrinks; folded, the whole log writes each once. A catch-up of 100,000
+//! compacted: its records are folded into one ([`LogFolding`]). Received
+//! batches are stored as they arrive, a record each, and every record
+//! writes again the entity ids and the replaced operations' ids it refers
+//! to, random bytes that nothing shrinks; folded, the whole log writes each
+//! once. A catch-up of 100,000
 //! field writes takes 2.1 MB in records and 0.54 MB folded.
 //!
 //! What is written is the log's own copy of each stored bundle, found equal
