@@ -3,8 +3,8 @@
 //! batches are stored as they arrive, a record each, and every record
 //! writes again the entity ids and the replaced operations' ids it refers
 //! to, random bytes that nothing shrinks; folded, the whole log writes each
-//! once. A catch-up of 100,000
-//! field writes takes 2.1 MB in records and 0.54 MB folded.
+//! once. A catch-up of 100,000 field writes takes 2.1 MB in records and
+//! 0.54 MB folded.
 //!
 //! What is written is the log's own copy of each stored bundle, found equal
 //! to the stored one first, and the old records are replaced in one
