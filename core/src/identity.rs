@@ -2,8 +2,11 @@
 
 use std::fmt;
 
+use curve25519_dalek::edwards::EdwardsPoint;
+use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
-use ed25519_dalek::{Sha512, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Digest, Sha512, SigningKey, Verifier, VerifyingKey};
+use zeroize::Zeroize;
 
 /// Length of an Ed25519 signature in bytes.
 pub const SIGNATURE_LEN: usize = ed25519_dalek::SIGNATURE_LENGTH;
@@ -33,6 +36,42 @@ impl Identity {
     pub fn sign(&self, message: &[u8]) -> Signature {
         let signature = raw_sign::<Sha512>(&self.expanded, message, self.signing_key.as_ref());
         Signature::from_bytes(signature.to_bytes())
+    }
+
+    /// Signs each of `messages`, giving the very signatures [`Identity::sign`]
+    /// gives one by one (RFC 8032, section 5.1.6), for about a fifth less
+    /// work each: a signature carries a curve point, and putting a point
+    /// into bytes takes a field inversion, which costs as much as a third of
+    /// the rest. Here one inversion serves them all.
+    pub fn sign_each(&self, messages: &[&[u8]]) -> Vec<Signature> {
+        let public = self.signing_key.verifying_key().to_bytes();
+        let hash_to_scalar = |parts: &[&[u8]]| {
+            let mut hasher = Sha512::new();
+            for part in parts {
+                hasher.update(part);
+            }
+            Scalar::from_hash(hasher)
+        };
+        // The nonces are as secret as the key: whoever learns one can work
+        // the key out of its signature.
+        let mut nonces: Vec<Scalar> =
+            messages.iter().map(|message| hash_to_scalar(&[&self.expanded.hash_prefix, message])).collect();
+        let points: Vec<EdwardsPoint> = nonces.iter().map(EdwardsPoint::mul_base).collect();
+        let signatures = EdwardsPoint::compress_batch_alloc(&points)
+            .iter()
+            .zip(messages)
+            .zip(&nonces)
+            .map(|((point, message), nonce)| {
+                let challenge = hash_to_scalar(&[point.as_bytes(), &public, message]);
+                let proof = challenge * self.expanded.scalar + nonce;
+                let mut bytes = [0; SIGNATURE_LEN];
+                bytes[..32].copy_from_slice(point.as_bytes());
+                bytes[32..].copy_from_slice(proof.as_bytes());
+                Signature::from_bytes(bytes)
+            })
+            .collect();
+        nonces.zeroize();
+        signatures
     }
 
     /// The secret key, for the driver to store. Handle with care.
@@ -165,6 +204,20 @@ mod tests {
         assert_eq!(jane.actor_id().verify(b"call time 18:00", &signature), Ok(()));
         assert_eq!(alex.actor_id().verify(b"call time 18:00", &signature), Err(IdentityError::BadSignature));
         assert_eq!(jane.actor_id().verify(b"call time 18:30", &signature), Err(IdentityError::BadSignature));
+    }
+
+    #[test]
+    fn signing_many_at_once_gives_the_signatures_of_signing_each_alone() {
+        let jane = Identity::from_seed([1; 32]);
+        let messages: Vec<Vec<u8>> = (0..40u8).map(|length| (0..length).map(|byte| byte ^ length).collect()).collect();
+        let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        let together = jane.sign_each(&slices);
+        assert_eq!(together.len(), messages.len());
+        for (message, signature) in slices.iter().zip(&together) {
+            assert_eq!(*signature, jane.sign(message));
+            assert_eq!(jane.actor_id().verify(message, signature), Ok(()));
+        }
+        assert!(jane.sign_each(&[]).is_empty());
     }
 
     #[test]

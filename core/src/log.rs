@@ -84,6 +84,21 @@ impl Bundles {
     fn get(&self, index: usize) -> &Bundle {
         &self.chunks[index / BUNDLES_PER_CHUNK][index % BUNDLES_PER_CHUNK]
     }
+
+    /// The `count` bundles pushed last, oldest first.
+    fn newest_mut(&mut self, count: usize) -> Vec<&mut Bundle> {
+        let mut newest: Vec<&mut Bundle> = Vec::with_capacity(count);
+        for chunk in self.chunks.iter_mut().rev() {
+            let wanted = count - newest.len();
+            if wanted == 0 {
+                break;
+            }
+            let from = chunk.len().saturating_sub(wanted);
+            newest.extend(chunk[from..].iter_mut().rev());
+        }
+        newest.reverse();
+        newest
+    }
 }
 
 /// The log's bundles in reception order ([`OpLog::bundles`]).
@@ -222,6 +237,13 @@ impl OpLog {
     /// of [`crate::sync::Output::Persist`] names them); `None` if one is not.
     pub fn named(&self, names: &[(ActorId, u64)]) -> Option<Vec<&Bundle>> {
         names.iter().map(|(author, seq)| self.get(author, *seq)).collect()
+    }
+
+    /// The `count` bundles appended last, oldest first, for their author to
+    /// sign: the only change a held bundle takes, and one its hash does not
+    /// cover ([`crate::workspace::Burst`]).
+    pub(crate) fn newest_mut(&mut self, count: usize) -> Vec<&mut Bundle> {
+        self.bundles.newest_mut(count)
     }
 
     pub fn bundle(&self, index: usize) -> &Bundle {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Deref;
 use std::sync::Arc;
 
-use super::{EditError, Workspace};
+use super::{EditError, Signing, Workspace};
 use crate::access::{AccessCode, RecoveryKey};
 use crate::bundle::Bundle;
 use crate::entropy::Entropy;
@@ -530,10 +530,21 @@ impl<'w> Change<'w> {
     /// Signs the change as one bundle, appends it to the log and applies it.
     /// The driver persists the bundle, then offers it to peers.
     pub fn commit(self) -> Result<Bundle, EditError> {
+        let workspace = self.commit_signing(Signing::Now)?;
+        Ok(workspace.newest_bundle().clone())
+    }
+
+    /// [`Change::commit`] for a [`super::Burst`], which signs its bundles together.
+    pub(super) fn commit_unsigned(self) -> Result<(), EditError> {
+        self.commit_signing(Signing::Later).map(|_| ())
+    }
+
+    fn commit_signing(self, signing: Signing) -> Result<&'w mut Workspace, EditError> {
         if self.ops.is_empty() {
             return Err(EditError::NothingToSave);
         }
-        Ok(self.workspace.commit_payloads(self.ops, self.now_ms, super::undo::Step::Edit))
+        self.workspace.commit_payloads(self.ops, self.now_ms, super::undo::Step::Edit, signing);
+        Ok(self.workspace)
     }
 
     // ----- checks -----

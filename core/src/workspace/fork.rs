@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Workspace, undo};
+use super::{Signing, Workspace, undo};
 use crate::access::RecoveryKey;
 use crate::bundle::Bundle;
 use crate::entropy::Entropy;
@@ -53,7 +53,7 @@ impl Workspace {
     pub fn fork(&self, name: &str, owner_name: &str, now_ms: u64, entropy: &mut dyn Entropy) -> Fork {
         let structure = self.structure_to_copy();
         let identity = Identity::from_seed(self.identity.secret_bytes());
-        let (mut copy, first) = Workspace::create(identity, name, owner_name, now_ms, entropy);
+        let (mut copy, _) = Workspace::create(identity, name, owner_name, now_ms, entropy);
         let recovery_key = RecoveryKey::generate(entropy);
         let mut setup = vec![
             // Everything this device had taken in when the copy was made is
@@ -62,7 +62,11 @@ impl Workspace {
             OpPayload::SetRecoveryKey { verifier: recovery_key.verifier() },
         ];
         setup.extend(structure);
-        let mut bundles = vec![first, copy.commit_new_payloads(setup, now_ms, undo::Step::Edit)];
+        // Signed together at the end, as a burst's changes are.
+        let commit = |copy: &mut Workspace, payloads| {
+            copy.commit_new_payloads_signing(payloads, now_ms, undo::Step::Edit, Signing::Later);
+        };
+        commit(&mut copy, setup);
 
         let records = self.state.live_entities().map(|entity| self.record_to_copy(entity));
         let relationships = self.live_edges().map(|edge| vec![self.edge_to_copy(edge)]);
@@ -72,16 +76,17 @@ impl Workspace {
             batch.extend(item);
             items_in_batch += 1;
             if items_in_batch == ITEMS_PER_FORK_BUNDLE {
-                let full = std::mem::take(&mut batch);
-                bundles.push(copy.commit_new_payloads(full, now_ms, undo::Step::Edit));
+                commit(&mut copy, std::mem::take(&mut batch));
                 items_in_batch = 0;
             }
         }
         if !batch.is_empty() {
-            bundles.push(copy.commit_new_payloads(batch, now_ms, undo::Step::Edit));
+            commit(&mut copy, batch);
         }
+        copy.sign_unsigned();
         // The copy is where the new workspace starts, not an edit to take back.
         copy.history.clear();
+        let bundles = copy.log.bundles().cloned().collect();
         Fork { workspace: copy, bundles, recovery_key }
     }
 

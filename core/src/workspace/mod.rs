@@ -5,12 +5,14 @@
 //! an [`Entropy`]); outputs are returned values: bundles to persist and
 //! offer to peers, reports of what was received. No I/O happens here.
 
+mod burst;
 mod change;
 mod error;
 mod fork;
 mod receive;
 mod undo;
 
+pub use burst::Burst;
 pub use change::Change;
 pub use error::EditError;
 pub use fork::{Fork, ITEMS_PER_FORK_BUNDLE};
@@ -176,7 +178,24 @@ pub struct Workspace {
     state: State,
     history: undo::UndoHistory,
     last_module_versions: LastModuleVersions,
+    /// How many of the log's newest bundles (this device's) are still to be
+    /// signed: only ever more than none inside a [`Burst`] or a fork.
+    unsigned: usize,
 }
+
+/// When a bundle this device makes is signed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signing {
+    /// As it is made, as a change on its own is.
+    Now,
+    /// Together with the others made in the same go
+    /// ([`Workspace::sign_unsigned`]), before any leaves the engine.
+    Later,
+}
+
+/// Bundles signed together at most: enough for all the saving
+/// ([`Identity::sign_each`]), and a bounded memory however many wait.
+const SIGNED_TOGETHER: usize = 256;
 
 /// The module versions of the last bundle this device signed, shared with
 /// the next while it names the same modules at the same versions: a local
@@ -239,6 +258,7 @@ impl Workspace {
             state: State::new(),
             history: undo::UndoHistory::default(),
             last_module_versions: LastModuleVersions::default(),
+            unsigned: 0,
         }
     }
 
@@ -290,12 +310,23 @@ impl Workspace {
     /// Gives each of `payloads` its op id, then signs and applies them as
     /// this device's next bundle.
     fn commit_new_payloads(&mut self, payloads: Vec<OpPayload>, now_ms: u64, step: undo::Step) -> Bundle {
+        self.commit_new_payloads_signing(payloads, now_ms, step, Signing::Now);
+        self.newest_bundle().clone()
+    }
+
+    fn commit_new_payloads_signing(
+        &mut self,
+        payloads: Vec<OpPayload>,
+        now_ms: u64,
+        step: undo::Step,
+        signing: Signing,
+    ) {
         let payloads = payloads
             .into_iter()
             .enumerate()
             .map(|(index, payload)| (self.next_op_id(index, now_ms), payload))
             .collect();
-        self.commit_payloads(payloads, now_ms, step)
+        self.commit_payloads(payloads, now_ms, step, signing);
     }
 
     /// The id of operation `index` of this device's next bundle, made at
@@ -306,8 +337,9 @@ impl Workspace {
         OpId::derived(&actor, seq, index, now_ms)
     }
 
-    /// Signs `payloads` (with their op ids) as this device's next bundle and applies it.
-    fn commit_payloads(&mut self, payloads: Vec<(OpId, OpPayload)>, now_ms: u64, step: undo::Step) -> Bundle {
+    /// Makes `payloads` (with their op ids) this device's next bundle and
+    /// applies it; signed now, or left to [`Workspace::sign_unsigned`].
+    fn commit_payloads(&mut self, payloads: Vec<(OpId, OpPayload)>, now_ms: u64, step: undo::Step, signing: Signing) {
         let ops: Vec<Operation> =
             payloads.into_iter().map(|(id, payload)| Operation { id, hlc: self.clock.tick(now_ms), payload }).collect();
         let mut modules: Vec<&str> = Vec::new();
@@ -328,9 +360,31 @@ impl Workspace {
             modules.into_iter().filter_map(|name| Some((name, self.state.module(name)?.manifest.version))).collect();
         let module_versions = self.last_module_versions.of(&versions);
         let tip = self.log.tip(&self.actor());
-        let (bundle, hash) = Bundle::sign_hashed(&self.identity, self.id, tip, module_versions, ops);
-        self.accept_own(bundle.clone(), hash, step);
-        bundle
+        let (bundle, hash) = match signing {
+            Signing::Now => {
+                debug_assert_eq!(self.unsigned, 0, "a bundle signed now would vouch for unsigned ones");
+                Bundle::sign_hashed(&self.identity, self.id, tip, module_versions, ops)
+            }
+            Signing::Later => {
+                self.unsigned += 1;
+                Bundle::unsigned_hashed(self.actor(), self.id, tip, module_versions, ops)
+            }
+        };
+        self.accept_own(bundle, hash, step);
+    }
+
+    /// Signs the bundles [`Signing::Later`] left unsigned, a few hundred at
+    /// a time.
+    fn sign_unsigned(&mut self) {
+        let unsigned = std::mem::take(&mut self.unsigned);
+        for some in self.log.newest_mut(unsigned).chunks_mut(SIGNED_TOGETHER) {
+            Bundle::sign_together(&self.identity, some);
+        }
+    }
+
+    /// The bundle appended last: after a commit, this device's newest.
+    fn newest_bundle(&self) -> &Bundle {
+        self.log.bundle(self.log.len() - 1)
     }
 
     fn accept_own(&mut self, bundle: Bundle, hash: Hash, step: undo::Step) {

@@ -342,6 +342,7 @@ console.log(`
 min / median / max over ${runs} runs; ratios are Openprod's figure divided by the other engine's in the same run
 (below 1: Openprod is faster or smaller). Openprod's figures include verifying what it takes in, as the engine
 always does: every bundle's BLAKE3 hash link and the Ed25519 signature of the newest bundle of each received
-batch (a live update: its own signature) in W2, W3 and W4's load (the stored log replayed); W1 signs every write.
+batch (a live update: its own signature) in W2, W3 and W4's load (the stored log replayed). W1 signs every write:
+each is its own bundle, all made as one burst whose bundles are signed together as it ends, within W1's time.
 "native / Node": Openprod native, Yjs and Automerge in Node.
 Written to ${options.out} (${report.seconds} s).`);

@@ -17,6 +17,8 @@
 // engines/<name>.mjs returns (recordIds: the harness's ids for records
 // 0 … RECORDS-1; wasm: Openprod's initialised module):
 //   write(record, field, value)           W1: one change on the writer
+//   finishWrites?()                       W1, Openprod only: the end of its
+//                                         writes (it signs them together)
 //   encodeAll() → bytes                   W2: everything the writer has (a
 //                                         Uint8Array: the transfer)
 //   catchUp(bytes)                        W2: a new replica from those bytes
@@ -67,6 +69,7 @@ export function runWorkloads(engine) {
 
   timed("w1_ms", () => {
     for (let index = 0; index < BULK_WRITES; index++) engine.write(...bulkWrite(index));
+    engine.finishWrites?.();
   });
 
   const transfer = timed("w2_encode_ms", () => engine.encodeAll());

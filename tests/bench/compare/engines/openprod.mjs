@@ -21,6 +21,8 @@ export function createEngine(_recordIds, wasm) {
   const fieldIndex = new Map(FIELDS.map((field) => [field, wasm.field_index(field)]));
   return {
     write: (record, field, value) => bench.write(record, field, value),
+    // W1's writes are one burst, signed together as it ends.
+    finishWrites: () => bench.finish_writes(),
     encodeAll: () => bench.encode_log(),
     // Message by message, as they arrive from a peer.
     catchUp(transfer) {

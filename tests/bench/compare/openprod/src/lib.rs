@@ -4,7 +4,9 @@
 //!
 //! [`Bench`] holds two devices of one workspace, the writer (replica A) and a
 //! replica (B) that catches up from it, and does each step of the workloads
-//! the way the app does it: every write is its own signed bundle, a catch-up
+//! the way the app does it: every write is its own signed bundle (W1's
+//! writes are made as one [`Burst`], whose bundles are signed together when
+//! it ends, within W1's time; a live update is signed alone), a catch-up
 //! travels as the sync protocol's bundle batches into `Workspace::receive`
 //! (hash links and signatures verified), and reopening replays the stored
 //! log. The native binary (`main.rs`) times the steps itself; in wasm,
@@ -17,7 +19,6 @@ mod wasm;
 
 pub use counting_alloc::live_heap_bytes;
 
-use openprod_core::bundle::Bundle;
 use openprod_core::deflate::{deflate_frame, inflate_frame};
 use openprod_core::entropy::SeededEntropy;
 use openprod_core::hlc::ClockConfig;
@@ -28,7 +29,7 @@ use openprod_core::state::State;
 use openprod_core::store::{LogFolding, decode_log_record};
 use openprod_core::sync::{LogStream, Message, StreamReader, SyncConfig, encode_bundles, vouched_runs};
 use openprod_core::value::Value;
-use openprod_core::workspace::{Opening, Workspace};
+use openprod_core::workspace::{Burst, Change, EditError, Opening, Workspace};
 
 // The workloads' shape; `workloads.mjs` gives the other engines the same.
 pub const RECORDS: usize = 10_000;
@@ -57,7 +58,7 @@ const START_MS: u64 = 1_790_000_000_000;
 const CONTACTS_MANIFEST: &str = include_str!("../../../../../modules/contacts/manifest.toml");
 
 pub struct Bench {
-    writer: Workspace,
+    writer: Writer,
     replica: Option<Workspace>,
     /// Reads the writer's stream of bundles on the replica's side.
     reader: StreamReader,
@@ -68,6 +69,14 @@ pub struct Bench {
     field_keys: Vec<FieldKey>,
     entropy: SeededEntropy,
     now_ms: u64,
+}
+
+/// The writer's workspace, or the burst that holds it during W1.
+enum Writer {
+    Idle(Workspace),
+    Writing(Burst),
+    /// Only while one becomes the other.
+    Between,
 }
 
 impl Default for Bench {
@@ -90,7 +99,7 @@ impl Bench {
         change.adopt_module(CONTACTS_MANIFEST, None).expect("the Contacts module parses");
         change.commit().expect("adopting a module is a change");
         Bench {
-            writer,
+            writer: Writer::Idle(writer),
             replica: None,
             reader: StreamReader::default(),
             records: Vec::with_capacity(RECORDS),
@@ -106,18 +115,37 @@ impl Bench {
         self.now_ms
     }
 
-    /// One field write on the writer as its own change: one signed bundle.
-    /// The first write to a record (the next index) creates it.
-    pub fn write(&mut self, record: usize, field: &str, value: &str) -> Bundle {
+    /// W1's write: one field write on the writer as its own change (one
+    /// bundle), in the burst the first write opens and
+    /// [`Bench::finish_writes`] ends. The first write to a record (the next
+    /// index) creates it.
+    pub fn write(&mut self, record: usize, field: &str, value: &str) {
         let now_ms = self.tick();
-        let value = Value::String(value.to_owned());
-        let mut change = self.writer.change(now_ms, &mut self.entropy);
-        if record == self.records.len() {
-            self.records.push(change.create_record(&self.table, &[(field, value)]).expect("a valid record"));
-        } else {
-            change.set_field(self.records[record], &self.table, field, value).expect("a valid write");
+        let mut burst = match std::mem::replace(&mut self.writer, Writer::Between) {
+            Writer::Idle(workspace) => workspace.burst(),
+            Writer::Writing(burst) => burst,
+            Writer::Between => unreachable!("the writer is put back after every step"),
+        };
+        let (records, table) = (&mut self.records, &self.table);
+        burst
+            .edit(now_ms, &mut self.entropy, |change| write_field(change, records, table, record, field, value))
+            .expect("a valid write");
+        self.writer = Writer::Writing(burst);
+    }
+
+    /// Ends W1's burst: every bundle of it signed.
+    pub fn finish_writes(&mut self) {
+        self.writer = match std::mem::replace(&mut self.writer, Writer::Between) {
+            Writer::Writing(burst) => Writer::Idle(burst.finish().0),
+            writer => writer,
+        };
+    }
+
+    fn writer(&self) -> &Workspace {
+        match &self.writer {
+            Writer::Idle(workspace) => workspace,
+            _ => panic!("W1's burst was not finished"),
         }
-        change.commit().expect("a write is a change")
     }
 
     /// Everything the writer holds, as a sync session sends it to a peer that
@@ -125,12 +153,12 @@ impl Bench {
     /// transport keeps message boundaries; here each message is laid after
     /// the previous one with its length in front ([`messages`] splits them).
     pub fn encode_log(&self) -> Vec<u8> {
-        let bundles = vouched_runs(self.writer.log().bundles());
+        let bundles = vouched_runs(self.writer().log().bundles());
         let mut stream = LogStream::new(0);
         stream.push(&bundles);
-        let (log, batch_size) = (self.writer.log(), SyncConfig::default().batch_size);
+        let (log, batch_size) = (self.writer().log(), SyncConfig::default().batch_size);
         let mut transfer = Vec::new();
-        while let Some(part) = stream.next_part(log, self.writer.id(), batch_size) {
+        while let Some(part) = stream.next_part(log, self.writer().id(), batch_size) {
             let message = Message::Bundles(part).encode();
             transfer.extend_from_slice(&(message.len() as u32).to_le_bytes());
             transfer.extend_from_slice(&message);
@@ -141,7 +169,7 @@ impl Bench {
     /// A new, empty device of the workspace, to [`Bench::receive`] from the writer.
     pub fn begin_catch_up(&mut self) {
         let now_ms = self.tick();
-        self.replica = Some(Workspace::empty(self.writer.id(), replica_identity(), now_ms, ClockConfig::default()));
+        self.replica = Some(Workspace::empty(self.writer().id(), replica_identity(), now_ms, ClockConfig::default()));
     }
 
     /// The replica takes in one message from the writer: decode, verify
@@ -160,8 +188,11 @@ impl Bench {
     /// A live edit on the writer, encoded as the one-bundle message a sync
     /// session sends at once.
     pub fn live_update(&mut self, record: usize, field: &str, value: &str) -> Vec<u8> {
-        let bundle = self.write(record, field, value);
-        encode_bundles(&[bundle], 0)
+        let now_ms = self.tick();
+        let Writer::Idle(writer) = &mut self.writer else { panic!("W1's burst was not finished") };
+        let mut change = writer.change(now_ms, &mut self.entropy);
+        write_field(&mut change, &mut self.records, &self.table, record, field, value).expect("a valid write");
+        encode_bundles(&[change.commit().expect("a write is a change")], 0)
     }
 
     /// A field of the replica, named by its place in [`FIELDS`] (see
@@ -192,7 +223,7 @@ impl Bench {
     /// bundle decoded, checked (hash links and signatures) and applied; then
     /// one field read.
     pub fn load_and_read(&self, saved: &[u8], record: usize, field: &str) -> String {
-        let mut opening = Opening::new(self.writer.id(), replica_identity(), self.now_ms, ClockConfig::default());
+        let mut opening = Opening::new(self.writer().id(), replica_identity(), self.now_ms, ClockConfig::default());
         let bundles = decode_log_record(saved).map(|bundle| bundle.expect("a stored bundle decodes")).collect();
         opening.feed(bundles, self.now_ms);
         let restored = opening.finish();
@@ -206,6 +237,25 @@ impl Bench {
 
     fn replica(&self) -> &Workspace {
         self.replica.as_ref().expect("begin_catch_up came first")
+    }
+}
+
+/// Writes `value` to `field` of record `record`, creating the record if it
+/// is the next one.
+fn write_field(
+    change: &mut Change<'_>,
+    records: &mut Vec<EntityId>,
+    table: &TableId,
+    record: usize,
+    field: &str,
+    value: &str,
+) -> Result<(), EditError> {
+    let value = Value::String(value.to_owned());
+    if record == records.len() {
+        records.push(change.create_record(table, &[(field, value)])?);
+        Ok(())
+    } else {
+        change.set_field(records[record], table, field, value)
     }
 }
 

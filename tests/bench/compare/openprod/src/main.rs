@@ -22,6 +22,7 @@ fn main() {
         let (record, field, value) = bulk_write(index);
         bench.write(record, field, &value);
     }
+    bench.finish_writes();
     put("w1_ms", ms(started));
 
     let started = Instant::now();

@@ -23,6 +23,10 @@ impl OpenprodBench {
         self.0.write(record, field, value);
     }
 
+    pub fn finish_writes(&mut self) {
+        self.0.finish_writes();
+    }
+
     pub fn encode_log(&self) -> Vec<u8> {
         self.0.encode_log()
     }
