@@ -197,6 +197,18 @@ fn sign_and_verify(c: &mut Criterion) {
             }
         });
     });
+
+    // Signing the headers of 256 one-op bundles, as a burst does at its end
+    // (`Workspace::burst`), and one by one, as single edits are.
+    let headers: Vec<Vec<u8>> = corpus.bundles[..256].iter().map(|bundle| bundle.header.encoded()).collect();
+    let headers: Vec<&[u8]> = headers.iter().map(Vec::as_slice).collect();
+    group.throughput(Throughput::Elements(headers.len() as u64));
+    group.bench_function("Identity::sign_each 256 headers (together)", |b| {
+        b.iter(|| identity.sign_each(black_box(&headers)));
+    });
+    group.bench_function("Identity::sign x256 headers (one by one)", |b| {
+        b.iter(|| black_box(&headers).iter().map(|header| identity.sign(header)).collect::<Vec<_>>());
+    });
     group.finish();
 }
 

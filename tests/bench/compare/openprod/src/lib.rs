@@ -58,7 +58,9 @@ const START_MS: u64 = 1_790_000_000_000;
 const CONTACTS_MANIFEST: &str = include_str!("../../../../../modules/contacts/manifest.toml");
 
 pub struct Bench {
-    writer: Writer,
+    /// The writer's workspace, but while W1's burst holds it.
+    writer: Option<Workspace>,
+    burst: Option<Burst>,
     replica: Option<Workspace>,
     /// Reads the writer's stream of bundles on the replica's side.
     reader: StreamReader,
@@ -69,14 +71,6 @@ pub struct Bench {
     field_keys: Vec<FieldKey>,
     entropy: SeededEntropy,
     now_ms: u64,
-}
-
-/// The writer's workspace, or the burst that holds it during W1.
-enum Writer {
-    Idle(Workspace),
-    Writing(Burst),
-    /// Only while one becomes the other.
-    Between,
 }
 
 impl Default for Bench {
@@ -99,7 +93,8 @@ impl Bench {
         change.adopt_module(CONTACTS_MANIFEST, None).expect("the Contacts module parses");
         change.commit().expect("adopting a module is a change");
         Bench {
-            writer: Writer::Idle(writer),
+            writer: Some(writer),
+            burst: None,
             replica: None,
             reader: StreamReader::default(),
             records: Vec::with_capacity(RECORDS),
@@ -121,31 +116,26 @@ impl Bench {
     /// index) creates it.
     pub fn write(&mut self, record: usize, field: &str, value: &str) {
         let now_ms = self.tick();
-        let mut burst = match std::mem::replace(&mut self.writer, Writer::Between) {
-            Writer::Idle(workspace) => workspace.burst(),
-            Writer::Writing(burst) => burst,
-            Writer::Between => unreachable!("the writer is put back after every step"),
+        let mut burst = match self.burst.take() {
+            Some(burst) => burst,
+            None => self.writer.take().expect("the writer is idle between bursts").burst(),
         };
         let (records, table) = (&mut self.records, &self.table);
         burst
             .edit(now_ms, &mut self.entropy, |change| write_field(change, records, table, record, field, value))
             .expect("a valid write");
-        self.writer = Writer::Writing(burst);
+        self.burst = Some(burst);
     }
 
     /// Ends W1's burst: every bundle of it signed.
     pub fn finish_writes(&mut self) {
-        self.writer = match std::mem::replace(&mut self.writer, Writer::Between) {
-            Writer::Writing(burst) => Writer::Idle(burst.finish().0),
-            writer => writer,
-        };
+        if let Some(burst) = self.burst.take() {
+            self.writer = Some(burst.finish().0);
+        }
     }
 
     fn writer(&self) -> &Workspace {
-        match &self.writer {
-            Writer::Idle(workspace) => workspace,
-            _ => panic!("W1's burst was not finished"),
-        }
+        self.writer.as_ref().expect("W1's burst was finished")
     }
 
     /// Everything the writer holds, as a sync session sends it to a peer that
@@ -189,7 +179,7 @@ impl Bench {
     /// session sends at once.
     pub fn live_update(&mut self, record: usize, field: &str, value: &str) -> Vec<u8> {
         let now_ms = self.tick();
-        let Writer::Idle(writer) = &mut self.writer else { panic!("W1's burst was not finished") };
+        let writer = self.writer.as_mut().expect("W1's burst was finished");
         let mut change = writer.change(now_ms, &mut self.entropy);
         write_field(&mut change, &mut self.records, &self.table, record, field, value).expect("a valid write");
         encode_bundles(&[change.commit().expect("a write is a change")], 0)
