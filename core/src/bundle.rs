@@ -201,9 +201,11 @@ pub type ModuleVersions = Arc<[(String, String)]>;
 pub struct Bundle {
     pub header: BundleHeader,
     pub ops: Vec<Operation>,
-    /// Always present on a bundle as its author made it, and on the newest
-    /// bundle of every run a device received. `None` only in format 2, for
-    /// a bundle that a later signed bundle of the chain vouches for.
+    /// Always present on a bundle as its author hands it out (a burst's
+    /// bundles are signed when it ends: [`crate::workspace::Burst`]), and on
+    /// the newest bundle of every run a device received. Otherwise `None`
+    /// only from format 2 on, for a bundle that a later signed bundle of the
+    /// chain vouches for.
     pub signature: Option<Signature>,
 }
 
@@ -366,6 +368,7 @@ impl Bundle {
         let messages: Vec<&[u8]> = headers.iter().map(Vec::as_slice).collect();
         for (bundle, signature) in bundles.iter_mut().zip(identity.sign_each(&messages)) {
             debug_assert_eq!(bundle.header.author, identity.actor_id());
+            debug_assert!(bundle.signature.is_none() && !bundle.header.hash_covers_signature());
             bundle.signature = Some(signature);
         }
     }

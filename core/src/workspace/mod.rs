@@ -194,7 +194,8 @@ enum Signing {
 }
 
 /// Bundles signed together at most: enough for all the saving
-/// ([`Identity::sign_each`]), and a bounded memory however many wait.
+/// ([`Identity::sign_each`]), and the headers, nonces and points of at most
+/// that many held at once, however many wait.
 const SIGNED_TOGETHER: usize = 256;
 
 /// The module versions of the last bundle this device signed, shared with
@@ -362,7 +363,9 @@ impl Workspace {
         let tip = self.log.tip(&self.actor());
         let (bundle, hash) = match signing {
             Signing::Now => {
-                debug_assert_eq!(self.unsigned, 0, "a bundle signed now would vouch for unsigned ones");
+                // Signing counts the newest bundles: one signed among them
+                // would leave the oldest unsigned.
+                assert_eq!(self.unsigned, 0, "a bundle signed now among bundles still to sign");
                 Bundle::sign_hashed(&self.identity, self.id, tip, module_versions, ops)
             }
             Signing::Later => {
@@ -374,12 +377,15 @@ impl Workspace {
     }
 
     /// Signs the bundles [`Signing::Later`] left unsigned, a few hundred at
-    /// a time.
-    fn sign_unsigned(&mut self) {
+    /// a time; how many there were.
+    fn sign_unsigned(&mut self) -> usize {
         let unsigned = std::mem::take(&mut self.unsigned);
-        for some in self.log.newest_mut(unsigned).chunks_mut(SIGNED_TOGETHER) {
+        let mut newest = self.log.newest_mut(unsigned);
+        debug_assert_eq!(newest.len(), unsigned);
+        for some in newest.chunks_mut(SIGNED_TOGETHER) {
             Bundle::sign_together(&self.identity, some);
         }
+        unsigned
     }
 
     /// The bundle appended last: after a commit, this device's newest.

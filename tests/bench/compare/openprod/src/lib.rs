@@ -4,12 +4,14 @@
 //!
 //! [`Bench`] holds two devices of one workspace, the writer (replica A) and a
 //! replica (B) that catches up from it, and does each step of the workloads
-//! the way the app does it: every write is its own signed bundle (W1's
-//! writes are made as one [`Burst`], whose bundles are signed together when
-//! it ends, within W1's time; a live update is signed alone), a catch-up
-//! travels as the sync protocol's bundle batches into `Workspace::receive`
-//! (hash links and signatures verified), and reopening replays the stored
-//! log. The native binary (`main.rs`) times the steps itself; in wasm,
+//! through the engine's API: every write is its own signed bundle. W1's
+//! writes are made as one [`Burst`], the engine's way of making many changes
+//! in one go, whose bundles are signed together when it ends, within W1's
+//! time (the app makes no bursts: a person's edits are signed and stored one
+//! by one); a live update (W3) is signed alone, as the app signs an edit. A
+//! catch-up travels as the app's sync sends it, the sync protocol's bundle
+//! batches into `Workspace::receive` (hash links and signatures verified),
+//! and reopening replays the stored log as the app does. The native binary (`main.rs`) times the steps itself; in wasm,
 //! `wasm.rs` hands them to the JavaScript harness, which times them exactly
 //! as it times the other engines.
 
