@@ -20,8 +20,8 @@
 //! [`Identity::sign_each`]: crate::identity::Identity::sign_each
 
 use super::{Change, EditError, Workspace};
-use crate::bundle::Bundle;
 use crate::entropy::Entropy;
+use crate::identity::ActorId;
 use crate::state::State;
 
 /// Dropped without [`Burst::finish`], it takes the workspace and the
@@ -61,18 +61,21 @@ impl Burst {
     }
 
     /// Signs the burst's bundles and gives back the workspace, with the
-    /// bundles to persist and offer to peers, in order.
-    pub fn finish(mut self) -> (Workspace, Vec<Bundle>) {
-        let made = self.workspace.sign_unsigned();
-        let log = &self.workspace.log;
-        let bundles = (log.len() - made..log.len()).map(|index| log.bundle(index).clone()).collect();
-        (self.workspace, bundles)
+    /// bundles to persist and offer to peers named in order, as a receive
+    /// report names what it applied ([`crate::log::OpLog::named`] reads
+    /// them). Named, not copied: a copy of each took 3–4% of W1's time.
+    pub fn finish(mut self) -> (Workspace, Vec<(ActorId, u64)>) {
+        let made = self.workspace.sign_unsigned() as u64;
+        let author = self.workspace.actor();
+        let newest = self.workspace.log.tip(&author).map_or(0, |tip| tip.seq);
+        (self.workspace, (newest + 1 - made..=newest).map(|seq| (author, seq)).collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bundle::Bundle;
     use crate::entropy::SeededEntropy;
     use crate::hlc::ClockConfig;
     use crate::identity::Identity;
@@ -122,7 +125,8 @@ mod tests {
                 assert_eq!(empty, Err(EditError::NothingToSave), "nor does one that changes nothing");
             }
         }
-        let (together, bundles) = burst.finish();
+        let (together, names) = burst.finish();
+        let bundles: Vec<Bundle> = together.log().named(&names).unwrap().into_iter().cloned().collect();
 
         assert_eq!(bundles, committed, "the same bundles, signatures and all");
         assert_eq!(together.log().len(), alone.log().len());
